@@ -1,0 +1,217 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base32"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"parley/internal/fault"
+	"parley/store"
+)
+
+// KeyPrefix starts every API key, so a key is never mistaken for a JWT.
+const KeyPrefix = "pk_"
+
+// Scopes an API key may hold.
+var Scopes = []string{"users:write", "rooms:write", "messages:write", "tokens:write"}
+
+// NewKey is a key as created: Secret is the only time the full key is seen.
+type NewKey struct {
+	store.APIKey
+	Secret string
+}
+
+var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// CreateKey makes an API key for the principal's tenant. Each key gets a bot
+// user, named after the key, that authors the messages the key posts.
+func (s *Service) CreateKey(ctx context.Context, p Principal, name string, scopes []string) (NewKey, error) {
+	if err := s.Require(p, TenantObject, "apikeys.manage"); err != nil {
+		return NewKey{}, err
+	}
+	return s.createKey(ctx, p.TenantID, p.Subject(), name, scopes)
+}
+
+// CreateKeyForTenant is the operator's way (the CLI) to make a key.
+func (s *Service) CreateKeyForTenant(ctx context.Context, slug, name string, scopes []string) (NewKey, error) {
+	var tenant store.Tenant
+	if err := s.st.Read(ctx).Where("slug = ?", slug).Take(&tenant).Error; err != nil {
+		return NewKey{}, notFound(err, "tenant")
+	}
+	return s.createKey(ctx, tenant.ID, "operator", name, scopes)
+}
+
+func (s *Service) createKey(ctx context.Context, tenantID, createdBy, name string, scopes []string) (NewKey, error) {
+	name, err := cleanName("name", name, true)
+	if err != nil {
+		return NewKey{}, err
+	}
+	scopes, err = checkScopes(scopes)
+	if err != nil {
+		return NewKey{}, err
+	}
+	idBytes := make([]byte, 5)
+	_, _ = rand.Read(idBytes)
+	prefix := lowerBase32.EncodeToString(idBytes) // 8 characters, public
+	secret := KeyPrefix + prefix + "_" + randomToken(32)
+	now := s.now()
+	key := store.APIKey{ID: newID(), TenantID: tenantID, Name: name, Prefix: prefix, Hash: hashSecret(secret),
+		Scopes: strings.Join(scopes, ","), CreatedBy: createdBy, CreatedAt: now}
+	bot := store.User{ID: key.ID, TenantID: tenantID, Username: "bot-" + prefix, DisplayName: name,
+		Role: RoleMember, IsBot: true, CreatedAt: now}
+	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.Create(&bot).Error; err != nil {
+			return err
+		}
+		if err := tx.Create(&key).Error; err != nil {
+			return err
+		}
+		tx.AfterCommit(func() { s.policy.SetKeyScopes(key.ID, tenantID, scopes) })
+		return nil
+	})
+	return NewKey{APIKey: key, Secret: secret}, err
+}
+
+// ListKeys returns the tenant's keys (without secrets), newest first.
+func (s *Service) ListKeys(ctx context.Context, p Principal) ([]store.APIKey, error) {
+	if err := s.Require(p, TenantObject, "apikeys.manage"); err != nil {
+		return nil, err
+	}
+	var keys []store.APIKey
+	err := s.st.Read(ctx).Where("tenant_id = ? AND revoked_at IS NULL", p.TenantID).Order("created_at DESC").Find(&keys).Error
+	for i := range keys {
+		if t, ok := s.keys.lastUsed(keys[i].ID); ok {
+			keys[i].LastUsedAt = &t
+		}
+	}
+	return keys, err
+}
+
+// RevokeKey stops a key at once.
+func (s *Service) RevokeKey(ctx context.Context, p Principal, keyID string) error {
+	if err := s.Require(p, TenantObject, "apikeys.manage"); err != nil {
+		return err
+	}
+	return s.st.Write(ctx, func(tx *store.Tx) error {
+		res := tx.Model(&store.APIKey{}).Where("id = ? AND tenant_id = ? AND revoked_at IS NULL", keyID, p.TenantID).
+			Update("revoked_at", s.now())
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return fault.New(fault.NotFound, "API key not found")
+		}
+		tx.AfterCommit(func() { s.policy.SetKeyScopes(keyID, p.TenantID, nil) })
+		return nil
+	})
+}
+
+func (s *Service) authenticateKey(ctx context.Context, secret string) (Principal, error) {
+	unauth := fault.New(fault.Unauthenticated, "the API key is invalid or revoked")
+	rest := strings.TrimPrefix(secret, KeyPrefix)
+	prefix, _, ok := strings.Cut(rest, "_")
+	if !ok || len(prefix) != 8 {
+		return Principal{}, unauth
+	}
+	var key store.APIKey
+	if err := s.st.Read(ctx).Where("prefix = ?", prefix).Take(&key).Error; err != nil {
+		if store.IsNotFound(err) {
+			return Principal{}, unauth
+		}
+		return Principal{}, err
+	}
+	if subtle.ConstantTimeCompare([]byte(key.Hash), []byte(hashSecret(secret))) != 1 || key.RevokedAt != nil {
+		return Principal{}, unauth
+	}
+	s.keys.touch(key.ID, s.now())
+	return Principal{TenantID: key.TenantID, KeyID: key.ID, Scopes: SplitScopes(key.Scopes)}, nil
+}
+
+// FlushKeyUsage writes the remembered last-use times of keys, so that using a
+// key costs no database write per request.
+func (s *Service) FlushKeyUsage(ctx context.Context) error {
+	pending := s.keys.takeDirty()
+	if len(pending) == 0 {
+		return nil
+	}
+	return s.st.Write(ctx, func(tx *store.Tx) error {
+		for id, t := range pending {
+			if err := tx.Model(&store.APIKey{}).Where("id = ?", id).Update("last_used_at", t).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RunKeyUsageFlusher flushes key usage every interval until ctx ends, then once more.
+func (s *Service) RunKeyUsageFlusher(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			_ = s.FlushKeyUsage(context.WithoutCancel(ctx))
+			return
+		case <-t.C:
+			_ = s.FlushKeyUsage(ctx)
+		}
+	}
+}
+
+func checkScopes(scopes []string) ([]string, error) {
+	if len(scopes) == 0 {
+		return nil, fault.Field("scopes", "at least one scope is required")
+	}
+	out := make([]string, 0, len(scopes))
+	for _, sc := range scopes {
+		if !slices.Contains(Scopes, sc) {
+			return nil, fault.Field("scopes", "unknown scope "+sc+"; known: "+strings.Join(Scopes, ", "))
+		}
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	return out, nil
+}
+
+// keyCache remembers when each key was last used until it is flushed.
+type keyCache struct {
+	mu    sync.Mutex
+	used  map[string]time.Time
+	dirty map[string]bool
+}
+
+func newKeyCache() *keyCache {
+	return &keyCache{used: map[string]time.Time{}, dirty: map[string]bool{}}
+}
+
+func (c *keyCache) touch(id string, t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.used[id] = t
+	c.dirty[id] = true
+}
+
+func (c *keyCache) lastUsed(id string) (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.used[id]
+	return t, ok
+}
+
+func (c *keyCache) takeDirty() map[string]time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]time.Time, len(c.dirty))
+	for id := range c.dirty {
+		out[id] = c.used[id]
+	}
+	c.dirty = map[string]bool{}
+	return out
+}

@@ -1,0 +1,439 @@
+// Package auth knows identity: tenants, users, passwords, logins and tokens,
+// API keys, and (with casbin) who may do what.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+
+	"parley/internal/fault"
+	"parley/store"
+)
+
+// Revoker is told when a user's or a login's access ends, so that open
+// streams can be closed at once. The rooms hub implements it.
+type Revoker interface {
+	UserDisabled(userID string)
+	SessionRevoked(sessionID string)
+}
+
+// Options are the identity settings from config.
+type Options struct {
+	RefreshTTL         time.Duration
+	InviteTTL          time.Duration
+	SelfServiceTenants bool
+}
+
+// Service runs the identity use cases.
+type Service struct {
+	st        *store.Store
+	policy    *Policy
+	signer    *Signer
+	passwords *Passwords
+	revoker   Revoker
+	opts      Options
+	byUser    *FailureLimiter
+	byIP      *FailureLimiter
+	keys      *keyCache
+	now       func() time.Time
+}
+
+// NewService wires the identity service.
+func NewService(st *store.Store, policy *Policy, signer *Signer, passwords *Passwords, revoker Revoker, opts Options) *Service {
+	return &Service{
+		st: st, policy: policy, signer: signer, passwords: passwords, revoker: revoker, opts: opts,
+		byUser: NewFailureLimiter(5, 30*time.Second),
+		byIP:   NewFailureLimiter(30, 2*time.Second),
+		keys:   newKeyCache(),
+		now:    func() time.Time { return time.Now().UTC() },
+	}
+}
+
+// Policy returns the authorisation policy, for other domains to check against.
+func (s *Service) Policy() *Policy { return s.policy }
+
+// Principal is who is calling: a user with a login, or a tenant's API key.
+type Principal struct {
+	TenantID  string
+	UserID    string // empty for an API key acting as the tenant itself
+	Role      string
+	SessionID string
+	ExpiresAt time.Time // access token expiry; zero for API keys
+	KeyID     string
+	Scopes    []string
+}
+
+// Subject is the casbin subject for this principal.
+func (p Principal) Subject() string {
+	if p.KeyID != "" {
+		return p.KeyID
+	}
+	return p.UserID
+}
+
+// IsKey reports whether the principal is an API key.
+func (p Principal) IsKey() bool { return p.KeyID != "" }
+
+// Can reports whether the principal may do act on obj in its tenant.
+func (s *Service) Can(p Principal, obj, act string) bool {
+	return s.policy.Allowed(p.Subject(), p.TenantID, obj, act)
+}
+
+// Require returns a Forbidden fault unless the principal may do act on obj.
+func (s *Service) Require(p Principal, obj, act string) error {
+	if !s.Can(p, obj, act) {
+		return fault.New(fault.Forbidden, "you may not do this")
+	}
+	return nil
+}
+
+// TokenPair is what logging in, signing up and refreshing return.
+type TokenPair struct {
+	User         store.User
+	AccessToken  string
+	RefreshToken string
+	ExpiresIn    int
+}
+
+var errBadCredentials = fault.New(fault.Unauthenticated, "invalid tenant, username or password")
+
+// NewAdmin describes the first user of a new tenant.
+type NewAdmin struct {
+	Username, Password, DisplayName string
+}
+
+// CreateTenant makes a tenant with its owner and logs the owner in.
+func (s *Service) CreateTenant(ctx context.Context, slug, name string, admin NewAdmin, selfService bool) (store.Tenant, TokenPair, error) {
+	if selfService && !s.opts.SelfServiceTenants {
+		return store.Tenant{}, TokenPair{}, fault.New(fault.Forbidden, "this server does not allow creating tenants")
+	}
+	if err := checkSlug(slug); err != nil {
+		return store.Tenant{}, TokenPair{}, err
+	}
+	name, err := cleanName("name", name, true)
+	if err != nil {
+		return store.Tenant{}, TokenPair{}, err
+	}
+	now := s.now()
+	tenant := store.Tenant{ID: newID(), Slug: slug, Name: name, SignupPolicy: SignupOpen, CreatedAt: now}
+	user, err := s.newUser(tenant.ID, admin.Username, admin.DisplayName, admin.Password, RoleOwner, true)
+	if err != nil {
+		return store.Tenant{}, TokenPair{}, prefixField("admin.", err)
+	}
+	var pair TokenPair
+	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.Create(&tenant).Error; err != nil {
+			if store.IsUniqueViolation(err) {
+				return fault.New(fault.Conflict, "a tenant with this slug exists")
+			}
+			return err
+		}
+		if err := s.insertUser(tx, &user); err != nil {
+			return err
+		}
+		pair, err = s.startSession(tx, user)
+		return err
+	})
+	return tenant, pair, err
+}
+
+// Signup creates a member account per the tenant's signup policy and logs it in.
+func (s *Service) Signup(ctx context.Context, slug, username, password, displayName, inviteCode string) (TokenPair, error) {
+	user, err := s.newUser("", username, displayName, password, RoleMember, true)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	var tenant store.Tenant
+	if err := s.st.Read(ctx).Where("slug = ?", slug).Take(&tenant).Error; err != nil {
+		return TokenPair{}, notFound(err, "tenant")
+	}
+	user.TenantID = tenant.ID
+	switch tenant.SignupPolicy {
+	case SignupClosed:
+		return TokenPair{}, fault.New(fault.Forbidden, "this tenant does not accept sign-ups")
+	case SignupInvite:
+		if inviteCode == "" {
+			return TokenPair{}, fault.New(fault.Forbidden, "this tenant requires an invite code")
+		}
+		var inv store.Invite
+		err := s.st.Read(ctx).Where("hash = ? AND tenant_id = ?", hashSecret(inviteCode), tenant.ID).Take(&inv).Error
+		if err != nil || !s.now().Before(inv.ExpiresAt) {
+			return TokenPair{}, fault.New(fault.Forbidden, "the invite code is invalid or has expired")
+		}
+	}
+	var pair TokenPair
+	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		if err := s.insertUser(tx, &user); err != nil {
+			return err
+		}
+		pair, err = s.startSession(tx, user)
+		return err
+	})
+	return pair, err
+}
+
+// Login checks a password, rate-limiting failures per tenant+username and per IP.
+func (s *Service) Login(ctx context.Context, slug, username, password, clientIP string) (TokenPair, error) {
+	now := s.now()
+	userKey := slug + "\x00" + strings.ToLower(username)
+	if wait := max(s.byUser.Wait(userKey, now), s.byIP.Wait(clientIP, now)); wait > 0 {
+		return TokenPair{}, &fault.Error{Kind: fault.RateLimited, Message: "too many failed log-ins; try again later", RetryAfter: wait}
+	}
+	var user store.User
+	err := s.st.Read(ctx).Joins("JOIN tenants ON tenants.id = users.tenant_id").
+		Where("tenants.slug = ? AND users.username = ?", slug, username).Take(&user).Error
+	if err != nil && !store.IsNotFound(err) {
+		return TokenPair{}, err
+	}
+	if !s.passwords.Check(user.PasswordHash, password) || user.Disabled {
+		s.byUser.Fail(userKey, now)
+		s.byIP.Fail(clientIP, now)
+		return TokenPair{}, errBadCredentials
+	}
+	var pair TokenPair
+	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		pair, err = s.startSession(tx, user)
+		return err
+	})
+	return pair, err
+}
+
+// IssueFor logs a tenant's user in on behalf of the tenant's back end (API key
+// with tokens:write), for single sign-on.
+func (s *Service) IssueFor(ctx context.Context, p Principal, userID string) (TokenPair, error) {
+	if err := s.Require(p, TenantObject, "tokens.create"); err != nil {
+		return TokenPair{}, err
+	}
+	user, err := s.user(ctx, p.TenantID, userID)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	if user.Disabled {
+		return TokenPair{}, fault.New(fault.Conflict, "the user is disabled")
+	}
+	var pair TokenPair
+	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		pair, err = s.startSession(tx, user)
+		return err
+	})
+	return pair, err
+}
+
+// Refresh trades a refresh token for a new pair. A token presented twice means
+// it was stolen or replayed: the whole login is revoked.
+func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, error) {
+	var (
+		pair    TokenPair
+		reused  bool
+		revoked string
+	)
+	invalid := fault.New(fault.Unauthenticated, "the refresh token is invalid or expired")
+	err := s.st.Write(ctx, func(tx *store.Tx) error {
+		now := s.now()
+		var rt store.RefreshToken
+		if err := tx.Where("hash = ?", hashSecret(refreshToken)).Take(&rt).Error; err != nil {
+			if store.IsNotFound(err) {
+				return invalid
+			}
+			return err
+		}
+		var sess store.Session
+		if err := tx.Where("id = ?", rt.SessionID).Take(&sess).Error; err != nil {
+			return err
+		}
+		if rt.UsedAt != nil {
+			reused = true
+			if sess.RevokedAt == nil {
+				revoked = sess.ID
+				return tx.Model(&store.Session{}).Where("id = ?", sess.ID).Update("revoked_at", now).Error
+			}
+			return nil
+		}
+		if sess.RevokedAt != nil || !now.Before(rt.ExpiresAt) || !now.Before(sess.ExpiresAt) {
+			return invalid
+		}
+		var user store.User
+		if err := tx.Where("id = ?", sess.UserID).Take(&user).Error; err != nil {
+			return err
+		}
+		if user.Disabled {
+			return invalid
+		}
+		if err := tx.Model(&store.RefreshToken{}).Where("hash = ?", rt.Hash).Update("used_at", now).Error; err != nil {
+			return err
+		}
+		var err error
+		pair, err = s.issuePair(tx, user, sess.ID, now)
+		return err
+	})
+	if err != nil {
+		return TokenPair{}, err
+	}
+	if reused {
+		if revoked != "" {
+			s.revoker.SessionRevoked(revoked)
+		}
+		return TokenPair{}, fault.New(fault.Unauthenticated, "the refresh token was already used; this login has been revoked")
+	}
+	return pair, nil
+}
+
+// Logout revokes the login that refreshToken belongs to, if it is the caller's.
+func (s *Service) Logout(ctx context.Context, p Principal, refreshToken string) error {
+	var sessionID string
+	err := s.st.Write(ctx, func(tx *store.Tx) error {
+		var sess store.Session
+		err := tx.Joins("JOIN refresh_tokens ON refresh_tokens.session_id = sessions.id").
+			Where("refresh_tokens.hash = ? AND sessions.user_id = ?", hashSecret(refreshToken), p.UserID).
+			Take(&sess).Error
+		if err != nil {
+			if store.IsNotFound(err) {
+				return fault.New(fault.Unauthenticated, "the refresh token is not one of your logins")
+			}
+			return err
+		}
+		sessionID = sess.ID
+		if sess.RevokedAt != nil {
+			return nil
+		}
+		return tx.Model(&store.Session{}).Where("id = ?", sess.ID).Update("revoked_at", s.now()).Error
+	})
+	if err != nil {
+		return err
+	}
+	s.revoker.SessionRevoked(sessionID)
+	return nil
+}
+
+// Authenticate turns a bearer credential (a JWT, or an API key starting with
+// "pk_") into a principal. The user must still exist and be enabled, and the
+// login must not be revoked: a token outlives neither.
+func (s *Service) Authenticate(ctx context.Context, bearer string) (Principal, error) {
+	if strings.HasPrefix(bearer, KeyPrefix) {
+		return s.authenticateKey(ctx, bearer)
+	}
+	unauth := fault.New(fault.Unauthenticated, "the access token is invalid or expired")
+	claims, err := s.signer.Parse(bearer)
+	if err != nil {
+		return Principal{}, unauth
+	}
+	var user store.User
+	if err := s.st.Read(ctx).Where("id = ? AND tenant_id = ?", claims.Subject, claims.TenantID).Take(&user).Error; err != nil {
+		if store.IsNotFound(err) {
+			return Principal{}, unauth
+		}
+		return Principal{}, err
+	}
+	if user.Disabled {
+		return Principal{}, unauth
+	}
+	var sess store.Session
+	if err := s.st.Read(ctx).Where("id = ? AND user_id = ?", claims.SessionID, user.ID).Take(&sess).Error; err != nil {
+		if store.IsNotFound(err) {
+			return Principal{}, unauth
+		}
+		return Principal{}, err
+	}
+	if sess.RevokedAt != nil {
+		return Principal{}, unauth
+	}
+	return Principal{
+		TenantID: user.TenantID, UserID: user.ID, Role: user.Role,
+		SessionID: sess.ID, ExpiresAt: claims.ExpiresAt.Time,
+	}, nil
+}
+
+// startSession opens a login for user and issues its first token pair.
+func (s *Service) startSession(tx *store.Tx, user store.User) (TokenPair, error) {
+	now := s.now()
+	sess := store.Session{ID: newID(), TenantID: user.TenantID, UserID: user.ID, CreatedAt: now, ExpiresAt: now.Add(s.opts.RefreshTTL)}
+	if err := tx.Create(&sess).Error; err != nil {
+		return TokenPair{}, err
+	}
+	return s.issuePair(tx, user, sess.ID, now)
+}
+
+func (s *Service) issuePair(tx *store.Tx, user store.User, sessionID string, now time.Time) (TokenPair, error) {
+	refresh := randomToken(32)
+	rt := store.RefreshToken{Hash: hashSecret(refresh), SessionID: sessionID, CreatedAt: now, ExpiresAt: now.Add(s.opts.RefreshTTL)}
+	if err := tx.Create(&rt).Error; err != nil {
+		return TokenPair{}, err
+	}
+	access, _, err := s.signer.Issue(user.ID, user.TenantID, user.Role, sessionID, now)
+	if err != nil {
+		return TokenPair{}, fmt.Errorf("sign access token: %w", err)
+	}
+	return TokenPair{User: user, AccessToken: access, RefreshToken: refresh, ExpiresIn: int(s.signer.TTL().Seconds())}, nil
+}
+
+// newUser validates and builds a user row (hashing the password outside the writer).
+func (s *Service) newUser(tenantID, username, displayName, password, role string, passwordRequired bool) (store.User, error) {
+	if err := checkUsername(username); err != nil {
+		return store.User{}, err
+	}
+	displayName, err := cleanName("display_name", displayName, false)
+	if err != nil {
+		return store.User{}, err
+	}
+	if displayName == "" {
+		displayName = username
+	}
+	if err := checkTenantRole(role); err != nil {
+		return store.User{}, err
+	}
+	var hash string
+	if password != "" || passwordRequired {
+		if err := checkPassword(password); err != nil {
+			return store.User{}, err
+		}
+		if hash, err = s.passwords.Hash(password); err != nil {
+			return store.User{}, fmt.Errorf("hash password: %w", err)
+		}
+	}
+	return store.User{ID: newID(), TenantID: tenantID, Username: username, DisplayName: displayName,
+		PasswordHash: hash, Role: role, CreatedAt: s.now()}, nil
+}
+
+// insertUser stores a new user and, once committed, grants its tenant role.
+func (s *Service) insertUser(tx *store.Tx, user *store.User) error {
+	if err := tx.Create(user).Error; err != nil {
+		if store.IsUniqueViolation(err) {
+			return fault.New(fault.Conflict, "this username is taken")
+		}
+		return err
+	}
+	u := *user
+	tx.AfterCommit(func() { s.policy.SetTenantRole(u.ID, u.TenantID, u.Role) })
+	return nil
+}
+
+func (s *Service) user(ctx context.Context, tenantID, userID string) (store.User, error) {
+	var u store.User
+	err := s.st.Read(ctx).Where("id = ? AND tenant_id = ? AND is_bot = ?", userID, tenantID, false).Take(&u).Error
+	return u, notFound(err, "user")
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// notFound turns a missing row into a NotFound fault and passes other errors on.
+func notFound(err error, what string) error {
+	if err != nil && errors.Is(err, gorm.ErrRecordNotFound) {
+		return fault.New(fault.NotFound, what+" not found")
+	}
+	return err
+}
+
+func prefixField(prefix string, err error) error {
+	if fe, ok := fault.As(err); ok && fe.Field != "" {
+		copy := *fe
+		copy.Field = prefix + fe.Field
+		return &copy
+	}
+	return err
+}

@@ -1,0 +1,184 @@
+package auth
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"parley/internal/fault"
+	"parley/store"
+)
+
+// Me returns the calling user.
+func (s *Service) Me(ctx context.Context, p Principal) (store.User, error) {
+	if p.IsKey() {
+		return store.User{}, fault.New(fault.Forbidden, "an API key is not a user")
+	}
+	return s.user(ctx, p.TenantID, p.UserID)
+}
+
+// Tenant returns the caller's tenant.
+func (s *Service) Tenant(ctx context.Context, p Principal) (store.Tenant, error) {
+	if err := s.Require(p, TenantObject, "tenant.view"); err != nil {
+		return store.Tenant{}, err
+	}
+	var t store.Tenant
+	err := s.st.Read(ctx).Where("id = ?", p.TenantID).Take(&t).Error
+	return t, notFound(err, "tenant")
+}
+
+// TenantChange is a PATCH of the tenant; nil fields stay as they are.
+type TenantChange struct {
+	Name         *string
+	SignupPolicy *string
+}
+
+// UpdateTenant renames the tenant or changes its signup policy.
+func (s *Service) UpdateTenant(ctx context.Context, p Principal, ch TenantChange) (store.Tenant, error) {
+	if err := s.Require(p, TenantObject, "tenant.update"); err != nil {
+		return store.Tenant{}, err
+	}
+	updates := map[string]any{}
+	if ch.Name != nil {
+		name, err := cleanName("name", *ch.Name, true)
+		if err != nil {
+			return store.Tenant{}, err
+		}
+		updates["name"] = name
+	}
+	if ch.SignupPolicy != nil {
+		if err := checkSignupPolicy(*ch.SignupPolicy); err != nil {
+			return store.Tenant{}, err
+		}
+		updates["signup_policy"] = *ch.SignupPolicy
+	}
+	if len(updates) > 0 {
+		err := s.st.Write(ctx, func(tx *store.Tx) error {
+			return tx.Model(&store.Tenant{}).Where("id = ?", p.TenantID).Updates(updates).Error
+		})
+		if err != nil {
+			return store.Tenant{}, err
+		}
+	}
+	return s.Tenant(ctx, p)
+}
+
+// CreateInvite returns a new invite code, valid until its expiry.
+func (s *Service) CreateInvite(ctx context.Context, p Principal) (string, time.Time, error) {
+	if err := s.Require(p, TenantObject, "invites.create"); err != nil {
+		return "", time.Time{}, err
+	}
+	code := randomToken(12)
+	now := s.now()
+	inv := store.Invite{Hash: hashSecret(code), TenantID: p.TenantID, CreatedBy: p.Subject(), CreatedAt: now, ExpiresAt: now.Add(s.opts.InviteTTL)}
+	err := s.st.Write(ctx, func(tx *store.Tx) error { return tx.Create(&inv).Error })
+	return code, inv.ExpiresAt, err
+}
+
+// UserQuery pages through a tenant's users, by username.
+type UserQuery struct {
+	Prefix string
+	Limit  int
+	Offset int
+}
+
+// ListUsers returns the tenant's users whose username starts with q.Prefix.
+func (s *Service) ListUsers(ctx context.Context, p Principal, q UserQuery) ([]store.User, error) {
+	if err := s.Require(p, TenantObject, "users.list"); err != nil {
+		return nil, err
+	}
+	db := s.st.Read(ctx).Where("tenant_id = ? AND is_bot = ?", p.TenantID, false)
+	if q.Prefix != "" {
+		escaped := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Prefix)
+		db = db.Where(`username LIKE ? ESCAPE '\'`, escaped+"%")
+	}
+	var users []store.User
+	err := db.Order("username COLLATE NOCASE").Limit(q.Limit).Offset(q.Offset).Find(&users).Error
+	return users, err
+}
+
+// NewUser is a user created by an admin or a tenant back end.
+type NewUser struct {
+	Username, DisplayName, Password, Role string
+}
+
+// CreateUser provisions a user; the password is optional (SSO users have none).
+func (s *Service) CreateUser(ctx context.Context, p Principal, in NewUser) (store.User, error) {
+	if err := s.Require(p, TenantObject, "users.create"); err != nil {
+		return store.User{}, err
+	}
+	if in.Role == "" {
+		in.Role = RoleMember
+	}
+	if in.Role == RoleOwner && !s.Can(p, TenantObject, "users.manage_owners") {
+		return store.User{}, fault.New(fault.Forbidden, "only an owner may create owners")
+	}
+	user, err := s.newUser(p.TenantID, in.Username, in.DisplayName, in.Password, in.Role, false)
+	if err != nil {
+		return store.User{}, err
+	}
+	err = s.st.Write(ctx, func(tx *store.Tx) error { return s.insertUser(tx, &user) })
+	return user, err
+}
+
+// UserChange is a PATCH of a user; nil fields stay as they are.
+type UserChange struct {
+	Role     *string
+	Disabled *bool
+}
+
+// UpdateUser changes a user's tenant role or disables them. Disabling ends
+// every login and stream of theirs at once.
+func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch UserChange) (store.User, error) {
+	if err := s.Require(p, TenantObject, "users.update"); err != nil {
+		return store.User{}, err
+	}
+	if ch.Role != nil {
+		if err := checkTenantRole(*ch.Role); err != nil {
+			return store.User{}, err
+		}
+	}
+	var user store.User
+	err := s.st.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.Where("id = ? AND tenant_id = ? AND is_bot = ?", userID, p.TenantID, false).Take(&user).Error; err != nil {
+			return notFound(err, "user")
+		}
+		if user.ID == p.UserID {
+			return fault.New(fault.Forbidden, "you cannot change your own role or disable yourself")
+		}
+		touchesOwner := user.Role == RoleOwner || (ch.Role != nil && *ch.Role == RoleOwner)
+		if touchesOwner && !s.Can(p, TenantObject, "users.manage_owners") {
+			return fault.New(fault.Forbidden, "only an owner may change an owner or make one")
+		}
+		if ch.Role != nil {
+			user.Role = *ch.Role
+		}
+		disabling := ch.Disabled != nil && *ch.Disabled && !user.Disabled
+		if ch.Disabled != nil {
+			user.Disabled = *ch.Disabled
+		}
+		if err := tx.Model(&store.User{}).Where("id = ?", user.ID).
+			Updates(map[string]any{"role": user.Role, "disabled": user.Disabled}).Error; err != nil {
+			return err
+		}
+		if disabling {
+			if err := tx.Model(&store.Session{}).Where("user_id = ? AND revoked_at IS NULL", user.ID).
+				Update("revoked_at", s.now()).Error; err != nil {
+				return err
+			}
+		}
+		u := user
+		tx.AfterCommit(func() {
+			role := u.Role
+			if u.Disabled {
+				role = ""
+			}
+			s.policy.SetTenantRole(u.ID, u.TenantID, role)
+			if disabling {
+				s.revoker.UserDisabled(u.ID)
+			}
+		})
+		return nil
+	})
+	return user, err
+}

@@ -1,0 +1,213 @@
+// Package config loads Parley's settings: defaults < config file < PARLEY_* environment < flags.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything an operator can set. Field names double as JSON keys in the
+// config file and, upper-cased with a PARLEY_ prefix, as environment variables.
+type Config struct {
+	Listen            string        `json:"listen"`
+	DataDir           string        `json:"data_dir"`
+	DatabasePath      string        `json:"database_path"` // empty: parley.db in DataDir
+	JWTKey            string        `json:"jwt_key"`       // empty: generated once and kept in DataDir
+	AccessTokenTTL    time.Duration `json:"access_token_ttl"`
+	RefreshTokenTTL   time.Duration `json:"refresh_token_ttl"`
+	SelfServiceTenant bool          `json:"self_service_tenants"`
+	PingInterval      time.Duration `json:"ping_interval"`
+	SubscriberQueue   int           `json:"subscriber_queue"`
+	InviteTTL         time.Duration `json:"invite_ttl"`
+	BcryptCost        int           `json:"bcrypt_cost"`
+	LogLevel          string        `json:"log_level"`
+	ShutdownTimeout   time.Duration `json:"shutdown_timeout"`
+}
+
+// Default returns the settings a fresh machine starts with.
+func Default() Config {
+	return Config{
+		Listen:            ":8080",
+		DataDir:           "./data",
+		AccessTokenTTL:    15 * time.Minute,
+		RefreshTokenTTL:   30 * 24 * time.Hour,
+		SelfServiceTenant: true,
+		PingInterval:      15 * time.Second,
+		SubscriberQueue:   256,
+		InviteTTL:         7 * 24 * time.Hour,
+		BcryptCost:        10,
+		LogLevel:          "info",
+		ShutdownTimeout:   10 * time.Second,
+	}
+}
+
+// DatabaseFile is where the SQLite database lives.
+func (c Config) DatabaseFile() string {
+	if c.DatabasePath != "" {
+		return c.DatabasePath
+	}
+	return filepath.Join(c.DataDir, "parley.db")
+}
+
+// Validate rejects settings the server cannot run with.
+func (c Config) Validate() error {
+	var problems []string
+	if c.Listen == "" {
+		problems = append(problems, "listen is empty")
+	}
+	if c.DataDir == "" {
+		problems = append(problems, "data_dir is empty")
+	}
+	if c.AccessTokenTTL <= 0 || c.RefreshTokenTTL <= 0 || c.InviteTTL <= 0 {
+		problems = append(problems, "token and invite lifetimes must be positive")
+	}
+	if c.PingInterval <= 0 {
+		problems = append(problems, "ping_interval must be positive")
+	}
+	if c.SubscriberQueue < 1 {
+		problems = append(problems, "subscriber_queue must be at least 1")
+	}
+	if c.BcryptCost < 4 || c.BcryptCost > 31 {
+		problems = append(problems, "bcrypt_cost must be 4..31")
+	}
+	if c.JWTKey != "" && len(c.JWTKey) < 32 {
+		problems = append(problems, "jwt_key must be at least 32 characters")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("invalid config: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Load builds the config for `parley serve` from a file (-config or PARLEY_CONFIG),
+// the environment, and the command-line args, in rising precedence.
+func Load(args []string, getenv func(string) string) (Config, error) {
+	cfg := Default()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	configFile := fs.String("config", getenv("PARLEY_CONFIG"), "JSON config file")
+	fs.String("listen", "", "address to listen on (default :8080)")
+	fs.String("data-dir", "", "folder for the database and the generated signing key (default ./data)")
+	fs.String("database", "", "SQLite database file (default DATA_DIR/parley.db)")
+	fs.String("self-service-tenants", "", "true/false: anyone may create a tenant (default true)")
+	fs.String("log-level", "", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if *configFile != "" {
+		raw, err := os.ReadFile(*configFile)
+		if err != nil {
+			return cfg, fmt.Errorf("read config file: %w", err)
+		}
+		if err := decodeFile(raw, &cfg); err != nil {
+			return cfg, fmt.Errorf("config file %s: %w", *configFile, err)
+		}
+	}
+	overrides := map[string]string{}
+	for _, s := range settings {
+		if v := getenv("PARLEY_" + strings.ToUpper(s.key)); v != "" {
+			overrides[s.key] = v
+		}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if key, ok := flagKeys[f.Name]; ok {
+			overrides[key] = f.Value.String()
+		}
+	})
+	for _, s := range settings {
+		if v, ok := overrides[s.key]; ok {
+			if err := s.set(&cfg, v); err != nil {
+				return cfg, fmt.Errorf("setting %s: %w", s.key, err)
+			}
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+var flagKeys = map[string]string{
+	"listen": "listen", "data-dir": "data_dir", "database": "database_path",
+	"self-service-tenants": "self_service_tenants", "log-level": "log_level",
+}
+
+type setting struct {
+	key string
+	set func(*Config, string) error
+}
+
+func str(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *field(c) = v; return nil }
+}
+
+func dur(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+func integer(field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return err
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+// settings lists what the environment and flags may override, by config-file key.
+var settings = []setting{
+	{"listen", str(func(c *Config) *string { return &c.Listen })},
+	{"data_dir", str(func(c *Config) *string { return &c.DataDir })},
+	{"database_path", str(func(c *Config) *string { return &c.DatabasePath })},
+	{"jwt_key", str(func(c *Config) *string { return &c.JWTKey })},
+	{"log_level", str(func(c *Config) *string { return &c.LogLevel })},
+	{"access_token_ttl", dur(func(c *Config) *time.Duration { return &c.AccessTokenTTL })},
+	{"refresh_token_ttl", dur(func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
+	{"ping_interval", dur(func(c *Config) *time.Duration { return &c.PingInterval })},
+	{"invite_ttl", dur(func(c *Config) *time.Duration { return &c.InviteTTL })},
+	{"shutdown_timeout", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	{"subscriber_queue", integer(func(c *Config) *int { return &c.SubscriberQueue })},
+	{"bcrypt_cost", integer(func(c *Config) *int { return &c.BcryptCost })},
+	{"self_service_tenants", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return err
+		}
+		c.SelfServiceTenant = b
+		return nil
+	}},
+}
+
+// decodeFile reads the JSON config file; durations are written as strings such as "15m".
+func decodeFile(raw []byte, cfg *Config) error {
+	var values map[string]any
+	if err := json.Unmarshal(raw, &values); err != nil {
+		return err
+	}
+	known := map[string]setting{}
+	for _, s := range settings {
+		known[s.key] = s
+	}
+	for key, v := range values {
+		s, ok := known[key]
+		if !ok {
+			return errors.New("unknown setting " + strconv.Quote(key))
+		}
+		if err := s.set(cfg, fmt.Sprint(v)); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,60 @@
+// Package fault describes failures that a client caused or may see, by kind.
+// Domain packages return them (wrapped with %w as they travel up); the api
+// package turns each kind into one HTTP status and error code, in one place.
+package fault
+
+import (
+	"errors"
+	"time"
+)
+
+// Kind says what went wrong, independent of transport.
+type Kind int
+
+const (
+	Invalid Kind = iota + 1
+	Unauthenticated
+	Forbidden
+	NotFound
+	Conflict
+	TooLarge
+	Unsupported
+	RateLimited
+	Unavailable
+)
+
+// Error is a failure to report to the client as it is.
+type Error struct {
+	Kind       Kind
+	Message    string
+	Field      string        // the request field at fault, for Invalid
+	RetryAfter time.Duration // for RateLimited
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return e.Field + ": " + e.Message
+	}
+	return e.Message
+}
+
+// New returns an error of the given kind.
+func New(kind Kind, message string) *Error { return &Error{Kind: kind, Message: message} }
+
+// Field returns an Invalid error about one request field.
+func Field(field, message string) *Error {
+	return &Error{Kind: Invalid, Field: field, Message: message}
+}
+
+// As finds the *Error in err's chain.
+func As(err error) (*Error, bool) {
+	var fe *Error
+	ok := errors.As(err, &fe)
+	return fe, ok
+}
+
+// Is reports whether err carries a fault of this kind.
+func Is(err error, kind Kind) bool {
+	fe, ok := As(err)
+	return ok && fe.Kind == kind
+}

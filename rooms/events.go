@@ -1,0 +1,123 @@
+package rooms
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"parley/auth"
+	"parley/store"
+)
+
+// Event names, as they appear on the wire.
+const (
+	EvMessageCreated = "message.created"
+	EvMessageUpdated = "message.updated"
+	EvMessageDeleted = "message.deleted"
+	EvRoomUpdated    = "room.updated"
+	EvRoomDeleted    = "room.deleted"
+	EvMemberJoined   = "member.joined"
+	EvMemberLeft     = "member.left"
+	EvRoomLeft       = "room.left"
+	EvTokenExpired   = "token.expired"
+)
+
+// Event is one committed event, ready to send: its SSE frame is encoded once
+// and shared by every subscriber.
+type Event struct {
+	ID           int64
+	RoomID       string
+	Type         string
+	TargetUserID string // only this user receives it (room.left, room.deleted)
+	MemberID     string // member.joined: the user who joined, so live streams can follow
+	Frame        []byte
+}
+
+// MessageJSON is a message as the API shows it.
+type MessageJSON struct {
+	ID        string        `json:"id"`
+	RoomID    string        `json:"room_id"`
+	Seq       int64         `json:"seq"`
+	Author    auth.UserJSON `json:"author"`
+	Body      string        `json:"body"`
+	ClientID  string        `json:"client_id"`
+	CreatedAt time.Time     `json:"created_at"`
+	EditedAt  *time.Time    `json:"edited_at,omitempty"`
+	Deleted   bool          `json:"deleted,omitempty"`
+}
+
+// ViewMessage renders a message with its author.
+func ViewMessage(m store.Message, author store.User) MessageJSON {
+	out := MessageJSON{ID: m.ID, RoomID: m.RoomID, Seq: m.Seq, Author: auth.ViewUser(author), Body: m.Body,
+		ClientID: m.ClientID, CreatedAt: m.CreatedAt.UTC(), Deleted: m.Deleted}
+	if m.EditedAt != nil {
+		t := m.EditedAt.UTC()
+		out.EditedAt = &t
+	}
+	return out
+}
+
+// RoomJSON is a room as the API shows it; MyRole and Unread are the caller's.
+type RoomJSON struct {
+	ID             string    `json:"id"`
+	Name           string    `json:"name"`
+	Topic          string    `json:"topic"`
+	Visibility     string    `json:"visibility"`
+	Archived       bool      `json:"archived"`
+	CreatedAt      time.Time `json:"created_at"`
+	MemberCount    int64     `json:"member_count"`
+	MyRole         string    `json:"my_role"`
+	LastSeq        int64     `json:"last_seq"`
+	Unread         int64     `json:"unread"`
+	LastActivityAt time.Time `json:"last_activity_at"`
+}
+
+type messagePayload struct {
+	RoomID  string      `json:"room_id"`
+	Message MessageJSON `json:"message"`
+}
+
+type roomPayload struct {
+	Room RoomJSON `json:"room"`
+}
+
+type gonePayLoad struct {
+	RoomID string `json:"room_id"`
+	Reason string `json:"reason"`
+}
+
+type memberPayload struct {
+	RoomID string        `json:"room_id"`
+	User   auth.UserJSON `json:"user"`
+	Role   string        `json:"role"`
+}
+
+// encodeFrame writes one SSE event. JSON never holds a raw newline, so the
+// payload is always a single data line.
+func encodeFrame(id int64, name string, payload []byte) []byte {
+	var b bytes.Buffer
+	b.Grow(len(payload) + len(name) + 40)
+	if id > 0 {
+		b.WriteString("id: ")
+		b.WriteString(strconv.FormatInt(id, 10))
+		b.WriteByte('\n')
+	}
+	b.WriteString("event: ")
+	b.WriteString(name)
+	b.WriteString("\ndata: ")
+	b.Write(payload)
+	b.WriteString("\n\n")
+	return b.Bytes()
+}
+
+// TokenExpiredFrame returns the frame that ends a stream whose token expired.
+func TokenExpiredFrame() []byte { return encodeFrame(0, EvTokenExpired, []byte("{}")) }
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only our own plain structs are encoded
+	}
+	return b
+}

@@ -1,0 +1,278 @@
+package rooms
+
+import (
+	"sync"
+)
+
+// Why a subscription ended.
+const (
+	EndSlow     = "slow"      // it could not keep up: resume with Last-Event-ID
+	EndRevoked  = "revoked"   // the login was revoked or the user disabled
+	EndRoomGone = "room_gone" // a one-room stream whose room is deleted or left
+	EndShutdown = "shutdown"  // the server is stopping
+)
+
+// Hub fans committed events out to live subscribers: one broadcaster per room,
+// each holding the subscribers allowed to see that room. Membership changes
+// pass through the hub in commit order, so a removed member receives nothing
+// after its room.left, and a new member's open all-rooms streams start
+// receiving the room from its member.joined on.
+type Hub struct {
+	mu      sync.Mutex
+	rooms   map[string]*broadcaster
+	users   map[string]map[*Subscriber]struct{}
+	queue   int
+	metrics HubMetrics
+}
+
+// HubMetrics receives counts from the hub (Prometheus in production).
+type HubMetrics interface {
+	Delivered(n int)
+	Dropped()
+}
+
+type noMetrics struct{}
+
+func (noMetrics) Delivered(int) {}
+func (noMetrics) Dropped()      {}
+
+type broadcaster struct {
+	mu   sync.RWMutex
+	subs map[*Subscriber]struct{}
+}
+
+// Subscriber is one open stream. Events queue up in a bounded channel; when it
+// is full the subscriber is cut off instead of slowing anyone else down.
+type Subscriber struct {
+	UserID    string
+	SessionID string
+	RoomID    string // set for a one-room stream; empty follows all the user's rooms
+	queue     chan *Event
+	done      chan struct{}
+	once      sync.Once
+	reason    string
+	rooms     map[string]struct{} // guarded by Hub.mu
+}
+
+// NewHub returns a hub whose subscribers queue up to queue events each.
+func NewHub(queue int, metrics HubMetrics) *Hub {
+	if metrics == nil {
+		metrics = noMetrics{}
+	}
+	return &Hub{rooms: map[string]*broadcaster{}, users: map[string]map[*Subscriber]struct{}{}, queue: queue, metrics: metrics}
+}
+
+// Events delivers the subscriber's live events in commit order.
+func (s *Subscriber) Events() <-chan *Event { return s.queue }
+
+// Done is closed when the subscription ends; Reason then says why.
+func (s *Subscriber) Done() <-chan struct{} { return s.done }
+
+// Reason says why the subscription ended.
+func (s *Subscriber) Reason() string {
+	<-s.done
+	return s.reason
+}
+
+// subscribe registers a stream of userID before its rooms are known, so that
+// no membership change between now and attach can be missed.
+func (h *Hub) subscribe(userID, sessionID, roomID string) *Subscriber {
+	s := &Subscriber{UserID: userID, SessionID: sessionID, RoomID: roomID,
+		queue: make(chan *Event, h.queue), done: make(chan struct{}), rooms: map[string]struct{}{}}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	set := h.users[userID]
+	if set == nil {
+		set = map[*Subscriber]struct{}{}
+		h.users[userID] = set
+	}
+	set[s] = struct{}{}
+	return s
+}
+
+// attach makes s receive roomID's events (idempotent).
+func (h *Hub) attach(s *Subscriber, roomID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.attachLocked(s, roomID)
+}
+
+func (h *Hub) attachLocked(s *Subscriber, roomID string) {
+	if _, ok := h.users[s.UserID][s]; !ok {
+		return // already ended
+	}
+	if _, ok := s.rooms[roomID]; ok {
+		return
+	}
+	b := h.rooms[roomID]
+	if b == nil {
+		b = &broadcaster{subs: map[*Subscriber]struct{}{}}
+		h.rooms[roomID] = b
+	}
+	b.mu.Lock()
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	s.rooms[roomID] = struct{}{}
+}
+
+func (h *Hub) detachLocked(s *Subscriber, roomID string) {
+	if _, ok := s.rooms[roomID]; !ok {
+		return
+	}
+	delete(s.rooms, roomID)
+	if b := h.rooms[roomID]; b != nil {
+		b.mu.Lock()
+		delete(b.subs, s)
+		empty := len(b.subs) == 0
+		b.mu.Unlock()
+		if empty {
+			delete(h.rooms, roomID)
+		}
+	}
+}
+
+// end stops a subscriber and forgets it.
+func (h *Hub) end(s *Subscriber, reason string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.endLocked(s, reason)
+}
+
+func (h *Hub) endLocked(s *Subscriber, reason string) {
+	for roomID := range s.rooms {
+		h.detachLocked(s, roomID)
+	}
+	if set := h.users[s.UserID]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(h.users, s.UserID)
+		}
+	}
+	s.once.Do(func() {
+		s.reason = reason
+		close(s.done)
+	})
+}
+
+// Unsubscribe ends a stream that its client closed.
+func (h *Hub) Unsubscribe(s *Subscriber) { h.end(s, "closed") }
+
+// Publish delivers a committed event. Callers publish in commit order.
+func (h *Hub) Publish(ev *Event) {
+	switch ev.Type {
+	case EvMemberJoined:
+		h.mu.Lock()
+		for s := range h.users[ev.MemberID] {
+			if s.RoomID == "" {
+				h.attachLocked(s, ev.RoomID)
+			}
+		}
+		h.mu.Unlock()
+		h.deliver(ev)
+	case EvRoomLeft:
+		h.deliver(ev)
+		h.mu.Lock()
+		for s := range h.users[ev.TargetUserID] {
+			h.detachLocked(s, ev.RoomID)
+			if s.RoomID == ev.RoomID {
+				h.endLocked(s, EndRoomGone)
+			}
+		}
+		h.mu.Unlock()
+	case EvRoomDeleted:
+		h.deliver(ev)
+		h.mu.Lock()
+		if b := h.rooms[ev.RoomID]; b != nil {
+			b.mu.RLock()
+			subs := make([]*Subscriber, 0, len(b.subs))
+			for s := range b.subs {
+				subs = append(subs, s)
+			}
+			b.mu.RUnlock()
+			for _, s := range subs {
+				h.detachLocked(s, ev.RoomID)
+				if s.RoomID == ev.RoomID {
+					h.endLocked(s, EndRoomGone)
+				}
+			}
+		}
+		h.mu.Unlock()
+	default:
+		h.deliver(ev)
+	}
+}
+
+// deliver hands ev to the room's subscribers without ever blocking: a full
+// queue ends that subscriber.
+func (h *Hub) deliver(ev *Event) {
+	h.mu.Lock()
+	b := h.rooms[ev.RoomID]
+	h.mu.Unlock()
+	if b == nil {
+		return
+	}
+	var slow []*Subscriber
+	n := 0
+	b.mu.RLock()
+	for s := range b.subs {
+		if ev.TargetUserID != "" && s.UserID != ev.TargetUserID {
+			continue
+		}
+		select {
+		case s.queue <- ev:
+			n++
+		default:
+			slow = append(slow, s)
+		}
+	}
+	b.mu.RUnlock()
+	h.metrics.Delivered(n)
+	for _, s := range slow {
+		h.metrics.Dropped()
+		h.end(s, EndSlow)
+	}
+}
+
+// UserDisabled ends every stream of the user (auth.Revoker).
+func (h *Hub) UserDisabled(userID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.users[userID] {
+		h.endLocked(s, EndRevoked)
+	}
+}
+
+// SessionRevoked ends every stream opened with that login (auth.Revoker).
+func (h *Hub) SessionRevoked(sessionID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, set := range h.users {
+		for s := range set {
+			if s.SessionID == sessionID {
+				h.endLocked(s, EndRevoked)
+			}
+		}
+	}
+}
+
+// Shutdown ends every stream.
+func (h *Hub) Shutdown() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, set := range h.users {
+		for s := range set {
+			h.endLocked(s, EndShutdown)
+		}
+	}
+}
+
+// Subscribers counts open streams (for metrics).
+func (h *Hub) Subscribers() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, set := range h.users {
+		n += len(set)
+	}
+	return n
+}

@@ -1,0 +1,194 @@
+package rooms
+
+import (
+	"context"
+	"time"
+
+	"parley/auth"
+	"parley/internal/fault"
+	"parley/store"
+)
+
+// MemberJSON is one membership as the API shows it.
+type MemberJSON struct {
+	User     auth.UserJSON `json:"user"`
+	Role     string        `json:"role"`
+	JoinedAt time.Time     `json:"joined_at"`
+}
+
+// addMember inserts or re-roles a membership and logs member.joined.
+func (s *Service) addMember(tx *store.Tx, room store.Room, user store.User, role string) error {
+	m := store.RoomMember{RoomID: room.ID, UserID: user.ID, TenantID: room.TenantID, Role: role, JoinedAt: s.now()}
+	err := tx.Exec(`INSERT INTO room_members(room_id, user_id, tenant_id, role, last_read_seq, joined_at)
+		VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT(room_id, user_id) DO UPDATE SET role = excluded.role`,
+		m.RoomID, m.UserID, m.TenantID, m.Role, m.JoinedAt).Error
+	if err != nil {
+		return err
+	}
+	payload := string(mustJSON(memberPayload{RoomID: room.ID, User: auth.ViewUser(user), Role: role}))
+	tx.AfterCommit(func() { s.auth.Policy().SetRoomRole(user.ID, room.ID, role) })
+	_, err = s.emit(tx, &store.Event{TenantID: room.TenantID, RoomID: room.ID, Type: EvMemberJoined, Payload: payload}, nil, user.ID)
+	return err
+}
+
+// Join adds the caller to a public room.
+func (s *Service) Join(ctx context.Context, p auth.Principal, roomID string) (RoomJSON, error) {
+	row, err := s.access(ctx, p, roomID, "room.view")
+	if err != nil {
+		return RoomJSON{}, err
+	}
+	if p.IsKey() {
+		return RoomJSON{}, fault.New(fault.Forbidden, "an API key cannot join rooms; add users instead")
+	}
+	if row.MyRole != "" {
+		return row.view(), nil
+	}
+	if row.Visibility != "public" || !s.auth.Can(p, auth.RoomObject(roomID), "room.join_public") {
+		return RoomJSON{}, fault.New(fault.Forbidden, "only public rooms can be joined")
+	}
+	if row.Archived {
+		return RoomJSON{}, fault.New(fault.Forbidden, "this room is archived")
+	}
+	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		var user store.User
+		if err := tx.Where("id = ?", p.UserID).Take(&user).Error; err != nil {
+			return err
+		}
+		return s.addMember(tx, row.Room, user, RoleMember)
+	})
+	if err != nil {
+		return RoomJSON{}, err
+	}
+	return s.Get(ctx, p, roomID)
+}
+
+// Members lists a room's members.
+func (s *Service) Members(ctx context.Context, p auth.Principal, roomID string) ([]MemberJSON, error) {
+	if _, err := s.access(ctx, p, roomID, "members.view"); err != nil {
+		return nil, err
+	}
+	var rows []struct {
+		store.User
+		MemberRole string
+		JoinedAt   time.Time
+	}
+	err := s.st.Read(ctx).Table("room_members").
+		Select("users.*, room_members.role AS member_role, room_members.joined_at AS joined_at").
+		Joins("JOIN users ON users.id = room_members.user_id").
+		Where("room_members.room_id = ?", roomID).Order("users.username COLLATE NOCASE").Find(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	out := make([]MemberJSON, len(rows))
+	for i, r := range rows {
+		out[i] = MemberJSON{User: auth.ViewUser(r.User), Role: r.MemberRole, JoinedAt: r.JoinedAt.UTC()}
+	}
+	return out, nil
+}
+
+// SetMember adds a user to a room or changes their role. Moderators may add
+// and remove plain members; owners and tenant admins may set any role.
+func (s *Service) SetMember(ctx context.Context, p auth.Principal, roomID, userID, role string) (MemberJSON, error) {
+	if err := checkRoomRole(role); err != nil {
+		return MemberJSON{}, err
+	}
+	row, err := s.access(ctx, p, roomID, "members.manage")
+	if err != nil {
+		return MemberJSON{}, err
+	}
+	mayRole := s.auth.Can(p, auth.RoomObject(roomID), "members.set_role")
+	var out MemberJSON
+	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		var user store.User
+		if err := tx.Where("id = ? AND tenant_id = ? AND is_bot = ?", userID, p.TenantID, false).Take(&user).Error; err != nil {
+			if store.IsNotFound(err) {
+				return fault.New(fault.NotFound, "user not found")
+			}
+			return err
+		}
+		if user.Disabled {
+			return fault.New(fault.Conflict, "the user is disabled")
+		}
+		var current store.RoomMember
+		err := tx.Where("room_id = ? AND user_id = ?", roomID, userID).Take(&current).Error
+		if err != nil && !store.IsNotFound(err) {
+			return err
+		}
+		if !mayRole && (role != RoleMember || (current.Role != "" && current.Role != RoleMember)) {
+			return fault.New(fault.Forbidden, "only a room owner or tenant admin may set this role")
+		}
+		out = MemberJSON{User: auth.ViewUser(user), Role: role, JoinedAt: s.now()}
+		if current.Role == role {
+			out.JoinedAt = current.JoinedAt.UTC()
+			return nil
+		}
+		if current.Role != "" {
+			out.JoinedAt = current.JoinedAt.UTC()
+		}
+		return s.addMember(tx, row.Room, user, role)
+	})
+	return out, err
+}
+
+// RemoveMember takes a user out of a room (or lets them leave). Their delivery
+// from the room stops at once: they get room.left and nothing after.
+func (s *Service) RemoveMember(ctx context.Context, p auth.Principal, roomID, userID string) error {
+	self := !p.IsKey() && p.UserID == userID
+	act := "members.manage"
+	if self {
+		act = "room.view"
+	}
+	if _, err := s.access(ctx, p, roomID, act); err != nil {
+		return err
+	}
+	mayRole := s.auth.Can(p, auth.RoomObject(roomID), "members.set_role")
+	return s.st.Write(ctx, func(tx *store.Tx) error {
+		var current store.RoomMember
+		if err := tx.Where("room_id = ? AND user_id = ? AND tenant_id = ?", roomID, userID, p.TenantID).Take(&current).Error; err != nil {
+			if store.IsNotFound(err) {
+				return fault.New(fault.NotFound, "member not found")
+			}
+			return err
+		}
+		if !self && !mayRole && current.Role != RoleMember {
+			return fault.New(fault.Forbidden, "only a room owner or tenant admin may remove an owner or moderator")
+		}
+		var user store.User
+		if err := tx.Where("id = ?", userID).Take(&user).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&store.RoomMember{}).Error; err != nil {
+			return err
+		}
+		tx.AfterCommit(func() { s.auth.Policy().SetRoomRole(userID, roomID, "") })
+		reason := "removed"
+		if self {
+			reason = "left"
+		}
+		left := string(mustJSON(memberPayload{RoomID: roomID, User: auth.ViewUser(user), Role: current.Role}))
+		if _, err := s.emit(tx, &store.Event{TenantID: p.TenantID, RoomID: roomID, Type: EvMemberLeft, Payload: left}, nil, ""); err != nil {
+			return err
+		}
+		gone := string(mustJSON(gonePayLoad{RoomID: roomID, Reason: reason}))
+		_, err := s.emit(tx, &store.Event{TenantID: p.TenantID, RoomID: roomID, Type: EvRoomLeft, TargetUserID: userID, Payload: gone}, nil, "")
+		return err
+	})
+}
+
+// MarkRead moves the caller's read marker forward to seq.
+func (s *Service) MarkRead(ctx context.Context, p auth.Principal, roomID string, seq int64) error {
+	row, err := s.access(ctx, p, roomID, "room.read")
+	if err != nil {
+		return err
+	}
+	if row.MyRole == "" {
+		return fault.New(fault.Forbidden, "you are not a member of this room")
+	}
+	if seq < 0 || seq > row.LastSeq {
+		return fault.Field("seq", "must be between 0 and the room's last_seq")
+	}
+	return s.st.Write(ctx, func(tx *store.Tx) error {
+		return tx.Model(&store.RoomMember{}).Where("room_id = ? AND user_id = ? AND last_read_seq < ?", roomID, p.UserID, seq).
+			Update("last_read_seq", seq).Error
+	})
+}

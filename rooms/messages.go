@@ -1,0 +1,268 @@
+package rooms
+
+import (
+	"context"
+	"strings"
+	"unicode/utf8"
+
+	"parley/auth"
+	"parley/internal/fault"
+	"parley/store"
+)
+
+// NewMessage is a post. AsUser lets an API key post on behalf of a user.
+type NewMessage struct {
+	Body, ClientID, AsUser string
+}
+
+func cleanBody(body string) (string, error) {
+	body = strings.TrimSpace(body)
+	if body == "" {
+		return "", fault.Field("body", "must not be empty")
+	}
+	if utf8.RuneCountInString(body) > maxBody {
+		return "", &fault.Error{Kind: fault.TooLarge, Field: "body", Message: "must be at most 4000 characters"}
+	}
+	return body, nil
+}
+
+// Post stores a message and broadcasts it once it is durable. A repeated
+// client_id from the same author returns the first message (created=false).
+func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in NewMessage) (MessageJSON, bool, error) {
+	body, err := cleanBody(in.Body)
+	if err != nil {
+		return MessageJSON{}, false, err
+	}
+	if utf8.RuneCountInString(in.ClientID) > maxClientID {
+		return MessageJSON{}, false, fault.Field("client_id", "must be at most 64 characters")
+	}
+	row, err := s.access(ctx, p, roomID, "message.post")
+	if err != nil {
+		return MessageJSON{}, false, err
+	}
+	authorID := p.UserID
+	switch {
+	case in.AsUser != "" && !p.IsKey():
+		return MessageJSON{}, false, fault.Field("as_user", "only an API key may post as another user")
+	case in.AsUser != "":
+		authorID = in.AsUser
+	case p.IsKey():
+		authorID = p.KeyID // the key's bot user
+	}
+	if row.Archived {
+		return MessageJSON{}, false, fault.New(fault.Forbidden, "this room is archived (read-only)")
+	}
+	var (
+		out     MessageJSON
+		created bool
+	)
+	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		var author store.User
+		if err := tx.Where("id = ? AND tenant_id = ?", authorID, p.TenantID).Take(&author).Error; err != nil {
+			if store.IsNotFound(err) {
+				return fault.New(fault.NotFound, "user not found")
+			}
+			return err
+		}
+		if in.AsUser != "" {
+			var n int64
+			if err := tx.Model(&store.RoomMember{}).Where("room_id = ? AND user_id = ?", roomID, authorID).Count(&n).Error; err != nil {
+				return err
+			}
+			if n == 0 || author.Disabled {
+				return fault.New(fault.Forbidden, "as_user is not an active member of this room")
+			}
+		}
+		if in.ClientID != "" {
+			var first store.Message
+			err := tx.Where("room_id = ? AND author_id = ? AND client_id = ?", roomID, authorID, in.ClientID).Take(&first).Error
+			if err == nil {
+				out = ViewMessage(first, author)
+				return nil
+			}
+			if !store.IsNotFound(err) {
+				return err
+			}
+		}
+		now := s.now()
+		var seqs []int64
+		if err := tx.Raw(`UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = ?
+			WHERE id = ? AND archived = FALSE RETURNING last_seq`, now, roomID).Scan(&seqs).Error; err != nil {
+			return err
+		}
+		if len(seqs) != 1 {
+			return fault.New(fault.Forbidden, "this room is archived or gone")
+		}
+		msg := store.Message{ID: newID(), TenantID: p.TenantID, RoomID: roomID, Seq: seqs[0], AuthorID: authorID,
+			Body: body, ClientID: in.ClientID, CreatedAt: now}
+		if err := tx.Create(&msg).Error; err != nil {
+			return err
+		}
+		// What you post, you have read.
+		if err := tx.Model(&store.RoomMember{}).Where("room_id = ? AND user_id = ?", roomID, authorID).
+			Update("last_read_seq", msg.Seq).Error; err != nil {
+			return err
+		}
+		out, created = ViewMessage(msg, author), true
+		return s.emitMessage(tx, EvMessageCreated, p.TenantID, out)
+	})
+	return out, created, err
+}
+
+func (s *Service) emitMessage(tx *store.Tx, name, tenantID string, m MessageJSON) error {
+	payload := mustJSON(messagePayload{RoomID: m.RoomID, Message: m})
+	_, err := s.emit(tx, &store.Event{TenantID: tenantID, RoomID: m.RoomID, Type: name, MessageID: m.ID}, payload, "")
+	return err
+}
+
+// HistoryQuery pages through a room's messages by seq.
+type HistoryQuery struct {
+	BeforeSeq, AfterSeq int64 // 0: unset
+	Limit               int
+}
+
+// History returns up to q.Limit messages, oldest first, and whether there are more.
+func (s *Service) History(ctx context.Context, p auth.Principal, roomID string, q HistoryQuery) ([]MessageJSON, bool, error) {
+	if _, err := s.access(ctx, p, roomID, "room.read"); err != nil {
+		return nil, false, err
+	}
+	if q.Limit == 0 {
+		q.Limit = defaultLimit
+	}
+	if q.Limit < 1 || q.Limit > maxLimit {
+		return nil, false, fault.Field("limit", "must be 1..200")
+	}
+	if q.BeforeSeq != 0 && q.AfterSeq != 0 {
+		return nil, false, fault.Field("before_seq", "use before_seq or after_seq, not both")
+	}
+	db := s.st.Read(ctx).Where("room_id = ?", roomID)
+	newestFirst := q.AfterSeq == 0
+	switch {
+	case q.BeforeSeq != 0:
+		db = db.Where("seq < ?", q.BeforeSeq)
+	case q.AfterSeq != 0:
+		db = db.Where("seq > ?", q.AfterSeq)
+	}
+	order := "seq ASC"
+	if newestFirst {
+		order = "seq DESC"
+	}
+	var msgs []store.Message
+	if err := db.Order(order).Limit(q.Limit + 1).Find(&msgs).Error; err != nil {
+		return nil, false, err
+	}
+	hasMore := len(msgs) > q.Limit
+	if hasMore {
+		msgs = msgs[:q.Limit]
+	}
+	if newestFirst {
+		for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
+			msgs[i], msgs[j] = msgs[j], msgs[i]
+		}
+	}
+	out, err := s.render(ctx, msgs)
+	return out, hasMore, err
+}
+
+// render attaches authors to messages.
+func (s *Service) render(ctx context.Context, msgs []store.Message) ([]MessageJSON, error) {
+	ids := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		ids = append(ids, m.AuthorID)
+	}
+	var users []store.User
+	if len(ids) > 0 {
+		if err := s.st.Read(ctx).Where("id IN ?", ids).Find(&users).Error; err != nil {
+			return nil, err
+		}
+	}
+	byID := make(map[string]store.User, len(users))
+	for _, u := range users {
+		byID[u.ID] = u
+	}
+	out := make([]MessageJSON, len(msgs))
+	for i, m := range msgs {
+		out[i] = ViewMessage(m, byID[m.AuthorID])
+	}
+	return out, nil
+}
+
+// Edit changes the body of the caller's own message.
+func (s *Service) Edit(ctx context.Context, p auth.Principal, roomID, messageID, body string) (MessageJSON, error) {
+	body, err := cleanBody(body)
+	if err != nil {
+		return MessageJSON{}, err
+	}
+	row, err := s.access(ctx, p, roomID, "room.read")
+	if err != nil {
+		return MessageJSON{}, err
+	}
+	if row.Archived {
+		return MessageJSON{}, fault.New(fault.Forbidden, "this room is archived (read-only)")
+	}
+	return s.changeMessage(ctx, p, roomID, messageID, func(m *store.Message) error {
+		if m.AuthorID != p.Subject() {
+			return fault.New(fault.Forbidden, "only the author may edit a message")
+		}
+		if m.Deleted {
+			return fault.New(fault.Conflict, "the message is deleted")
+		}
+		now := s.now()
+		m.Body, m.EditedAt = body, &now
+		return nil
+	}, EvMessageUpdated)
+}
+
+// DeleteMessage erases a message's body, leaving a tombstone. Authors may
+// delete their own; moderators, owners and tenant admins any.
+func (s *Service) DeleteMessage(ctx context.Context, p auth.Principal, roomID, messageID string) error {
+	if _, err := s.access(ctx, p, roomID, "room.read"); err != nil {
+		return err
+	}
+	mayAny := s.auth.Can(p, auth.RoomObject(roomID), "message.delete_any")
+	_, err := s.changeMessage(ctx, p, roomID, messageID, func(m *store.Message) error {
+		if m.AuthorID != p.Subject() && !mayAny {
+			return fault.New(fault.Forbidden, "you may delete only your own messages")
+		}
+		if m.Deleted {
+			return errAlreadyDone
+		}
+		m.Body, m.Deleted = "", true
+		return nil
+	}, EvMessageDeleted)
+	if err == errAlreadyDone {
+		return nil
+	}
+	return err
+}
+
+var errAlreadyDone = fault.New(fault.Conflict, "already done")
+
+// changeMessage loads a message of the room, applies change, saves it and logs
+// the event, all in one write.
+func (s *Service) changeMessage(ctx context.Context, p auth.Principal, roomID, messageID string, change func(*store.Message) error, event string) (MessageJSON, error) {
+	var out MessageJSON
+	err := s.st.Write(ctx, func(tx *store.Tx) error {
+		var m store.Message
+		if err := tx.Where("id = ? AND room_id = ? AND tenant_id = ?", messageID, roomID, p.TenantID).Take(&m).Error; err != nil {
+			if store.IsNotFound(err) {
+				return fault.New(fault.NotFound, "message not found")
+			}
+			return err
+		}
+		if err := change(&m); err != nil {
+			return err
+		}
+		if err := tx.Model(&store.Message{}).Where("id = ?", m.ID).
+			Updates(map[string]any{"body": m.Body, "edited_at": m.EditedAt, "deleted": m.Deleted}).Error; err != nil {
+			return err
+		}
+		var author store.User
+		if err := tx.Where("id = ?", m.AuthorID).Take(&author).Error; err != nil {
+			return err
+		}
+		out = ViewMessage(m, author)
+		return s.emitMessage(tx, event, p.TenantID, out)
+	})
+	return out, err
+}

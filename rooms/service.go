@@ -1,0 +1,348 @@
+// Package rooms knows rooms, membership, messages and the live fan-out of
+// their events to subscribers.
+package rooms
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"parley/auth"
+	"parley/internal/fault"
+	"parley/store"
+)
+
+// Room roles.
+const (
+	RoleOwner     = "owner"
+	RoleModerator = "moderator"
+	RoleMember    = "member"
+)
+
+const (
+	maxRoomName  = 64
+	maxTopic     = 250
+	maxBody      = 4000
+	maxClientID  = 64
+	defaultLimit = 50
+	maxLimit     = 200
+)
+
+// Service runs the room and message use cases.
+type Service struct {
+	st   *store.Store
+	auth *auth.Service
+	hub  *Hub
+	now  func() time.Time
+}
+
+// NewService wires the rooms service.
+func NewService(st *store.Store, authSvc *auth.Service, hub *Hub) *Service {
+	return &Service{st: st, auth: authSvc, hub: hub, now: func() time.Time { return time.Now().UTC() }}
+}
+
+// Hub returns the live broadcaster.
+func (s *Service) Hub() *Hub { return s.hub }
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// roomRow is a room with the caller's membership, as listing queries return it.
+type roomRow struct {
+	store.Room
+	MemberCount int64
+	MyRole      string
+	LastReadSeq int64
+}
+
+func (r roomRow) view() RoomJSON {
+	unread := int64(0)
+	if r.MyRole != "" {
+		unread = max(r.LastSeq-r.LastReadSeq, 0)
+	}
+	return RoomJSON{ID: r.ID, Name: r.Name, Topic: r.Topic, Visibility: r.Visibility, Archived: r.Archived,
+		CreatedAt: r.CreatedAt.UTC(), MemberCount: r.MemberCount, MyRole: r.MyRole, LastSeq: r.LastSeq,
+		Unread: unread, LastActivityAt: r.LastActivityAt.UTC()}
+}
+
+const roomColumns = `rooms.*,
+	(SELECT COUNT(*) FROM room_members c WHERE c.room_id = rooms.id) AS member_count,
+	COALESCE(me.role, '') AS my_role, COALESCE(me.last_read_seq, 0) AS last_read_seq`
+
+// roomFor loads a room of the principal's tenant with the principal's membership.
+func (s *Service) roomFor(ctx context.Context, p auth.Principal, roomID string) (roomRow, error) {
+	var row roomRow
+	err := s.st.Read(ctx).Table("rooms").Select(roomColumns).
+		Joins("LEFT JOIN room_members me ON me.room_id = rooms.id AND me.user_id = ?", p.Subject()).
+		Where("rooms.id = ? AND rooms.tenant_id = ?", roomID, p.TenantID).Take(&row).Error
+	if store.IsNotFound(err) || (err == nil && row.ID == "") {
+		return row, fault.New(fault.NotFound, "room not found")
+	}
+	return row, err
+}
+
+// access loads a room and checks that the principal may do act there. A private
+// room the principal does not belong to is reported as missing, never forbidden.
+func (s *Service) access(ctx context.Context, p auth.Principal, roomID, act string) (roomRow, error) {
+	row, err := s.roomFor(ctx, p, roomID)
+	if err != nil {
+		return row, err
+	}
+	obj := auth.RoomObject(roomID)
+	if s.auth.Can(p, obj, act) {
+		return row, nil
+	}
+	if row.Visibility == "public" && s.auth.Can(p, obj, "room.join_public") {
+		if act == "room.view" {
+			return row, nil
+		}
+		return row, fault.New(fault.Forbidden, "you are not allowed to do this in this room")
+	}
+	if row.MyRole != "" || s.auth.Can(p, obj, "room.view") {
+		return row, fault.New(fault.Forbidden, "you are not allowed to do this in this room")
+	}
+	return row, fault.New(fault.NotFound, "room not found")
+}
+
+// NewRoom is a room to create.
+type NewRoom struct {
+	Name, Topic, Visibility string
+}
+
+func cleanRoomName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return "", fault.Field("name", "is required")
+	}
+	if utf8.RuneCountInString(name) > maxRoomName {
+		return "", fault.Field("name", "must be at most 64 characters")
+	}
+	return name, nil
+}
+
+func cleanTopic(topic string) (string, error) {
+	topic = strings.TrimSpace(topic)
+	if utf8.RuneCountInString(topic) > maxTopic {
+		return "", fault.Field("topic", "must be at most 250 characters")
+	}
+	return topic, nil
+}
+
+func checkVisibility(v string) error {
+	if v != "public" && v != "private" {
+		return fault.Field("visibility", "must be public or private")
+	}
+	return nil
+}
+
+func checkRoomRole(role string) error {
+	switch role {
+	case RoleOwner, RoleModerator, RoleMember:
+		return nil
+	}
+	return fault.Field("role", "must be owner, moderator or member")
+}
+
+// Create makes a room; a user creating it becomes its owner.
+func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (RoomJSON, error) {
+	if err := s.auth.Require(p, auth.TenantObject, "room.create"); err != nil {
+		return RoomJSON{}, err
+	}
+	name, err := cleanRoomName(in.Name)
+	if err != nil {
+		return RoomJSON{}, err
+	}
+	topic, err := cleanTopic(in.Topic)
+	if err != nil {
+		return RoomJSON{}, err
+	}
+	if in.Visibility == "" {
+		in.Visibility = "public"
+	}
+	if err := checkVisibility(in.Visibility); err != nil {
+		return RoomJSON{}, err
+	}
+	now := s.now()
+	room := store.Room{ID: newID(), TenantID: p.TenantID, Name: name, Topic: topic, Visibility: in.Visibility,
+		CreatedBy: p.Subject(), CreatedAt: now, LastActivityAt: now}
+	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.Create(&room).Error; err != nil {
+			return err
+		}
+		if p.IsKey() {
+			return nil
+		}
+		var creator store.User
+		if err := tx.Where("id = ?", p.UserID).Take(&creator).Error; err != nil {
+			return err
+		}
+		return s.addMember(tx, room, creator, RoleOwner)
+	})
+	if err != nil {
+		return RoomJSON{}, err
+	}
+	return s.Get(ctx, p, room.ID)
+}
+
+// Get returns one room the principal may see.
+func (s *Service) Get(ctx context.Context, p auth.Principal, roomID string) (RoomJSON, error) {
+	row, err := s.access(ctx, p, roomID, "room.view")
+	return row.view(), err
+}
+
+// List returns the principal's rooms, most recently active first; with public
+// set, the tenant's public rooms the principal could join instead.
+func (s *Service) List(ctx context.Context, p auth.Principal, public bool) ([]RoomJSON, error) {
+	if err := s.auth.Require(p, auth.TenantObject, "room.join_public"); err != nil && !p.IsKey() {
+		return nil, err
+	}
+	db := s.st.Read(ctx).Table("rooms").Select(roomColumns).Where("rooms.tenant_id = ?", p.TenantID)
+	if public {
+		db = db.Joins("LEFT JOIN room_members me ON me.room_id = rooms.id AND me.user_id = ?", p.Subject()).
+			Where("rooms.visibility = 'public' AND rooms.archived = ? AND me.user_id IS NULL", false)
+	} else {
+		db = db.Joins("JOIN room_members me ON me.room_id = rooms.id AND me.user_id = ?", p.Subject())
+	}
+	var rows []roomRow
+	if err := db.Order("rooms.last_activity_at DESC, rooms.id").Limit(1000).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]RoomJSON, len(rows))
+	for i, r := range rows {
+		out[i] = r.view()
+	}
+	return out, nil
+}
+
+// RoomChange is a PATCH of a room; nil fields stay as they are.
+type RoomChange struct {
+	Name, Topic, Visibility *string
+	Archived                *bool
+}
+
+// Update renames, re-describes, changes visibility of, or archives a room.
+func (s *Service) Update(ctx context.Context, p auth.Principal, roomID string, ch RoomChange) (RoomJSON, error) {
+	if _, err := s.access(ctx, p, roomID, "room.update"); err != nil {
+		return RoomJSON{}, err
+	}
+	updates := map[string]any{}
+	if ch.Name != nil {
+		name, err := cleanRoomName(*ch.Name)
+		if err != nil {
+			return RoomJSON{}, err
+		}
+		updates["name"] = name
+	}
+	if ch.Topic != nil {
+		topic, err := cleanTopic(*ch.Topic)
+		if err != nil {
+			return RoomJSON{}, err
+		}
+		updates["topic"] = topic
+	}
+	if ch.Visibility != nil {
+		if err := checkVisibility(*ch.Visibility); err != nil {
+			return RoomJSON{}, err
+		}
+		updates["visibility"] = *ch.Visibility
+	}
+	if ch.Archived != nil {
+		updates["archived"] = *ch.Archived
+	}
+	err := s.st.Write(ctx, func(tx *store.Tx) error {
+		res := tx.Model(&store.Room{}).Where("id = ? AND tenant_id = ?", roomID, p.TenantID).Updates(updates)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 && len(updates) > 0 {
+			return fault.New(fault.NotFound, "room not found")
+		}
+		return s.emitRoomUpdated(tx, roomID)
+	})
+	if err != nil {
+		return RoomJSON{}, err
+	}
+	return s.Get(ctx, p, roomID)
+}
+
+// emitRoomUpdated logs and (after commit) broadcasts the room as it now is.
+// Per-member fields (my_role, unread) are left empty in the shared event.
+func (s *Service) emitRoomUpdated(tx *store.Tx, roomID string) error {
+	var row roomRow
+	if err := tx.Table("rooms").Select(`rooms.*, (SELECT COUNT(*) FROM room_members c WHERE c.room_id = rooms.id) AS member_count`).
+		Where("id = ?", roomID).Take(&row).Error; err != nil {
+		return err
+	}
+	_, err := s.emit(tx, &store.Event{TenantID: row.TenantID, RoomID: roomID, Type: EvRoomUpdated,
+		Payload: string(mustJSON(roomPayload{Room: row.view()}))}, nil, "")
+	return err
+}
+
+// Delete removes a room, its messages and memberships; its streams end.
+func (s *Service) Delete(ctx context.Context, p auth.Principal, roomID string) error {
+	if _, err := s.access(ctx, p, roomID, "room.delete"); err != nil {
+		return err
+	}
+	return s.st.Write(ctx, func(tx *store.Tx) error {
+		var room store.Room
+		if err := tx.Where("id = ? AND tenant_id = ?", roomID, p.TenantID).Take(&room).Error; err != nil {
+			if store.IsNotFound(err) {
+				return fault.New(fault.NotFound, "room not found")
+			}
+			return err
+		}
+		var members []string
+		if err := tx.Model(&store.RoomMember{}).Where("room_id = ?", roomID).Pluck("user_id", &members).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("room_id = ?", roomID).Delete(&store.Event{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Delete(&room).Error; err != nil {
+			return err
+		}
+		// Each former member gets a room.deleted of their own in the log, so a
+		// stream that resumes later still learns the room is gone.
+		payload := string(mustJSON(gonePayLoad{RoomID: roomID, Reason: "deleted"}))
+		var last int64
+		for _, uid := range members {
+			ev := store.Event{TenantID: p.TenantID, RoomID: roomID, Type: EvRoomDeleted, TargetUserID: uid,
+				Payload: payload, CreatedAt: s.now()}
+			if err := tx.Create(&ev).Error; err != nil {
+				return err
+			}
+			last = ev.ID
+		}
+		tx.AfterCommit(func() {
+			for _, uid := range members {
+				s.auth.Policy().SetRoomRole(uid, roomID, "")
+			}
+			s.auth.Policy().DropRoom(roomID)
+			if last == 0 {
+				return
+			}
+			s.hub.Publish(&Event{ID: last, RoomID: roomID, Type: EvRoomDeleted, Frame: encodeFrame(last, EvRoomDeleted, []byte(payload))})
+		})
+		return nil
+	})
+}
+
+// emit appends an event to the log and publishes it after commit. Message
+// events are logged without payload (a replay renders the message as it is
+// then) and sent live with payload. For member.joined, memberID names the user
+// who joined.
+func (s *Service) emit(tx *store.Tx, ev *store.Event, payload []byte, memberID string) (int64, error) {
+	ev.CreatedAt = s.now()
+	if err := tx.Create(ev).Error; err != nil {
+		return 0, err
+	}
+	if payload == nil {
+		payload = []byte(ev.Payload)
+	}
+	live := &Event{ID: ev.ID, RoomID: ev.RoomID, Type: ev.Type, TargetUserID: ev.TargetUserID, MemberID: memberID,
+		Frame: encodeFrame(ev.ID, ev.Type, payload)}
+	tx.AfterCommit(func() { s.hub.Publish(live) })
+	return ev.ID, nil
+}

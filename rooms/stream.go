@@ -1,0 +1,150 @@
+package rooms
+
+import (
+	"context"
+	"strconv"
+
+	"parley/auth"
+	"parley/internal/fault"
+	"parley/store"
+)
+
+const replayPage = 500
+
+// Stream is an open event stream: first the events after the client's cursor
+// that it may still see (Replay), then live ones (Subscriber).
+type Stream struct {
+	*Subscriber
+	svc    *Service
+	p      auth.Principal
+	cursor int64
+}
+
+// ParseCursor checks a client's Last-Event-ID ("" means: live events only).
+func ParseCursor(raw string) (int64, error) {
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n < 0 || len(raw) > 19 {
+		return 0, fault.Field("last_event_id", "is not a cursor this server issued")
+	}
+	return n, nil
+}
+
+// OpenStream subscribes the caller to one room (roomID set) or to all of their
+// rooms. The subscriber is registered before the backlog is read, so nothing
+// committed meanwhile can fall between replay and live delivery.
+func (s *Service) OpenStream(ctx context.Context, p auth.Principal, roomID, cursor string) (*Stream, error) {
+	after, err := ParseCursor(cursor)
+	if err != nil {
+		return nil, err
+	}
+	if p.IsKey() {
+		return nil, fault.New(fault.Forbidden, "event streams are for users; mint a user token with tokens:write")
+	}
+	if roomID != "" {
+		if _, err := s.access(ctx, p, roomID, "room.read"); err != nil {
+			return nil, err
+		}
+	}
+	sub := s.hub.subscribe(p.UserID, p.SessionID, roomID)
+	st := &Stream{Subscriber: sub, svc: s, p: p, cursor: after}
+	if roomID != "" {
+		s.hub.attach(sub, roomID)
+		// Re-check now that the subscriber is attached: a removal committed
+		// before the attach would otherwise go unnoticed.
+		if _, err := s.access(ctx, p, roomID, "room.read"); err != nil {
+			s.hub.Unsubscribe(sub)
+			return nil, err
+		}
+		return st, nil
+	}
+	var roomIDs []string
+	if err := s.st.Read(ctx).Model(&store.RoomMember{}).Where("user_id = ?", p.UserID).Pluck("room_id", &roomIDs).Error; err != nil {
+		s.hub.Unsubscribe(sub)
+		return nil, err
+	}
+	for _, id := range roomIDs {
+		s.hub.attach(sub, id)
+	}
+	return st, nil
+}
+
+// Close ends the subscription.
+func (st *Stream) Close() { st.svc.hub.Unsubscribe(st.Subscriber) }
+
+// Replay sends every logged event after the cursor that the caller may still
+// see, in order, and returns the last id sent (the cursor if none).
+func (st *Stream) Replay(ctx context.Context, send func(frame []byte) error) (int64, error) {
+	last := st.cursor
+	if last == 0 {
+		return 0, nil
+	}
+	for {
+		var evs []store.Event
+		db := st.svc.st.Read(ctx).Where("id > ?", last)
+		if st.RoomID != "" {
+			db = db.Where("room_id = ? AND (target_user_id = '' OR target_user_id = ?)", st.RoomID, st.UserID)
+		} else {
+			db = db.Where(`(target_user_id = '' AND room_id IN (SELECT room_id FROM room_members WHERE user_id = ?))
+				OR target_user_id = ?`, st.UserID, st.UserID)
+		}
+		if err := db.Order("id").Limit(replayPage).Find(&evs).Error; err != nil {
+			return last, err
+		}
+		frames, err := st.svc.frames(ctx, evs)
+		if err != nil {
+			return last, err
+		}
+		for i, f := range frames {
+			if f != nil {
+				if err := send(f); err != nil {
+					return last, err
+				}
+			}
+			last = evs[i].ID
+		}
+		if len(evs) < replayPage {
+			return last, nil
+		}
+	}
+}
+
+// frames encodes logged events; message events show the message as it is now
+// (a deleted message stays erased). A nil frame is an event with nothing left to show.
+func (s *Service) frames(ctx context.Context, evs []store.Event) ([][]byte, error) {
+	var ids []string
+	for _, ev := range evs {
+		if ev.MessageID != "" {
+			ids = append(ids, ev.MessageID)
+		}
+	}
+	byID := map[string]MessageJSON{}
+	if len(ids) > 0 {
+		var msgs []store.Message
+		if err := s.st.Read(ctx).Where("id IN ?", ids).Find(&msgs).Error; err != nil {
+			return nil, err
+		}
+		rendered, err := s.render(ctx, msgs)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range rendered {
+			byID[m.ID] = m
+		}
+	}
+	out := make([][]byte, len(evs))
+	for i, ev := range evs {
+		payload := []byte(ev.Payload)
+		if ev.MessageID != "" {
+			m, ok := byID[ev.MessageID]
+			if !ok {
+				continue
+			}
+			payload = mustJSON(messagePayload{RoomID: ev.RoomID, Message: m})
+		}
+		out[i] = encodeFrame(ev.ID, ev.Type, payload)
+	}
+	return out, nil
+}

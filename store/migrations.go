@@ -1,0 +1,149 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// migrations are applied in order, each once, each in its own transaction, and
+// recorded in schema_migrations. Never edit a released migration: append one.
+var migrations = []string{
+	// 1: identity, rooms, messages and the event log.
+	`
+CREATE TABLE tenants (
+	id TEXT PRIMARY KEY,
+	slug TEXT NOT NULL UNIQUE,
+	name TEXT NOT NULL,
+	signup_policy TEXT NOT NULL DEFAULT 'open',
+	created_at DATETIME NOT NULL
+);
+CREATE TABLE users (
+	id TEXT PRIMARY KEY,
+	tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+	username TEXT NOT NULL,
+	display_name TEXT NOT NULL DEFAULT '',
+	password_hash TEXT NOT NULL DEFAULT '',
+	role TEXT NOT NULL,
+	disabled BOOLEAN NOT NULL DEFAULT FALSE,
+	is_bot BOOLEAN NOT NULL DEFAULT FALSE,
+	created_at DATETIME NOT NULL
+);
+CREATE UNIQUE INDEX users_tenant_username ON users(tenant_id, username COLLATE NOCASE);
+CREATE TABLE sessions (
+	id TEXT PRIMARY KEY,
+	tenant_id TEXT NOT NULL,
+	user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	created_at DATETIME NOT NULL,
+	expires_at DATETIME NOT NULL,
+	revoked_at DATETIME
+);
+CREATE INDEX sessions_user ON sessions(user_id);
+CREATE TABLE refresh_tokens (
+	hash TEXT PRIMARY KEY,
+	session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+	created_at DATETIME NOT NULL,
+	expires_at DATETIME NOT NULL,
+	used_at DATETIME
+);
+CREATE INDEX refresh_tokens_session ON refresh_tokens(session_id);
+CREATE TABLE invites (
+	hash TEXT PRIMARY KEY,
+	tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+	created_by TEXT NOT NULL,
+	created_at DATETIME NOT NULL,
+	expires_at DATETIME NOT NULL
+);
+CREATE TABLE api_keys (
+	id TEXT PRIMARY KEY,
+	tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	prefix TEXT NOT NULL UNIQUE,
+	hash TEXT NOT NULL,
+	scopes TEXT NOT NULL,
+	created_by TEXT NOT NULL,
+	created_at DATETIME NOT NULL,
+	last_used_at DATETIME,
+	revoked_at DATETIME
+);
+CREATE INDEX api_keys_tenant ON api_keys(tenant_id);
+CREATE TABLE rooms (
+	id TEXT PRIMARY KEY,
+	tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+	name TEXT NOT NULL,
+	topic TEXT NOT NULL DEFAULT '',
+	visibility TEXT NOT NULL,
+	archived BOOLEAN NOT NULL DEFAULT FALSE,
+	last_seq INTEGER NOT NULL DEFAULT 0,
+	created_by TEXT NOT NULL,
+	created_at DATETIME NOT NULL,
+	last_activity_at DATETIME NOT NULL
+);
+CREATE INDEX rooms_tenant ON rooms(tenant_id, visibility);
+CREATE TABLE room_members (
+	room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+	user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	tenant_id TEXT NOT NULL,
+	role TEXT NOT NULL,
+	last_read_seq INTEGER NOT NULL DEFAULT 0,
+	joined_at DATETIME NOT NULL,
+	PRIMARY KEY (room_id, user_id)
+);
+CREATE INDEX room_members_user ON room_members(user_id);
+CREATE TABLE messages (
+	id TEXT PRIMARY KEY,
+	tenant_id TEXT NOT NULL,
+	room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+	seq INTEGER NOT NULL,
+	author_id TEXT NOT NULL,
+	body TEXT NOT NULL,
+	client_id TEXT NOT NULL DEFAULT '',
+	created_at DATETIME NOT NULL,
+	edited_at DATETIME,
+	deleted BOOLEAN NOT NULL DEFAULT FALSE
+);
+CREATE UNIQUE INDEX messages_room_seq ON messages(room_id, seq);
+CREATE UNIQUE INDEX messages_client_id ON messages(room_id, author_id, client_id) WHERE client_id <> '';
+CREATE TABLE events (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	tenant_id TEXT NOT NULL,
+	room_id TEXT NOT NULL,
+	type TEXT NOT NULL,
+	message_id TEXT NOT NULL DEFAULT '',
+	target_user_id TEXT NOT NULL DEFAULT '',
+	payload TEXT NOT NULL DEFAULT '',
+	created_at DATETIME NOT NULL
+);
+CREATE INDEX events_room ON events(room_id, id);
+CREATE INDEX events_target ON events(target_user_id, id) WHERE target_user_id <> '';
+`,
+}
+
+// migrate brings the schema up to date; it is safe to run on every start.
+func migrate(ctx context.Context, db *gorm.DB) error {
+	if err := db.WithContext(ctx).Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at DATETIME NOT NULL)`).Error; err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var current int
+	if err := db.WithContext(ctx).Raw(`SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current).Error; err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if current > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this binary knows (%d)", current, len(migrations))
+	}
+	for version := current + 1; version <= len(migrations); version++ {
+		err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := tx.Exec(migrations[version-1]).Error; err != nil {
+				return err
+			}
+			return tx.Exec(`INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`, version, time.Now().UTC()).Error
+		})
+		if err != nil {
+			return fmt.Errorf("apply migration %d: %w", version, err)
+		}
+	}
+	return nil
+}

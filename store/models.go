@@ -1,0 +1,116 @@
+package store
+
+import "time"
+
+// The rows Parley keeps. Tables are created by the versioned migrations in
+// migrations.go, not by GORM's AutoMigrate, so every schema change is explicit.
+
+type Tenant struct {
+	ID           string `gorm:"primaryKey"`
+	Slug         string
+	Name         string
+	SignupPolicy string
+	CreatedAt    time.Time
+}
+
+type User struct {
+	ID           string `gorm:"primaryKey"`
+	TenantID     string
+	Username     string
+	DisplayName  string
+	PasswordHash string
+	Role         string
+	Disabled     bool
+	IsBot        bool
+	CreatedAt    time.Time
+}
+
+// Session is one login: the refresh tokens it issues and the access tokens that name it.
+type Session struct {
+	ID        string `gorm:"primaryKey"`
+	TenantID  string
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	RevokedAt *time.Time
+}
+
+type RefreshToken struct {
+	Hash      string `gorm:"primaryKey"`
+	SessionID string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+}
+
+type Invite struct {
+	Hash      string `gorm:"primaryKey"`
+	TenantID  string
+	CreatedBy string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+type APIKey struct {
+	ID         string `gorm:"primaryKey"`
+	TenantID   string
+	Name       string
+	Prefix     string
+	Hash       string
+	Scopes     string // comma-separated
+	CreatedBy  string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+}
+
+func (APIKey) TableName() string { return "api_keys" }
+
+type Room struct {
+	ID             string `gorm:"primaryKey"`
+	TenantID       string
+	Name           string
+	Topic          string
+	Visibility     string
+	Archived       bool
+	LastSeq        int64
+	CreatedBy      string
+	CreatedAt      time.Time
+	LastActivityAt time.Time
+}
+
+type RoomMember struct {
+	RoomID      string `gorm:"primaryKey"`
+	UserID      string `gorm:"primaryKey"`
+	TenantID    string
+	Role        string
+	LastReadSeq int64
+	JoinedAt    time.Time
+}
+
+type Message struct {
+	ID        string `gorm:"primaryKey"`
+	TenantID  string
+	RoomID    string
+	Seq       int64
+	AuthorID  string
+	Body      string
+	ClientID  string
+	CreatedAt time.Time
+	EditedAt  *time.Time
+	Deleted   bool
+}
+
+// Event is one entry of the event log that streams replay on resume. Its ID is
+// the stream cursor. Message events point at the message (rendered as it is now,
+// so an erased body stays erased); other events carry their payload.
+type Event struct {
+	ID           int64 `gorm:"primaryKey;autoIncrement"`
+	TenantID     string
+	RoomID       string
+	Type         string
+	MessageID    string
+	TargetUserID string // set for events meant for one user only (room.left, room.deleted)
+	Payload      string
+	CreatedAt    time.Time
+}

@@ -1,0 +1,239 @@
+// Package store owns the database: opening it, its schema, and the single
+// writer through which every change goes.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// maxBatch bounds how many writes share one commit (and one fsync).
+const maxBatch = 256
+
+// Store is the database. Reads go through a pool of connections; writes go
+// through one connection owned by a single goroutine, which commits queued
+// writes in batches so that many posts share one fsync, never meets "database
+// is locked", and runs each write's after-commit hooks in commit order.
+type Store struct {
+	read  *gorm.DB
+	write *gorm.DB
+	jobs  chan *job
+	quit  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+	log   *slog.Logger
+}
+
+// Tx is a write in progress. AfterCommit hooks run, in commit order, once the
+// transaction is durable, and never if it rolls back.
+type Tx struct {
+	*gorm.DB
+	after []func()
+}
+
+// AfterCommit schedules f to run after the write is durably committed.
+func (t *Tx) AfterCommit(f func()) { t.after = append(t.after, f) }
+
+type job struct {
+	ctx   context.Context
+	fn    func(*Tx) error
+	after []func()
+	err   error
+	done  chan struct{}
+}
+
+// ErrClosed is returned for writes attempted after Close.
+var ErrClosed = errors.New("store is closed")
+
+// Open opens (creating if needed) the SQLite database at path and migrates it.
+func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create database folder: %w", err)
+		}
+	}
+	// WAL lets readers run beside the writer; synchronous=FULL makes each commit
+	// durable before a post is acknowledged; foreign keys keep rows consistent.
+	params := "?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=10000"
+	gcfg := &gorm.Config{SkipDefaultTransaction: true, Logger: logger.Discard, PrepareStmt: true}
+	write, err := gorm.Open(sqlite.Open("file:"+path+params+"&_txlock=immediate"), gcfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	wdb, err := write.DB()
+	if err != nil {
+		return nil, err
+	}
+	wdb.SetMaxOpenConns(1)
+	if err := migrate(ctx, write); err != nil {
+		_ = wdb.Close()
+		return nil, err
+	}
+	read, err := gorm.Open(sqlite.Open("file:"+path+params), gcfg)
+	if err != nil {
+		_ = wdb.Close()
+		return nil, fmt.Errorf("open database for reading: %w", err)
+	}
+	rdb, _ := read.DB()
+	rdb.SetMaxOpenConns(8)
+	rdb.SetMaxIdleConns(8)
+	s := &Store{read: read, write: write, jobs: make(chan *job, maxBatch), quit: make(chan struct{}), done: make(chan struct{}), log: log}
+	go s.run()
+	return s, nil
+}
+
+// Read returns a handle for queries. Never write through it.
+func (s *Store) Read(ctx context.Context) *gorm.DB { return s.read.WithContext(ctx) }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	db, err := s.read.DB()
+	if err != nil {
+		return err
+	}
+	return db.PingContext(ctx)
+}
+
+// Write runs fn in a transaction on the writer and returns once it is durably
+// committed (nil) or rolled back (fn's error). Once queued, a write runs to the
+// end even if ctx is cancelled meanwhile, so the caller always learns its fate.
+func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
+	j := &job{ctx: ctx, fn: fn, done: make(chan struct{})}
+	select {
+	case <-s.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	case s.jobs <- j:
+	}
+	<-j.done
+	return j.err
+}
+
+// Close finishes queued writes and closes the database.
+func (s *Store) Close() error {
+	s.once.Do(func() { close(s.quit) })
+	<-s.done
+	var errs []error
+	for _, db := range []*gorm.DB{s.read, s.write} {
+		if sqlDB, err := db.DB(); err == nil {
+			errs = append(errs, sqlDB.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Store) run() {
+	defer close(s.done)
+	for {
+		var first *job
+		select {
+		case first = <-s.jobs:
+		case <-s.quit:
+			// Drain what was queued before Close so no caller waits forever.
+			for {
+				select {
+				case j := <-s.jobs:
+					s.commit([]*job{j})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*job{first}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case j := <-s.jobs:
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit runs a batch in one transaction, each job inside its own savepoint so
+// that one failing job rolls back only its own changes.
+func (s *Store) commit(batch []*job) {
+	defer func() {
+		for _, j := range batch {
+			close(j.done)
+		}
+	}()
+	tx := s.write.Begin()
+	if tx.Error != nil {
+		for _, j := range batch {
+			j.err = fmt.Errorf("begin: %w", tx.Error)
+		}
+		return
+	}
+	for i, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			j.err = err
+			continue
+		}
+		sp := fmt.Sprintf("w%d", i)
+		if err := tx.SavePoint(sp).Error; err != nil {
+			j.err = fmt.Errorf("savepoint: %w", err)
+			continue
+		}
+		t := &Tx{DB: tx.WithContext(context.WithoutCancel(j.ctx))}
+		if err := runJob(j.fn, t); err != nil {
+			if rbErr := tx.RollbackTo(sp).Error; rbErr != nil {
+				err = errors.Join(err, rbErr)
+			}
+			j.err = err
+			continue
+		}
+		if err := tx.Exec("RELEASE SAVEPOINT " + sp).Error; err != nil {
+			j.err = err
+			continue
+		}
+		j.after = t.after
+	}
+	if err := tx.Commit().Error; err != nil {
+		s.log.Error("commit failed", "err", err, "batch", len(batch))
+		for _, j := range batch {
+			if j.err == nil {
+				j.err = fmt.Errorf("commit: %w", err)
+			}
+		}
+		return
+	}
+	for _, j := range batch {
+		if j.err == nil {
+			for _, f := range j.after {
+				f()
+			}
+		}
+	}
+}
+
+func runJob(fn func(*Tx) error, t *Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("write panicked: %v", r)
+		}
+	}()
+	return fn(t)
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint failure.
+func IsUniqueViolation(err error) bool {
+	return err != nil && (errors.Is(err, gorm.ErrDuplicatedKey) || strings.Contains(err.Error(), "UNIQUE constraint failed"))
+}
+
+// IsNotFound reports whether err means no row matched.
+func IsNotFound(err error) bool { return errors.Is(err, gorm.ErrRecordNotFound) }
