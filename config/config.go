@@ -86,11 +86,14 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Load builds the config for `parley serve` from a file (-config or PARLEY_CONFIG),
-// the environment, and the command-line args, in rising precedence.
-func Load(args []string, getenv func(string) string) (Config, error) {
+// Load builds the config from a file (-config or PARLEY_CONFIG), the
+// environment, and the command-line args, in rising precedence. fs may carry a
+// command's own flags besides the config flags; nil means none.
+func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, error) {
 	cfg := Default()
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	if fs == nil {
+		fs = flag.NewFlagSet("serve", flag.ContinueOnError)
+	}
 	configFile := fs.String("config", getenv("PARLEY_CONFIG"), "JSON config file")
 	fs.String("listen", "", "address to listen on (default :8080)")
 	fs.String("data-dir", "", "folder for the database and the generated signing key (default ./data)")

@@ -20,10 +20,13 @@ type Stream struct {
 	cursor int64
 }
 
+// noCursor marks a stream that starts with live events and replays nothing.
+const noCursor = -1
+
 // ParseCursor checks a client's Last-Event-ID ("" means: live events only).
 func ParseCursor(raw string) (int64, error) {
 	if raw == "" {
-		return 0, nil
+		return noCursor, nil
 	}
 	n, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil || n < 0 || len(raw) > 19 {
@@ -78,7 +81,7 @@ func (st *Stream) Close() { st.svc.hub.Unsubscribe(st.Subscriber) }
 // see, in order, and returns the last id sent (the cursor if none).
 func (st *Stream) Replay(ctx context.Context, send func(frame []byte) error) (int64, error) {
 	last := st.cursor
-	if last == 0 {
+	if last == noCursor {
 		return 0, nil
 	}
 	for {

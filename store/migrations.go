@@ -2,10 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
-
-	"gorm.io/gorm"
 )
 
 // migrations are applied in order, each once, each in its own transaction, and
@@ -122,28 +121,38 @@ CREATE INDEX events_target ON events(target_user_id, id) WHERE target_user_id <>
 }
 
 // migrate brings the schema up to date; it is safe to run on every start.
-func migrate(ctx context.Context, db *gorm.DB) error {
-	if err := db.WithContext(ctx).Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, applied_at DATETIME NOT NULL)`).Error; err != nil {
+// It uses database/sql directly: a migration is several statements in one Exec.
+func migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at DATETIME NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	var current int
-	if err := db.WithContext(ctx).Raw(`SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current).Error; err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if current > len(migrations) {
 		return fmt.Errorf("database schema version %d is newer than this binary knows (%d)", current, len(migrations))
 	}
 	for version := current + 1; version <= len(migrations); version++ {
-		err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			if err := tx.Exec(migrations[version-1]).Error; err != nil {
-				return err
-			}
-			return tx.Exec(`INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`, version, time.Now().UTC()).Error
-		})
-		if err != nil {
+		if err := applyMigration(ctx, db, version); err != nil {
 			return fmt.Errorf("apply migration %d: %w", version, err)
 		}
 	}
 	return nil
+}
+
+func applyMigration(ctx context.Context, db *sql.DB, version int) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, migrations[version-1]); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`, version, time.Now().UTC()); err != nil {
+		return err
+	}
+	return tx.Commit()
 }

@@ -75,7 +75,7 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 		return nil, err
 	}
 	wdb.SetMaxOpenConns(1)
-	if err := migrate(ctx, write); err != nil {
+	if err := migrate(ctx, wdb); err != nil {
 		_ = wdb.Close()
 		return nil, err
 	}

@@ -1,0 +1,80 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"parley/internal/fault"
+)
+
+const maxBodyBytes = 1 << 20
+
+// bindJSON decodes the request body into dst strictly: JSON content type, at
+// most 1 MiB, one object, no unknown fields.
+func bindJSON(c *gin.Context, dst any) error {
+	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return fault.New(fault.Unsupported, "send the body as Content-Type: application/json")
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fault.New(fault.TooLarge, "the body is larger than 1 MiB")
+		}
+		return fault.New(fault.Invalid, "could not read the body")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return decodeFault(err)
+	}
+	if dec.More() {
+		return fault.New(fault.Invalid, "the body must be a single JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fault.New(fault.Invalid, "the body must be a single JSON object")
+	}
+	return nil
+}
+
+func decodeFault(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		return fault.Field(typeErr.Field, "has the wrong type (want "+typeErr.Type.String()+")")
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return fault.New(fault.Invalid, "the body is not valid JSON")
+	case errors.Is(err, io.EOF):
+		return fault.New(fault.Invalid, "the body is empty")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return fault.Field(field, "is not a known field")
+	}
+	return fault.New(fault.Invalid, fmt.Sprintf("the body could not be read: %v", err))
+}
+
+// queryInt reads an optional integer query parameter within [lo, hi].
+func queryInt(c *gin.Context, name string, def, lo, hi int64) (int64, error) {
+	raw, ok := c.GetQuery(name)
+	if !ok || raw == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, fault.Field(name, fmt.Sprintf("must be an integer from %d to %d", lo, hi))
+	}
+	return n, nil
+}
+
+func fieldError(field, msg string) error { return fault.Field(field, msg) }

@@ -1,0 +1,221 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"parley/auth"
+	"parley/store"
+)
+
+type tokenResponse struct {
+	User         auth.UserJSON `json:"user"`
+	AccessToken  string        `json:"access_token"`
+	RefreshToken string        `json:"refresh_token"`
+	ExpiresIn    int           `json:"expires_in"`
+}
+
+func viewPair(p auth.TokenPair) tokenResponse {
+	return tokenResponse{User: auth.ViewUser(p.User), AccessToken: p.AccessToken, RefreshToken: p.RefreshToken, ExpiresIn: p.ExpiresIn}
+}
+
+type tenantJSON struct {
+	ID           string    `json:"id"`
+	Slug         string    `json:"slug"`
+	Name         string    `json:"name"`
+	SignupPolicy string    `json:"signup_policy"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+func viewTenant(t store.Tenant) tenantJSON {
+	return tenantJSON{ID: t.ID, Slug: t.Slug, Name: t.Name, SignupPolicy: t.SignupPolicy, CreatedAt: t.CreatedAt.UTC()}
+}
+
+// withBody decodes the JSON body into a T and hands it to fn.
+func withBody[T any](h *handlers, c *gin.Context, fn func(in T)) {
+	var in T
+	if err := bindJSON(c, &in); err != nil {
+		h.fail(c, err)
+		return
+	}
+	fn(in)
+}
+
+func (h *handlers) createTenant(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		Slug  string `json:"slug"`
+		Name  string `json:"name"`
+		Admin struct {
+			Username    string `json:"username"`
+			Password    string `json:"password"`
+			DisplayName string `json:"display_name"`
+		} `json:"admin"`
+	}) {
+		admin := auth.NewAdmin{Username: in.Admin.Username, Password: in.Admin.Password, DisplayName: in.Admin.DisplayName}
+		tenant, pair, err := h.Auth.CreateTenant(c.Request.Context(), in.Slug, in.Name, admin, true)
+		if err != nil {
+			h.fail(c, err)
+			return
+		}
+		c.JSON(http.StatusCreated, struct {
+			Tenant tenantJSON `json:"tenant"`
+			tokenResponse
+		}{viewTenant(tenant), viewPair(pair)})
+	})
+}
+
+func (h *handlers) signup(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		Tenant      string `json:"tenant"`
+		Username    string `json:"username"`
+		Password    string `json:"password"`
+		DisplayName string `json:"display_name"`
+		InviteCode  string `json:"invite_code"`
+	}) {
+		pair, err := h.Auth.Signup(c.Request.Context(), in.Tenant, in.Username, in.Password, in.DisplayName, in.InviteCode)
+		h.render(c, http.StatusCreated, viewPair(pair), err)
+	})
+}
+
+func (h *handlers) login(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		Tenant   string `json:"tenant"`
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}) {
+		pair, err := h.Auth.Login(c.Request.Context(), in.Tenant, in.Username, in.Password, c.ClientIP())
+		h.render(c, http.StatusOK, viewPair(pair), err)
+	})
+}
+
+type refreshBody struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+func (h *handlers) refresh(c *gin.Context) {
+	withBody(h, c, func(in refreshBody) {
+		pair, err := h.Auth.Refresh(c.Request.Context(), in.RefreshToken)
+		h.render(c, http.StatusOK, viewPair(pair), err)
+	})
+}
+
+func (h *handlers) logout(c *gin.Context) {
+	withBody(h, c, func(in refreshBody) {
+		h.render(c, http.StatusNoContent, nil, h.Auth.Logout(c.Request.Context(), principal(c), in.RefreshToken))
+	})
+}
+
+func (h *handlers) me(c *gin.Context) {
+	u, err := h.Auth.Me(c.Request.Context(), principal(c))
+	h.render(c, http.StatusOK, auth.ViewUser(u), err)
+}
+
+func (h *handlers) getTenant(c *gin.Context) {
+	t, err := h.Auth.Tenant(c.Request.Context(), principal(c))
+	h.render(c, http.StatusOK, viewTenant(t), err)
+}
+
+func (h *handlers) patchTenant(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		Name         *string `json:"name"`
+		SignupPolicy *string `json:"signup_policy"`
+	}) {
+		t, err := h.Auth.UpdateTenant(c.Request.Context(), principal(c), auth.TenantChange{Name: in.Name, SignupPolicy: in.SignupPolicy})
+		h.render(c, http.StatusOK, viewTenant(t), err)
+	})
+}
+
+func (h *handlers) createInvite(c *gin.Context) {
+	code, exp, err := h.Auth.CreateInvite(c.Request.Context(), principal(c))
+	h.render(c, http.StatusCreated, gin.H{"code": code, "expires_at": exp.UTC()}, err)
+}
+
+func (h *handlers) listUsers(c *gin.Context) {
+	limit, err := queryInt(c, "limit", 50, 1, 200)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	offset, err := queryInt(c, "offset", 0, 0, 1<<31)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	users, err := h.Auth.ListUsers(c.Request.Context(), principal(c), auth.UserQuery{Prefix: c.Query("q"), Limit: int(limit), Offset: int(offset)})
+	out := make([]auth.UserJSON, len(users))
+	for i, u := range users {
+		out[i] = auth.ViewUser(u)
+	}
+	h.render(c, http.StatusOK, out, err)
+}
+
+func (h *handlers) createUser(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		Username    string `json:"username"`
+		DisplayName string `json:"display_name"`
+		Password    string `json:"password"`
+		Role        string `json:"role"`
+	}) {
+		u, err := h.Auth.CreateUser(c.Request.Context(), principal(c), auth.NewUser{Username: in.Username, DisplayName: in.DisplayName, Password: in.Password, Role: in.Role})
+		h.render(c, http.StatusCreated, auth.ViewUser(u), err)
+	})
+}
+
+func (h *handlers) patchUser(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		Role     *string `json:"role"`
+		Disabled *bool   `json:"disabled"`
+	}) {
+		u, err := h.Auth.UpdateUser(c.Request.Context(), principal(c), c.Param("id"), auth.UserChange{Role: in.Role, Disabled: in.Disabled})
+		h.render(c, http.StatusOK, auth.ViewUser(u), err)
+	})
+}
+
+func (h *handlers) mintToken(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		UserID string `json:"user_id"`
+	}) {
+		pair, err := h.Auth.IssueFor(c.Request.Context(), principal(c), in.UserID)
+		h.render(c, http.StatusCreated, viewPair(pair), err)
+	})
+}
+
+type apiKeyJSON struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Key        string     `json:"key,omitempty"`
+	Prefix     string     `json:"prefix"`
+	Scopes     []string   `json:"scopes"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+}
+
+func viewKey(k store.APIKey, secret string) apiKeyJSON {
+	return apiKeyJSON{ID: k.ID, Name: k.Name, Key: secret, Prefix: auth.KeyPrefix + k.Prefix, Scopes: auth.SplitScopes(k.Scopes),
+		CreatedAt: k.CreatedAt.UTC(), LastUsedAt: k.LastUsedAt}
+}
+
+func (h *handlers) createKey(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		Name   string   `json:"name"`
+		Scopes []string `json:"scopes"`
+	}) {
+		k, err := h.Auth.CreateKey(c.Request.Context(), principal(c), in.Name, in.Scopes)
+		h.render(c, http.StatusCreated, viewKey(k.APIKey, k.Secret), err)
+	})
+}
+
+func (h *handlers) listKeys(c *gin.Context) {
+	keys, err := h.Auth.ListKeys(c.Request.Context(), principal(c))
+	out := make([]apiKeyJSON, len(keys))
+	for i, k := range keys {
+		out[i] = viewKey(k, "")
+	}
+	h.render(c, http.StatusOK, out, err)
+}
+
+func (h *handlers) revokeKey(c *gin.Context) {
+	h.render(c, http.StatusNoContent, nil, h.Auth.RevokeKey(c.Request.Context(), principal(c), c.Param("id")))
+}

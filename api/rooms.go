@@ -1,0 +1,135 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"parley/rooms"
+)
+
+func (h *handlers) createRoom(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		Name       string `json:"name"`
+		Topic      string `json:"topic"`
+		Visibility string `json:"visibility"`
+	}) {
+		room, err := h.Rooms.Create(c.Request.Context(), principal(c), rooms.NewRoom{Name: in.Name, Topic: in.Topic, Visibility: in.Visibility})
+		h.render(c, http.StatusCreated, room, err)
+	})
+}
+
+func (h *handlers) listRooms(c *gin.Context) {
+	scope := c.Query("scope")
+	if scope != "" && scope != "public" && scope != "mine" {
+		h.fail(c, fieldError("scope", "must be mine or public"))
+		return
+	}
+	list, err := h.Rooms.List(c.Request.Context(), principal(c), scope == "public")
+	h.render(c, http.StatusOK, list, err)
+}
+
+func (h *handlers) getRoom(c *gin.Context) {
+	room, err := h.Rooms.Get(c.Request.Context(), principal(c), c.Param("room"))
+	h.render(c, http.StatusOK, room, err)
+}
+
+func (h *handlers) patchRoom(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		Name       *string `json:"name"`
+		Topic      *string `json:"topic"`
+		Visibility *string `json:"visibility"`
+		Archived   *bool   `json:"archived"`
+	}) {
+		room, err := h.Rooms.Update(c.Request.Context(), principal(c), c.Param("room"),
+			rooms.RoomChange{Name: in.Name, Topic: in.Topic, Visibility: in.Visibility, Archived: in.Archived})
+		h.render(c, http.StatusOK, room, err)
+	})
+}
+
+func (h *handlers) deleteRoom(c *gin.Context) {
+	h.render(c, http.StatusNoContent, nil, h.Rooms.Delete(c.Request.Context(), principal(c), c.Param("room")))
+}
+
+func (h *handlers) joinRoom(c *gin.Context) {
+	room, err := h.Rooms.Join(c.Request.Context(), principal(c), c.Param("room"))
+	h.render(c, http.StatusOK, room, err)
+}
+
+func (h *handlers) listMembers(c *gin.Context) {
+	members, err := h.Rooms.Members(c.Request.Context(), principal(c), c.Param("room"))
+	h.render(c, http.StatusOK, members, err)
+}
+
+func (h *handlers) putMember(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		Role string `json:"role"`
+	}) {
+		m, err := h.Rooms.SetMember(c.Request.Context(), principal(c), c.Param("room"), c.Param("user"), in.Role)
+		h.render(c, http.StatusOK, m, err)
+	})
+}
+
+func (h *handlers) deleteMember(c *gin.Context) {
+	h.render(c, http.StatusNoContent, nil, h.Rooms.RemoveMember(c.Request.Context(), principal(c), c.Param("room"), c.Param("user")))
+}
+
+func (h *handlers) markRead(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		Seq *int64 `json:"seq"`
+	}) {
+		if in.Seq == nil {
+			h.fail(c, fieldError("seq", "is required"))
+			return
+		}
+		h.render(c, http.StatusNoContent, nil, h.Rooms.MarkRead(c.Request.Context(), principal(c), c.Param("room"), *in.Seq))
+	})
+}
+
+func (h *handlers) postMessage(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		Body     string `json:"body"`
+		ClientID string `json:"client_id"`
+		AsUser   string `json:"as_user"`
+	}) {
+		msg, created, err := h.Rooms.Post(c.Request.Context(), principal(c), c.Param("room"),
+			rooms.NewMessage{Body: in.Body, ClientID: in.ClientID, AsUser: in.AsUser})
+		status := http.StatusCreated
+		if !created {
+			status = http.StatusOK
+		}
+		h.render(c, status, msg, err)
+	})
+}
+
+func (h *handlers) history(c *gin.Context) {
+	var q rooms.HistoryQuery
+	var err error
+	const maxSeq = 1 << 62
+	if q.BeforeSeq, err = queryInt(c, "before_seq", 0, 1, maxSeq); err == nil {
+		if q.AfterSeq, err = queryInt(c, "after_seq", 0, 0, maxSeq); err == nil {
+			var limit int64
+			limit, err = queryInt(c, "limit", 50, 1, 200)
+			q.Limit = int(limit)
+		}
+	}
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	msgs, more, err := h.Rooms.History(c.Request.Context(), principal(c), c.Param("room"), q)
+	h.render(c, http.StatusOK, gin.H{"messages": msgs, "has_more": more}, err)
+}
+
+func (h *handlers) editMessage(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		Body string `json:"body"`
+	}) {
+		msg, err := h.Rooms.Edit(c.Request.Context(), principal(c), c.Param("room"), c.Param("id"), in.Body)
+		h.render(c, http.StatusOK, msg, err)
+	})
+}
+
+func (h *handlers) deleteMessage(c *gin.Context) {
+	h.render(c, http.StatusNoContent, nil, h.Rooms.DeleteMessage(c.Request.Context(), principal(c), c.Param("room"), c.Param("id")))
+}

@@ -1,0 +1,214 @@
+package api
+
+import (
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"parley/auth"
+	"parley/internal/fault"
+	"parley/rooms"
+	"parley/store"
+)
+
+// Deps are what the handlers need.
+type Deps struct {
+	Auth         *auth.Service
+	Rooms        *rooms.Service
+	Store        *store.Store
+	Log          *slog.Logger
+	Metrics      *prometheus.Registry
+	Web          fs.FS
+	PingInterval time.Duration
+	// Shutdown is closed when the server stops, to end streams cleanly.
+	Shutdown <-chan struct{}
+}
+
+type handlers struct {
+	Deps
+	requests *prometheus.HistogramVec
+}
+
+// contentSecurityPolicy allows only this origin's own scripts, styles and
+// connections: no inline script, no foreign origin.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+
+// New returns the HTTP handler for the whole server.
+func New(d Deps) http.Handler {
+	h := &handlers{Deps: d}
+	h.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "parley_http_request_duration_seconds", Help: "HTTP requests by route and status.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"method", "route", "status"})
+	d.Metrics.MustRegister(h.requests)
+
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	_ = r.SetTrustedProxies(nil) // the client IP is the peer's unless configured otherwise
+	r.Use(h.recover, h.observe, securityHeaders)
+	r.NoRoute(h.noRoute)
+	r.NoMethod(methodNotAllowed)
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", h.ready)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})))
+
+	v1 := r.Group("/api/v1")
+	v1.POST("/tenants", h.createTenant)
+	v1.POST("/auth/signup", h.signup)
+	v1.POST("/auth/login", h.login)
+	v1.POST("/auth/refresh", h.refresh)
+
+	authed := v1.Group("", h.authenticate(false))
+	authed.POST("/auth/logout", h.logout)
+	authed.GET("/me", h.me)
+	authed.GET("/tenant", h.getTenant)
+	authed.PATCH("/tenant", h.patchTenant)
+	authed.POST("/tenant/invites", h.createInvite)
+	authed.GET("/users", h.listUsers)
+	authed.POST("/users", h.createUser)
+	authed.PATCH("/users/:id", h.patchUser)
+	authed.POST("/tokens", h.mintToken)
+	authed.POST("/apikeys", h.createKey)
+	authed.GET("/apikeys", h.listKeys)
+	authed.DELETE("/apikeys/:id", h.revokeKey)
+
+	authed.POST("/rooms", h.createRoom)
+	authed.GET("/rooms", h.listRooms)
+	authed.GET("/rooms/:room", h.getRoom)
+	authed.PATCH("/rooms/:room", h.patchRoom)
+	authed.DELETE("/rooms/:room", h.deleteRoom)
+	authed.POST("/rooms/:room/join", h.joinRoom)
+	authed.GET("/rooms/:room/members", h.listMembers)
+	authed.PUT("/rooms/:room/members/:user", h.putMember)
+	authed.DELETE("/rooms/:room/members/:user", h.deleteMember)
+	authed.POST("/rooms/:room/read", h.markRead)
+	authed.POST("/rooms/:room/messages", h.postMessage)
+	authed.GET("/rooms/:room/messages", h.history)
+	authed.PATCH("/rooms/:room/messages/:id", h.editMessage)
+	authed.DELETE("/rooms/:room/messages/:id", h.deleteMessage)
+
+	streams := v1.Group("", h.authenticate(true))
+	streams.GET("/events", h.events)
+	streams.GET("/rooms/:room/events", h.events)
+	return r
+}
+
+// principal is the caller, set by authenticate.
+func principal(c *gin.Context) auth.Principal {
+	return c.MustGet("principal").(auth.Principal)
+}
+
+// authenticate requires a bearer credential; streams also take ?token=,
+// because EventSource cannot set headers.
+func (h *handlers) authenticate(allowQuery bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+		if !ok && allowQuery {
+			token = c.Query("token")
+		}
+		if token == "" {
+			h.fail(c, fault.New(fault.Unauthenticated, "send a bearer token"))
+			return
+		}
+		p, err := h.Auth.Authenticate(c.Request.Context(), strings.TrimSpace(token))
+		if err != nil {
+			h.fail(c, err)
+			return
+		}
+		c.Set("principal", p)
+		c.Next()
+	}
+}
+
+func (h *handlers) fail(c *gin.Context, err error) { fail(c, h.Log, err) }
+
+// render sends v as JSON with status, or the error.
+func (h *handlers) render(c *gin.Context, status int, v any, err error) {
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if v == nil {
+		c.Status(status)
+		return
+	}
+	c.JSON(status, v)
+}
+
+func (h *handlers) ready(c *gin.Context) {
+	if err := h.Store.Ping(c.Request.Context()); err != nil {
+		h.fail(c, fault.New(fault.Unavailable, "the database is not reachable"))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// recover turns a panic into a 500 without losing the process.
+func (h *handlers) recover(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			h.Log.Error("handler panicked", "route", c.FullPath(), "panic", r)
+			if !c.Writer.Written() {
+				c.AbortWithStatusJSON(http.StatusInternalServerError, errorBody{errorDetail{"internal", "something went wrong on our side", ""}})
+			}
+		}
+	}()
+	c.Next()
+}
+
+// observe logs and measures each request by its route template, never by its
+// raw URL, so a ?token= never reaches a log line.
+func (h *handlers) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := c.Writer.Status()
+	elapsed := time.Since(start)
+	h.requests.WithLabelValues(c.Request.Method, route, http.StatusText(status)).Observe(elapsed.Seconds())
+	level := slog.LevelDebug
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	h.Log.Log(c.Request.Context(), level, "request", "method", c.Request.Method, "route", route,
+		"status", status, "duration", elapsed, "ip", c.ClientIP())
+}
+
+func securityHeaders(c *gin.Context) {
+	hd := c.Writer.Header()
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Content-Security-Policy", contentSecurityPolicy)
+	c.Next()
+}
+
+// noRoute serves the web client for non-API paths (index.html for app routes).
+func (h *handlers) noRoute(c *gin.Context) {
+	path := c.Request.URL.Path
+	if strings.HasPrefix(path, "/api/") || (c.Request.Method != http.MethodGet && c.Request.Method != http.MethodHead) {
+		notFoundRoute(c)
+		return
+	}
+	name := strings.TrimPrefix(path, "/")
+	if name == "" {
+		name = "index.html"
+	}
+	if st, err := fs.Stat(h.Web, name); err != nil || st.IsDir() {
+		name = "index.html"
+	}
+	if name == "index.html" {
+		c.Header("Cache-Control", "no-cache")
+	}
+	c.FileFromFS(name, http.FS(h.Web))
+}

@@ -1,0 +1,145 @@
+// Package app wires Parley's parts together: store, identity, rooms, hub and
+// HTTP handlers. cmd/parley and the end-to-end tests both start servers with it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"parley/api"
+	"parley/auth"
+	"parley/config"
+	"parley/rooms"
+	"parley/store"
+	"parley/web"
+)
+
+// App is one running Parley node.
+type App struct {
+	Auth     *auth.Service
+	Rooms    *rooms.Service
+	Store    *store.Store
+	handler  http.Handler
+	hub      *rooms.Hub
+	shutdown chan struct{}
+	stop     context.CancelFunc
+	bg       sync.WaitGroup
+	once     sync.Once
+}
+
+// New opens the database and builds the node.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	gin.SetMode(gin.ReleaseMode)
+	st, err := store.Open(ctx, cfg.DatabaseFile(), log)
+	if err != nil {
+		return nil, err
+	}
+	key, err := auth.LoadOrCreateKey(cfg.JWTKey, cfg.DataDir)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	policy, err := auth.NewPolicy(ctx, st)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := newHubMetrics(reg)
+	hub := rooms.NewHub(cfg.SubscriberQueue, metrics)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "parley_streams_open", Help: "Open event streams.",
+	}, func() float64 { return float64(hub.Subscribers()) }))
+
+	authSvc := auth.NewService(st, policy, auth.NewSigner(key, cfg.AccessTokenTTL), auth.NewPasswords(cfg.BcryptCost), hub,
+		auth.Options{RefreshTTL: cfg.RefreshTokenTTL, InviteTTL: cfg.InviteTTL, SelfServiceTenants: cfg.SelfServiceTenant})
+	roomSvc := rooms.NewService(st, authSvc, hub)
+	a := &App{Auth: authSvc, Rooms: roomSvc, Store: st, hub: hub, shutdown: make(chan struct{})}
+	a.handler = api.New(api.Deps{
+		Auth: authSvc, Rooms: roomSvc, Store: st, Log: log, Metrics: reg, Web: web.Static(),
+		PingInterval: cfg.PingInterval, Shutdown: a.shutdown,
+	})
+	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stop = stop
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		authSvc.RunKeyUsageFlusher(bgCtx, 30*time.Second)
+	}()
+	return a, nil
+}
+
+// Handler serves the whole HTTP API and the web client.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// EndStreams ends every open event stream (the first step of shutting down).
+func (a *App) EndStreams() {
+	a.once.Do(func() { close(a.shutdown) })
+	a.hub.Shutdown()
+}
+
+// Close ends streams, flushes pending bookkeeping and closes the database.
+func (a *App) Close() error {
+	a.EndStreams()
+	a.stop()
+	a.bg.Wait()
+	return a.Store.Close()
+}
+
+// Serve runs the HTTP server on cfg.Listen until ctx ends, then shuts down
+// gracefully: streams end cleanly, in-flight requests finish, writes commit.
+func Serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	a, err := New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Addr: cfg.Listen, Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("parley listening", "addr", cfg.Listen, "database", cfg.DatabaseFile())
+	select {
+	case err := <-errc:
+		_ = a.Close()
+		return fmt.Errorf("listen: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	a.EndStreams()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return errors.Join(err, a.Close())
+}
+
+type hubMetrics struct {
+	delivered prometheus.Counter
+	dropped   prometheus.Counter
+}
+
+func newHubMetrics(reg *prometheus.Registry) *hubMetrics {
+	m := &hubMetrics{
+		delivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_events_delivered_total", Help: "Events queued to live subscribers."}),
+		dropped:   prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_subscribers_dropped_total", Help: "Subscribers cut off for reading too slowly."}),
+	}
+	reg.MustRegister(m.delivered, m.dropped)
+	return m
+}
+
+func (m *hubMetrics) Delivered(n int) { m.delivered.Add(float64(n)) }
+func (m *hubMetrics) Dropped()        { m.dropped.Inc() }
