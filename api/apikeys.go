@@ -1,0 +1,58 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"parley/auth"
+	"parley/store"
+)
+
+func (h *handlers) mintToken(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		UserID string `json:"user_id"`
+	}) {
+		pair, err := h.Auth.IssueFor(c.Request.Context(), principal(c), in.UserID)
+		h.render(c, http.StatusCreated, viewPair(pair), err)
+	})
+}
+
+type apiKeyJSON struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Key        string     `json:"key,omitempty"`
+	Prefix     string     `json:"prefix"`
+	Scopes     []string   `json:"scopes"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+}
+
+func viewKey(k store.APIKey, secret string) apiKeyJSON {
+	return apiKeyJSON{ID: k.ID, Name: k.Name, Key: secret, Prefix: auth.KeyPrefix + k.Prefix, Scopes: auth.SplitScopes(k.Scopes),
+		CreatedAt: k.CreatedAt.UTC(), LastUsedAt: k.LastUsedAt}
+}
+
+func (h *handlers) createKey(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		Name   string   `json:"name"`
+		Scopes []string `json:"scopes"`
+	}) {
+		k, err := h.Auth.CreateKey(c.Request.Context(), principal(c), in.Name, in.Scopes)
+		h.render(c, http.StatusCreated, viewKey(k.APIKey, k.Secret), err)
+	})
+}
+
+func (h *handlers) listKeys(c *gin.Context) {
+	keys, err := h.Auth.ListKeys(c.Request.Context(), principal(c))
+	out := make([]apiKeyJSON, len(keys))
+	for i, k := range keys {
+		out[i] = viewKey(k, "")
+	}
+	h.render(c, http.StatusOK, out, err)
+}
+
+func (h *handlers) revokeKey(c *gin.Context) {
+	h.render(c, http.StatusNoContent, nil, h.Auth.RevokeKey(c.Request.Context(), principal(c), c.Param("id")))
+}

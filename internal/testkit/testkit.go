@@ -1,0 +1,360 @@
+// Package testkit starts real Parley servers (real HTTP, real SQLite file) for
+// tests, and talks to them as clients do: JSON requests and an SSE reader.
+package testkit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"parley/config"
+	"parley/internal/app"
+)
+
+// Server is a running Parley node on a temporary data dir.
+type Server struct {
+	URL  string
+	App  *app.App
+	Cfg  config.Config
+	http *httptest.Server
+}
+
+// Start runs a server on a fresh data dir; opts adjust the config.
+func Start(t testing.TB, opts ...func(*config.Config)) *Server {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.BcryptCost = 4 // keep tests fast; production uses the configured cost
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s := &Server{Cfg: cfg}
+	s.start(t)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *Server) start(t testing.TB) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := app.New(context.Background(), s.Cfg, log)
+	if err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	s.App = a
+	s.http = httptest.NewServer(a.Handler())
+	s.URL = s.http.URL
+}
+
+// Stop shuts the server down as the binary does: streams end, then the database closes.
+func (s *Server) Stop() {
+	if s.App == nil {
+		return
+	}
+	s.App.EndStreams()
+	s.http.Close()
+	_ = s.App.Close()
+	s.App = nil
+}
+
+// Restart stops the server and starts a new one on the same data dir.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	s.start(t)
+}
+
+// Response is a finished HTTP exchange.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Decode parses the body as JSON into v.
+func (r Response) Decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %q: %v", r.Body, err)
+	}
+}
+
+// ErrorCode is the API error code of an error response ("" if none).
+func (r Response) ErrorCode() string {
+	var e struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(r.Body, &e)
+	return e.Error.Code
+}
+
+// Do sends a request; body is JSON-encoded unless it is a string or []byte
+// (sent as is). token, if set, goes in the Authorization header.
+func (s *Server) Do(t testing.TB, method, path, token string, body any) Response {
+	t.Helper()
+	return s.DoWith(t, method, path, token, body, nil)
+}
+
+// DoWith is Do with extra headers (e.g. a different Content-Type).
+func (s *Server) DoWith(t testing.TB, method, path, token string, body any, header map[string]string) Response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatalf("encode body: %v", err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		t.Fatalf("new request: %v", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+}
+
+// Must is Do that fails the test unless the status is want, decoding into out.
+func (s *Server) Must(t testing.TB, want int, method, path, token string, body, out any) Response {
+	t.Helper()
+	r := s.Do(t, method, path, token, body)
+	if r.Status != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, r.Status, want, r.Body)
+	}
+	if out != nil {
+		r.Decode(t, out)
+	}
+	return r
+}
+
+// User is a logged-in user as the token responses describe it.
+type User struct {
+	ID           string `json:"id"`
+	Username     string `json:"username"`
+	Role         string `json:"role"`
+	Token        string `json:"-"`
+	RefreshToken string `json:"-"`
+}
+
+// TokenResponse is the API's token response.
+type TokenResponse struct {
+	User         User   `json:"user"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int    `json:"expires_in"`
+	Tenant       struct {
+		ID   string `json:"id"`
+		Slug string `json:"slug"`
+	} `json:"tenant"`
+}
+
+func (tr TokenResponse) user() User {
+	u := tr.User
+	u.Token, u.RefreshToken = tr.AccessToken, tr.RefreshToken
+	return u
+}
+
+// Password is the password testkit gives every user it creates.
+const Password = "correct-horse-battery"
+
+// CreateTenant makes a tenant whose owner is admin and returns the owner.
+func (s *Server) CreateTenant(t testing.TB, slug, admin string) User {
+	t.Helper()
+	var tr TokenResponse
+	s.Must(t, http.StatusCreated, "POST", "/api/v1/tenants", "", map[string]any{
+		"slug": slug, "name": strings.ToUpper(slug), "admin": map[string]string{"username": admin, "password": Password},
+	}, &tr)
+	return tr.user()
+}
+
+// Signup creates a member of the tenant and returns them logged in.
+func (s *Server) Signup(t testing.TB, slug, username string) User {
+	t.Helper()
+	var tr TokenResponse
+	s.Must(t, http.StatusCreated, "POST", "/api/v1/auth/signup", "", map[string]string{
+		"tenant": slug, "username": username, "password": Password,
+	}, &tr)
+	return tr.user()
+}
+
+// Event is one server-sent event.
+type Event struct {
+	ID   string
+	Name string
+	Data string
+}
+
+// Decode parses the event's data as JSON into v.
+func (e Event) Decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(e.Data), v); err != nil {
+		t.Fatalf("decode event %s %q: %v", e.Name, e.Data, err)
+	}
+}
+
+// Stream is an open SSE connection, read as the wire format says.
+type Stream struct {
+	Status int
+	Header http.Header
+	Retry  string
+	events chan Event
+	ended  chan struct{}
+	cancel context.CancelFunc
+	body   io.ReadCloser
+}
+
+// Open connects to an event stream. lastEventID, if set, is sent as Last-Event-ID.
+// A non-200 answer is returned with its status and no events.
+func (s *Server) Open(t testing.TB, path, token, lastEventID string) *Stream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, "GET", s.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatalf("open %s: %v", path, err)
+	}
+	st := &Stream{Status: resp.StatusCode, Header: resp.Header, events: make(chan Event, 10000), ended: make(chan struct{}), cancel: cancel, body: resp.Body}
+	t.Cleanup(st.Close)
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		close(st.ended)
+		return st
+	}
+	go st.read(bufio.NewReader(resp.Body))
+	return st
+}
+
+// read parses the SSE wire format: fields up to a blank line make one event;
+// lines starting with ':' are comments.
+func (st *Stream) read(r *bufio.Reader) {
+	defer close(st.ended)
+	var ev Event
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			if ev.Name != "" || ev.Data != "" {
+				st.events <- ev
+			}
+			ev = Event{}
+			continue
+		}
+		if strings.HasPrefix(line, ":") {
+			continue
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "id":
+			ev.ID = value
+		case "event":
+			ev.Name = value
+		case "data":
+			if ev.Data != "" {
+				ev.Data += "\n"
+			}
+			ev.Data += value
+		case "retry":
+			st.Retry = value
+		}
+	}
+}
+
+// Next returns the next event, failing the test if none comes within wait.
+func (st *Stream) Next(t testing.TB, wait time.Duration) Event {
+	t.Helper()
+	ev, ok := st.TryNext(wait)
+	if !ok {
+		t.Fatalf("no event within %s", wait)
+	}
+	return ev
+}
+
+// TryNext returns the next event, or false if none came within wait or the stream ended.
+func (st *Stream) TryNext(wait time.Duration) (Event, bool) {
+	select {
+	case ev := <-st.events:
+		return ev, true
+	case <-time.After(wait):
+		return Event{}, false
+	case <-st.ended:
+		select {
+		case ev := <-st.events:
+			return ev, true
+		default:
+			return Event{}, false
+		}
+	}
+}
+
+// NextNamed skips events until one called name arrives.
+func (st *Stream) NextNamed(t testing.TB, name string, wait time.Duration) Event {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		ev, ok := st.TryNext(time.Until(deadline))
+		if !ok {
+			t.Fatalf("no %s event within %s", name, wait)
+		}
+		if ev.Name == name {
+			return ev
+		}
+	}
+}
+
+// Ended is closed when the server ends the stream.
+func (st *Stream) Ended() <-chan struct{} { return st.ended }
+
+// Close hangs up.
+func (st *Stream) Close() {
+	st.cancel()
+	if st.body != nil {
+		_ = st.body.Close()
+	}
+}
