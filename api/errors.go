@@ -65,4 +65,3 @@ func notFoundRoute(c *gin.Context) {
 func methodNotAllowed(c *gin.Context) {
 	c.AbortWithStatusJSON(http.StatusMethodNotAllowed, errorBody{errorDetail{"method_not_allowed", "this endpoint does not take " + c.Request.Method, ""}})
 }
-

@@ -172,4 +172,3 @@ func (h *handlers) patchUser(c *gin.Context) {
 		h.render(c, http.StatusOK, auth.ViewUser(u), err)
 	})
 }
-
