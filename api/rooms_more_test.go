@@ -1,0 +1,273 @@
+package api_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"parley/config"
+	"parley/internal/testkit"
+	"parley/store"
+)
+
+func TestEditsAndDeletionsAreEventsAndResumeErased(t *testing.T) {
+	s := testkit.Start(t)
+	alice := s.CreateTenant(t, "acme", "alice")
+	bob := s.Signup(t, "acme", "bob")
+	r := createRoom(t, s, alice, "edits", "public")
+	s.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+r.ID+"/join", bob.Token, nil, nil)
+	st := s.Open(t, "/api/v1/events", bob.Token, "")
+	m := post(t, s, alice, r.ID, "draft")
+	cursor := expectMessage(t, st, "draft").ID
+	st.Close()
+
+	path := "/api/v1/rooms/" + r.ID + "/messages/" + m.ID
+	if got := s.Do(t, "PATCH", path, bob.Token, map[string]string{"body": "hijack"}); got.Status != http.StatusForbidden {
+		t.Fatalf("bob edits alice's message: %d", got.Status)
+	}
+	if got := s.Do(t, "DELETE", path, bob.Token, nil); got.Status != http.StatusForbidden {
+		t.Fatalf("member deletes another's message: %d", got.Status)
+	}
+	var edited message
+	s.Must(t, http.StatusOK, "PATCH", path, alice.Token, map[string]string{"body": "final"}, &edited)
+	if edited.Body != "final" || edited.EditedAt == "" {
+		t.Fatalf("edited = %+v", edited)
+	}
+	m2 := post(t, s, alice, r.ID, "secret")
+	s.Must(t, http.StatusNoContent, "DELETE", "/api/v1/rooms/"+r.ID+"/messages/"+m2.ID, alice.Token, nil, nil)
+
+	resumed := s.Open(t, "/api/v1/events", bob.Token, cursor)
+	want := []string{"message.updated", "message.created", "message.deleted"}
+	for _, name := range want {
+		ev := resumed.Next(t, wait)
+		if ev.Name != name {
+			t.Fatalf("got %s, want %s", ev.Name, name)
+		}
+		var me messageEvent
+		ev.Decode(t, &me)
+		if me.Message.ID == m2.ID && (me.Message.Body != "" || !me.Message.Deleted) {
+			t.Fatalf("replayed deleted message shows %q deleted=%v", me.Message.Body, me.Message.Deleted)
+		}
+	}
+	p := history(t, s, bob, r.ID, "")
+	if len(p.Messages) != 2 || p.Messages[1].Body != "" || !p.Messages[1].Deleted || p.Messages[0].Body != "final" {
+		t.Fatalf("history = %+v", p.Messages)
+	}
+}
+
+func TestModeratorsAndAdminsMayDeleteAnyMessage(t *testing.T) {
+	s := testkit.Start(t)
+	alice := s.CreateTenant(t, "acme", "alice") // tenant owner
+	bob := s.Signup(t, "acme", "bob")
+	mod := s.Signup(t, "acme", "mod")
+	r := createRoom(t, s, bob, "bobs", "private")
+	addMember(t, s, bob, r.ID, mod.ID, "moderator")
+	for _, by := range []testkit.User{mod, alice} {
+		m := post(t, s, bob, r.ID, "oops")
+		s.Must(t, http.StatusNoContent, "DELETE", "/api/v1/rooms/"+r.ID+"/messages/"+m.ID, by.Token, nil, nil)
+	}
+	// A moderator may add members but not make owners, nor remove the owner.
+	carol := s.Signup(t, "acme", "carol")
+	addMember(t, s, mod, r.ID, carol.ID, "member")
+	if got := s.Do(t, "PUT", "/api/v1/rooms/"+r.ID+"/members/"+carol.ID, mod.Token, map[string]string{"role": "owner"}); got.Status != http.StatusForbidden {
+		t.Fatalf("moderator makes an owner: %d", got.Status)
+	}
+	if got := s.Do(t, "DELETE", "/api/v1/rooms/"+r.ID+"/members/"+bob.ID, mod.Token, nil); got.Status != http.StatusForbidden {
+		t.Fatalf("moderator removes the owner: %d", got.Status)
+	}
+	if got := s.Do(t, "PUT", "/api/v1/rooms/"+r.ID+"/members/"+carol.ID, carol.Token, map[string]string{"role": "member"}); got.Status != http.StatusForbidden {
+		t.Fatalf("member manages members: %d", got.Status)
+	}
+	if got := s.Do(t, "PUT", "/api/v1/rooms/"+r.ID+"/members/"+carol.ID, bob.Token, map[string]string{"role": "boss"}); got.Status != http.StatusBadRequest {
+		t.Fatalf("unknown role: %d", got.Status)
+	}
+	// The tenant admin, not a member, may manage the private room.
+	s.Must(t, http.StatusOK, "PATCH", "/api/v1/rooms/"+r.ID, alice.Token, map[string]string{"name": "renamed"}, nil)
+	var members []struct {
+		User struct{ Username string } `json:"user"`
+		Role string                    `json:"role"`
+	}
+	s.Must(t, http.StatusOK, "GET", "/api/v1/rooms/"+r.ID+"/members", carol.Token, nil, &members)
+	if len(members) != 3 {
+		t.Fatalf("members = %+v", members)
+	}
+	// Carol leaves by herself.
+	s.Must(t, http.StatusNoContent, "DELETE", "/api/v1/rooms/"+r.ID+"/members/"+carol.ID, carol.Token, nil, nil)
+}
+
+func TestArchivedRoomIsReadOnlyAndDeletedRoomEndsStreams(t *testing.T) {
+	s := testkit.Start(t)
+	alice := s.CreateTenant(t, "acme", "alice")
+	bob := s.Signup(t, "acme", "bob")
+	r := createRoom(t, s, alice, "old", "public")
+	s.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+r.ID+"/join", bob.Token, nil, nil)
+	m := post(t, s, alice, r.ID, "last words")
+	all := s.Open(t, "/api/v1/events", bob.Token, "")
+	one := s.Open(t, "/api/v1/rooms/"+r.ID+"/events", bob.Token, "")
+
+	var archived room
+	s.Must(t, http.StatusOK, "PATCH", "/api/v1/rooms/"+r.ID, alice.Token, map[string]bool{"archived": true}, &archived)
+	if !archived.Archived {
+		t.Fatal("room not archived")
+	}
+	if ev := all.Next(t, wait); ev.Name != "room.updated" {
+		t.Fatalf("got %s, want room.updated", ev.Name)
+	}
+	for _, req := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/api/v1/rooms/" + r.ID + "/messages", map[string]string{"body": "x"}},
+		{"PATCH", "/api/v1/rooms/" + r.ID + "/messages/" + m.ID, map[string]string{"body": "x"}},
+	} {
+		if got := s.Do(t, req.method, req.path, alice.Token, req.body); got.Status != http.StatusForbidden {
+			t.Fatalf("%s in archived room: %d", req.method, got.Status)
+		}
+	}
+	if n := countRows(t, s, &store.Message{}); n != 1 {
+		t.Fatalf("archived room stored %d messages", n)
+	}
+	if got := s.Do(t, "PATCH", "/api/v1/rooms/"+r.ID, bob.Token, map[string]string{"name": "mine"}); got.Status != http.StatusForbidden {
+		t.Fatalf("member renames room: %d", got.Status)
+	}
+	if got := s.Do(t, "DELETE", "/api/v1/rooms/"+r.ID, bob.Token, nil); got.Status != http.StatusForbidden {
+		t.Fatalf("member deletes room: %d", got.Status)
+	}
+
+	s.Must(t, http.StatusNoContent, "DELETE", "/api/v1/rooms/"+r.ID, alice.Token, nil, nil)
+	all.NextNamed(t, "room.deleted", wait)
+	one.NextNamed(t, "room.deleted", wait)
+	select {
+	case <-one.Ended():
+	case <-time.After(wait):
+		t.Fatal("one-room stream of a deleted room did not end")
+	}
+	if got := s.Do(t, "GET", "/api/v1/rooms/"+r.ID, alice.Token, nil); got.Status != http.StatusNotFound {
+		t.Fatalf("deleted room: %d", got.Status)
+	}
+	if n := countRows(t, s, &store.Message{}); n != 0 {
+		t.Fatalf("deleted room left %d messages", n)
+	}
+}
+
+func TestDisableLogoutAndExpiryEndStreams(t *testing.T) {
+	s := testkit.Start(t, func(c *config.Config) { c.AccessTokenTTL = 2 * time.Second })
+	alice := s.CreateTenant(t, "acme", "alice")
+	bob := s.Signup(t, "acme", "bob")
+	carol := s.Signup(t, "acme", "carol")
+	dave := s.Signup(t, "acme", "dave")
+	r := createRoom(t, s, alice, "watch", "public")
+	for _, u := range []testkit.User{bob, carol, dave} {
+		s.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+r.ID+"/join", u.Token, nil, nil)
+	}
+	bobStream := s.Open(t, "/api/v1/events", bob.Token, "")
+	carolStream := s.Open(t, "/api/v1/events?token="+carol.Token, "", "")
+	daveStream := s.Open(t, "/api/v1/rooms/"+r.ID+"/events", dave.Token, "")
+
+	s.Must(t, http.StatusOK, "PATCH", "/api/v1/users/"+bob.ID, alice.Token, map[string]bool{"disabled": true}, nil)
+	s.Must(t, http.StatusNoContent, "POST", "/api/v1/auth/logout", carol.Token, map[string]string{"refresh_token": carol.RefreshToken}, nil)
+	for name, st := range map[string]*testkit.Stream{"disabled": bobStream, "logged out": carolStream} {
+		select {
+		case <-st.Ended():
+		case <-time.After(wait):
+			t.Fatalf("%s user's stream did not end", name)
+		}
+	}
+	ev := daveStream.NextNamed(t, "token.expired", wait)
+	if ev.Data != "{}" {
+		t.Fatalf("token.expired data %q", ev.Data)
+	}
+	select {
+	case <-daveStream.Ended():
+	case <-time.After(wait):
+		t.Fatal("stream with an expired token did not end")
+	}
+	if st := s.Open(t, "/api/v1/events", carol.Token, ""); st.Status != http.StatusUnauthorized {
+		t.Fatalf("logged-out token opens a stream: %d", st.Status)
+	}
+}
+
+func TestStreamRejectsBadCursorsAndMissingTokens(t *testing.T) {
+	s := testkit.Start(t)
+	alice := s.CreateTenant(t, "acme", "alice")
+	r := createRoom(t, s, alice, "x", "public")
+	cases := []struct {
+		name, path, token, cursor string
+		status                    int
+	}{
+		{"no token", "/api/v1/events", "", "", 401},
+		{"bad token", "/api/v1/events?token=nope", "", "", 401},
+		{"letters cursor", "/api/v1/events", alice.Token, "abc", 400},
+		{"negative cursor", "/api/v1/events", alice.Token, "-5", 400},
+		{"query cursor", "/api/v1/events?last_event_id=1x", alice.Token, "", 400},
+		{"unknown room", "/api/v1/rooms/nope/events", alice.Token, "", 404},
+		{"room ok", "/api/v1/rooms/" + r.ID + "/events", alice.Token, "0", 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st := s.Open(t, tc.path, tc.token, tc.cursor)
+			if st.Status != tc.status {
+				t.Fatalf("status %d, want %d", st.Status, tc.status)
+			}
+		})
+	}
+}
+
+func TestRoomListingUnreadAndHistoryPaging(t *testing.T) {
+	s := testkit.Start(t)
+	alice := s.CreateTenant(t, "acme", "alice")
+	bob := s.Signup(t, "acme", "bob")
+	quiet := createRoom(t, s, alice, "quiet", "public")
+	busy := createRoom(t, s, alice, "busy", "public")
+	hidden := createRoom(t, s, alice, "hidden", "private")
+	_ = hidden
+
+	var public []room
+	s.Must(t, http.StatusOK, "GET", "/api/v1/rooms?scope=public", bob.Token, nil, &public)
+	if len(public) != 2 {
+		t.Fatalf("bob sees %d joinable rooms, want 2 (private hidden): %+v", len(public), public)
+	}
+	for _, r := range []room{quiet, busy} {
+		s.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+r.ID+"/join", bob.Token, nil, nil)
+	}
+	for i := 0; i < 7; i++ {
+		post(t, s, alice, busy.ID, "n")
+	}
+	var mine []room
+	s.Must(t, http.StatusOK, "GET", "/api/v1/rooms", bob.Token, nil, &mine)
+	if len(mine) != 2 || mine[0].ID != busy.ID || mine[0].Unread != 7 || mine[1].Unread != 0 {
+		t.Fatalf("rooms = %+v", mine)
+	}
+	s.Must(t, http.StatusNoContent, "POST", "/api/v1/rooms/"+busy.ID+"/read", bob.Token, map[string]int{"seq": 5}, nil)
+	if got := s.Do(t, "POST", "/api/v1/rooms/"+busy.ID+"/read", bob.Token, map[string]int{"seq": 99}); got.Status != 400 {
+		t.Fatalf("read past the end: %d", got.Status)
+	}
+	var one room
+	s.Must(t, http.StatusOK, "GET", "/api/v1/rooms/"+busy.ID, bob.Token, nil, &one)
+	if one.Unread != 2 || one.LastSeq != 7 || one.MyRole != "member" || one.MemberCount != 2 {
+		t.Fatalf("room = %+v", one)
+	}
+
+	p := history(t, s, bob, busy.ID, "?limit=3")
+	if len(p.Messages) != 3 || p.Messages[0].Seq != 5 || !p.HasMore {
+		t.Fatalf("latest page = %+v", p)
+	}
+	p = history(t, s, bob, busy.ID, "?limit=3&before_seq=5")
+	if len(p.Messages) != 3 || p.Messages[0].Seq != 2 || p.Messages[2].Seq != 4 || !p.HasMore {
+		t.Fatalf("older page = %+v", p)
+	}
+	p = history(t, s, bob, busy.ID, "?after_seq=5")
+	if len(p.Messages) != 2 || p.Messages[0].Seq != 6 || p.HasMore {
+		t.Fatalf("newer page = %+v", p)
+	}
+	for _, q := range []string{"?limit=0", "?limit=201", "?before_seq=x", "?after_seq=-1"} {
+		if got := s.Do(t, "GET", "/api/v1/rooms/"+busy.ID+"/messages"+q, bob.Token, nil); got.Status != 400 {
+			t.Errorf("%s: %d", q, got.Status)
+		}
+	}
+	for _, body := range []map[string]string{{"name": ""}, {"name": "x", "visibility": "secret"}} {
+		if got := s.Do(t, "POST", "/api/v1/rooms", bob.Token, body); got.Status != 400 {
+			t.Errorf("create %v: %d", body, got.Status)
+		}
+	}
+}
