@@ -1,0 +1,116 @@
+// The rooms I belong to, kept up to date from the event stream, so that the
+// room list shows unread counts and last activity live.
+
+import { api, getSession } from './api.js';
+
+const rooms = new Map();
+const listeners = new Set();
+let loaded = false;
+let activeRoom = null; // the room whose chat is on screen: its messages are read
+
+function changed() {
+  for (const fn of listeners) fn();
+}
+
+export function onRoomsChange(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+// roomList returns my rooms, most recently active first.
+export function roomList() {
+  const activity = (r) => Date.parse(r.last_activity_at || r.created_at) || 0;
+  return [...rooms.values()].sort((a, b) => activity(b) - activity(a));
+}
+
+export function roomsLoaded() {
+  return loaded;
+}
+
+export function getRoom(id) {
+  return rooms.get(id);
+}
+
+export async function loadRooms() {
+  const list = await api('GET', '/rooms');
+  rooms.clear();
+  for (const room of list || []) rooms.set(room.id, room);
+  loaded = true;
+  changed();
+}
+
+export function upsertRoom(room) {
+  const known = rooms.get(room.id);
+  // room.updated carries the room as seen by whoever changed it: keep my own
+  // role and unread count.
+  const mine = known ? { my_role: known.my_role || room.my_role, unread: known.unread } : {};
+  rooms.set(room.id, { ...known, ...room, ...mine });
+  changed();
+}
+
+export function removeRoom(id) {
+  if (rooms.delete(id)) changed();
+}
+
+export function clearRooms() {
+  rooms.clear();
+  loaded = false;
+  activeRoom = null;
+  changed();
+}
+
+export function setActiveRoom(id) {
+  activeRoom = id;
+}
+
+export function markRoomRead(id) {
+  const room = rooms.get(id);
+  if (room && room.unread) {
+    room.unread = 0;
+    changed();
+  }
+}
+
+async function fetchRoom(id) {
+  try {
+    upsertRoom(await api('GET', `/rooms/${encodeURIComponent(id)}`));
+  } catch {
+    // it may be gone again already; the next full load settles it
+  }
+}
+
+// applyEvent updates the rooms from one stream event.
+export function applyEvent(name, data) {
+  const me = getSession()?.user?.id;
+  const room = rooms.get(data.room_id);
+  switch (name) {
+    case 'message.created': {
+      const message = data.message;
+      if (!room) return;
+      if (message.seq > (room.last_seq || 0)) {
+        room.last_seq = message.seq;
+        room.last_activity_at = message.created_at;
+        const seen = document.visibilityState === 'visible' && activeRoom === room.id;
+        if (message.author?.id !== me && !seen) room.unread = (room.unread || 0) + 1;
+        changed();
+      }
+      return;
+    }
+    case 'room.updated':
+      if (rooms.has(data.room.id)) upsertRoom(data.room);
+      return;
+    case 'room.deleted':
+    case 'room.left':
+      removeRoom(data.room_id);
+      return;
+    case 'member.joined':
+      if (data.user?.id === me) fetchRoom(data.room_id);
+      else if (room) { room.member_count = (room.member_count || 0) + 1; changed(); }
+      return;
+    case 'member.left':
+      if (data.user?.id === me) removeRoom(data.room_id);
+      else if (room) { room.member_count = Math.max(0, (room.member_count || 1) - 1); changed(); }
+      return;
+    default:
+  }
+}

@@ -1,0 +1,68 @@
+// Admin screens for tenant owners and admins: one screen with a section per
+// tab (rooms, users, invites and sign-up, API keys).
+
+import { api } from '../api.js';
+import { h, form, actionButton, secretBox, toast } from '../dom.js';
+import { t, formatDate } from '../i18n.js';
+import { adminRooms } from './admin-rooms.js';
+import { adminUsers } from './admin-users.js';
+import { adminKeys } from './admin-keys.js';
+
+const SIGNUP_POLICIES = ['open', 'invite', 'closed'];
+
+function adminInvites() {
+  const settings = h('div', { 'aria-busy': 'true' });
+  const result = h('div', { class: 'stack', testid: 'invite-result', 'aria-live': 'polite' });
+
+  api('GET', '/tenant').then((tenant) => {
+    settings.removeAttribute('aria-busy');
+    settings.replaceChildren(form({
+      id: 'tenant-settings',
+      submit: t('common.save'),
+      fields: [
+        { name: 'name', label: t('auth.workspaceName'), value: tenant.name, required: true, maxlength: 100 },
+        {
+          name: 'signup_policy',
+          label: t('invites.policy'),
+          type: 'select',
+          value: tenant.signup_policy,
+          options: SIGNUP_POLICIES.map((p) => ({ value: p, label: t(`policy.${p}`) })),
+        },
+      ],
+      async onSubmit(values) {
+        await api('PATCH', '/tenant', values);
+        toast(t('common.saved'));
+      },
+    }));
+  }).catch((err) => settings.replaceChildren(h('p', { role: 'alert' }, err.message)));
+
+  const create = actionButton(t('invites.create'), async () => {
+    const invite = await api('POST', '/tenant/invites', {});
+    const slug = (await api('GET', '/tenant')).slug;
+    const link = `${location.origin}/#/signup?tenant=${encodeURIComponent(slug)}&invite=${encodeURIComponent(invite.code)}`;
+    result.replaceChildren(
+      secretBox({ label: t('invites.code'), value: invite.code, testid: 'invite-code', note: t('invites.expires', { date: formatDate(invite.expires_at) }) }),
+      secretBox({ label: t('invites.link'), value: link, testid: 'invite-link' }));
+  }, { testid: 'invite-create', class: 'primary wide' });
+
+  return h('div', { class: 'stack' },
+    h('section', { 'aria-labelledby': 'signup-title' }, h('h2', { id: 'signup-title' }, t('invites.signupTitle')), settings),
+    h('section', { 'aria-labelledby': 'invites-title' },
+      h('h2', { id: 'invites-title' }, t('invites.title')),
+      h('p', { class: 'hint' }, t('invites.explain')),
+      create, result));
+}
+
+const TABS = [
+  ['rooms', adminRooms],
+  ['users', adminUsers],
+  ['invites', adminInvites],
+  ['keys', adminKeys],
+];
+
+export function adminView({ tab }) {
+  const [name, build] = TABS.find(([n]) => n === tab) || TABS[0];
+  const nav = h('nav', { class: 'segmented', 'aria-label': t('admin.sections') },
+    TABS.map(([n]) => h('a', { href: `#/admin/${n}`, testid: `admin-tab-${n}`, 'aria-current': n === name ? 'page' : null }, t(`admin.${n}`))));
+  return { title: t('admin.title'), el: h('div', { class: 'page admin' }, nav, build()), tabs: true };
+}

@@ -1,0 +1,451 @@
+// The chat screen: history (older pages load on scroll-up), live messages from
+// the shared event stream, and a composer whose sends carry a client_id, so a
+// retry after a failure never posts the message twice.
+
+import { api, getSession, isTenantAdmin } from '../api.js';
+import { getRoom, upsertRoom, setActiveRoom, markRoomRead } from '../store.js';
+import { h, dialog, toast, errorText, uid, actionButton } from '../dom.js';
+import { t, formatTime } from '../i18n.js';
+import { navigate, setTitle } from '../nav.js';
+import { icon } from '../icons.js';
+
+const PAGE_SIZE = 50;
+const NEAR_BOTTOM_PX = 80;
+const coarsePointer = window.matchMedia('(pointer: coarse)');
+
+export function chatView({ id }) {
+  const path = `/rooms/${encodeURIComponent(id)}`;
+  const me = getSession().user;
+  let room = getRoom(id) || null;
+  const entries = new Map(); // message id → {message, el}
+  const pending = new Map(); // client_id → {client_id, body, status, error, el}
+  let oldest = 0;
+  let newest = 0;
+  let hasMore = false;
+  let loaded = false;
+  let loadingOlder = false;
+  let catchingUp = false;
+  let readSeq = room ? room.last_seq - (room.unread || 0) : 0;
+  let editing = null;
+  let readTimer = 0;
+
+  // ---- layout ----
+  const edge = h('div', { class: 'history-edge', testid: 'history-edge' });
+  const list = h('ol', { class: 'messages', id: 'message-list', testid: 'message-list' });
+  const pendingList = h('ol', { class: 'messages', testid: 'pending-list' });
+  const log = h('div', { class: 'log', role: 'log', tabindex: '0', 'aria-label': t('chat.messages') }, edge, list, pendingList);
+  const jump = h('button', { type: 'button', class: 'jump', hidden: true, testid: 'jump', onclick: () => scrollToEnd('smooth') }, t('chat.newBelow'));
+  const input = h('textarea', {
+    id: 'composer-input', rows: '1', maxlength: '4000', enterkeyhint: 'send',
+    placeholder: t('chat.placeholder'), 'aria-label': t('chat.messageLabel'),
+  });
+  const sendButton = h('button', { type: 'submit', class: 'send', testid: 'send', 'aria-label': t('chat.send') },
+    icon('send'));
+  const editNote = h('div', { class: 'edit-note', hidden: true },
+    h('span', null, t('chat.editing')),
+    h('button', { type: 'button', class: 'link', testid: 'edit-cancel', onclick: stopEditing }, t('common.cancel')));
+  const composer = h('form', { class: 'composer', id: 'composer', testid: 'composer' },
+    editNote, h('div', { class: 'composer-row' }, input, sendButton));
+  const footer = h('div', { class: 'chat-footer' });
+  const el = h('div', { class: 'chat' }, log, jump, footer);
+
+  composer.addEventListener('submit', (event) => {
+    event.preventDefault();
+    submit();
+  });
+  input.addEventListener('keydown', (event) => {
+    // Enter sends on a keyboard; on a phone it is a new line (the button sends).
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && !coarsePointer.matches) {
+      event.preventDefault();
+      submit();
+    } else if (event.key === 'Escape' && editing) {
+      stopEditing();
+    }
+  });
+  input.addEventListener('input', autosize);
+  log.addEventListener('scroll', () => {
+    if (nearBottom()) {
+      jump.hidden = true;
+      scheduleRead();
+    }
+  }, { passive: true });
+  const observer = new IntersectionObserver((seen) => {
+    if (seen.some((e) => e.isIntersecting)) loadOlder();
+  }, { root: log, rootMargin: '300px 0px 0px 0px' });
+  const onVisible = () => scheduleRead();
+  document.addEventListener('visibilitychange', onVisible);
+  setActiveRoom(id);
+
+  function autosize() {
+    input.style.height = 'auto';
+    input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
+  }
+
+  function nearBottom() {
+    return log.scrollHeight - log.scrollTop - log.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  function scrollToEnd(behavior = 'auto') {
+    log.scrollTo({ top: log.scrollHeight, behavior });
+    jump.hidden = true;
+  }
+
+  // ---- rendering one message ----
+  function canModerate() {
+    return isTenantAdmin() || room?.my_role === 'owner' || room?.my_role === 'moderator';
+  }
+
+  function statusNode(status, item) {
+    if (status === 'pending') return h('span', { class: 'status' }, t('chat.sending'));
+    if (status === 'failed') {
+      return h('span', { class: 'status failed', role: 'alert' },
+        item.error?.retryable ? t('chat.failed') : `${t('chat.failed')}: ${errorText(item.error)}`,
+        h('button', { type: 'button', class: 'link', testid: 'msg-retry', onclick: () => deliver(item) }, t('chat.retry')),
+        h('button', { type: 'button', class: 'link', testid: 'msg-discard', onclick: () => dropPending(item.client_id) }, t('chat.discard')));
+    }
+    return h('span', { class: 'status sent' },
+      h('span', { 'aria-hidden': 'true' }, '✓'), h('span', { class: 'sr-only' }, t('chat.sent')));
+  }
+
+  function messageTools(message, mine) {
+    const canEdit = mine && !message.deleted && !room?.archived;
+    const canDelete = !message.deleted && (mine || canModerate());
+    if (!canEdit && !canDelete) return null;
+    const menuId = `msg-actions-${message.id}`;
+    const menu = h('div', { class: 'msg-actions', id: menuId, hidden: true },
+      canEdit && h('button', { type: 'button', testid: 'msg-edit', onclick: () => startEditing(message) }, t('chat.edit')),
+      canDelete && h('button', { type: 'button', class: 'danger', testid: 'msg-delete', onclick: () => remove(message) }, t('chat.delete')));
+    const toggle = h('button', {
+      type: 'button', class: 'msg-more', testid: 'msg-more',
+      'aria-expanded': 'false', 'aria-controls': menuId, 'aria-label': t('chat.actions'),
+    }, icon('more'));
+    toggle.addEventListener('click', () => {
+      const open = menu.hidden;
+      menu.hidden = !open;
+      toggle.setAttribute('aria-expanded', String(open));
+    });
+    return h('div', { class: 'msg-tools' }, toggle, menu);
+  }
+
+  function messageNode(message, status, item) {
+    const mine = message.author?.id === me.id;
+    const author = mine ? t('chat.you') : (message.author?.display_name || message.author?.username || '?');
+    return h('li', {
+      class: `msg${mine ? ' mine' : ''}${message.deleted ? ' deleted' : ''}`,
+      testid: 'message',
+      'data-id': message.id,
+      'data-seq': message.seq,
+      'data-client-id': message.client_id || null,
+      'data-status': status,
+      'data-author': message.author?.username,
+    },
+    h('span', { class: mine ? 'msg-author sr-only' : 'msg-author' }, author),
+    h('p', { class: 'msg-body' }, message.deleted ? t('chat.deleted') : message.body),
+    h('p', { class: 'msg-meta' },
+      h('time', { datetime: message.created_at }, formatTime(message.created_at)),
+      message.edited_at && !message.deleted && h('span', null, t('chat.edited')),
+      mine && statusNode(status, item)),
+    !item && messageTools(message, mine));
+  }
+
+  // place inserts a server message in seq order, or redraws it when known.
+  // It returns true when the message is new here.
+  function place(message) {
+    const node = messageNode(message, 'sent');
+    const known = entries.get(message.id);
+    if (known) {
+      known.el.replaceWith(node);
+      Object.assign(known, { message, el: node });
+      if (editing?.id === message.id && message.deleted) stopEditing();
+      return false;
+    }
+    entries.set(message.id, { message, el: node });
+    if (!newest || message.seq > newest) {
+      list.append(node);
+    } else if (message.seq < oldest) {
+      list.prepend(node);
+    } else {
+      let before = list.lastElementChild;
+      while (before?.previousElementSibling && Number(before.previousElementSibling.dataset.seq) > message.seq) {
+        before = before.previousElementSibling;
+      }
+      list.insertBefore(node, before);
+    }
+    newest = Math.max(newest, message.seq);
+    oldest = oldest ? Math.min(oldest, message.seq) : message.seq;
+    return true;
+  }
+
+  // receive handles a live message from the stream or a send's response.
+  function receive(message) {
+    const stick = nearBottom();
+    if (loaded && newest && message.seq > newest + 1) catchUp(newest); // a gap: fetch what is missing
+    const mine = message.author?.id === me.id;
+    if (mine && message.client_id && pending.has(message.client_id)) dropPending(message.client_id);
+    if (place(message)) {
+      if (entries.size === 1) drawEdge(); // no longer "no messages yet"
+      if (stick || mine) scrollToEnd();
+      else jump.hidden = false;
+    }
+    scheduleRead();
+  }
+
+  // ---- history ----
+  function drawEdge() {
+    if (!loaded) edge.replaceChildren(t('common.loading'));
+    else if (loadingOlder) edge.replaceChildren(t('chat.loadingOlder'));
+    else if (hasMore) edge.replaceChildren(h('button', { type: 'button', class: 'link', testid: 'load-older', onclick: loadOlder }, t('chat.loadOlder')));
+    else edge.replaceChildren(entries.size ? t('chat.beginning') : t('chat.empty'));
+  }
+
+  async function load() {
+    drawEdge();
+    const [roomResult, pageResult] = await Promise.allSettled([
+      api('GET', path),
+      api('GET', `${path}/messages?limit=${PAGE_SIZE}`),
+    ]);
+    if (roomResult.status === 'rejected') {
+      edge.replaceChildren(h('p', { role: 'alert' }, errorText(roomResult.reason)));
+      return;
+    }
+    room = { ...room, ...roomResult.value };
+    if (room.my_role) upsertRoom(room);
+    setTitle(room.name);
+    drawFooter();
+    if (pageResult.status === 'fulfilled') {
+      for (const message of pageResult.value.messages || []) place(message);
+      hasMore = Boolean(pageResult.value.has_more);
+    }
+    loaded = true;
+    drawEdge();
+    scrollToEnd();
+    scheduleRead();
+    observer.observe(edge);
+  }
+
+  async function loadOlder() {
+    if (loadingOlder || !hasMore || !loaded) return;
+    loadingOlder = true;
+    log.setAttribute('aria-busy', 'true');
+    drawEdge();
+    const fromBottom = log.scrollHeight - log.scrollTop;
+    let ok = false;
+    try {
+      const page = await api('GET', `${path}/messages?before_seq=${oldest}&limit=${PAGE_SIZE}`);
+      for (const message of [...(page.messages || [])].reverse()) place(message);
+      hasMore = Boolean(page.has_more);
+      ok = true;
+    } catch (err) {
+      toast(errorText(err));
+    } finally {
+      loadingOlder = false;
+      log.removeAttribute('aria-busy');
+      drawEdge();
+      log.scrollTop = log.scrollHeight - fromBottom; // keep what was on screen in place
+    }
+    if (ok && hasMore && log.scrollTop < 300) loadOlder();
+  }
+
+  // catchUp fetches every message after seq (after a gap or a reconnect that
+  // could not resume).
+  async function catchUp(after) {
+    if (catchingUp || !loaded) return;
+    catchingUp = true;
+    const stick = nearBottom();
+    try {
+      let from = after;
+      for (;;) {
+        const page = await api('GET', `${path}/messages?after_seq=${from}&limit=200`);
+        const messages = page.messages || [];
+        for (const message of messages) place(message);
+        if (!page.has_more || !messages.length) break;
+        from = messages[messages.length - 1].seq;
+      }
+    } catch {
+      // the stream's next reconnect tries again
+    } finally {
+      catchingUp = false;
+    }
+    if (stick) scrollToEnd();
+    scheduleRead();
+  }
+
+  // ---- read marker ----
+  function scheduleRead() {
+    clearTimeout(readTimer);
+    readTimer = setTimeout(markRead, 300);
+  }
+
+  async function markRead() {
+    if (!loaded || !room?.my_role || document.visibilityState !== 'visible' || !nearBottom() || newest <= readSeq) return;
+    readSeq = newest;
+    markRoomRead(id);
+    try {
+      await api('POST', `${path}/read`, { seq: readSeq });
+    } catch {
+      // not fatal: the marker moves on with the next read
+    }
+  }
+
+  // ---- sending ----
+  function submit() {
+    const body = input.value.trim();
+    if (!body) return;
+    if (editing) {
+      saveEdit(editing, body);
+      return;
+    }
+    input.value = '';
+    autosize();
+    const item = { client_id: uid(), body, status: 'pending', error: null, el: null };
+    pending.set(item.client_id, item);
+    drawPending(item);
+    scrollToEnd();
+    deliver(item);
+  }
+
+  function drawPending(item) {
+    const pseudo = { body: item.body, author: me, client_id: item.client_id, created_at: new Date().toISOString() };
+    const node = messageNode(pseudo, item.status, item);
+    if (item.el) item.el.replaceWith(node);
+    else pendingList.append(node);
+    item.el = node;
+  }
+
+  async function deliver(item) {
+    item.status = 'pending';
+    drawPending(item);
+    try {
+      const message = await api('POST', `${path}/messages`, { body: item.body, client_id: item.client_id });
+      receive(message);
+    } catch (err) {
+      if (!pending.has(item.client_id)) return;
+      item.status = 'failed';
+      item.error = err;
+      drawPending(item);
+    }
+  }
+
+  function dropPending(clientId) {
+    pending.get(clientId)?.el.remove();
+    pending.delete(clientId);
+  }
+
+  function startEditing(message) {
+    editing = message;
+    input.value = message.body;
+    editNote.hidden = false;
+    sendButton.setAttribute('aria-label', t('chat.save'));
+    autosize();
+    input.focus();
+  }
+
+  function stopEditing() {
+    editing = null;
+    editNote.hidden = true;
+    sendButton.setAttribute('aria-label', t('chat.send'));
+    input.value = '';
+    autosize();
+  }
+
+  async function saveEdit(message, body) {
+    if (body === message.body) {
+      stopEditing();
+      return;
+    }
+    try {
+      const updated = await api('PATCH', `${path}/messages/${encodeURIComponent(message.id)}`, { body });
+      place(updated || { ...message, body, edited_at: new Date().toISOString() });
+      stopEditing();
+    } catch (err) {
+      toast(errorText(err));
+    }
+  }
+
+  async function remove(message) {
+    const ok = await dialog({ title: t('chat.deleteConfirm'), message: message.body.slice(0, 140), confirm: t('chat.delete'), danger: true });
+    if (!ok) return;
+    try {
+      await api('DELETE', `${path}/messages/${encodeURIComponent(message.id)}`);
+      place({ ...message, body: '', deleted: true });
+    } catch (err) {
+      toast(errorText(err));
+    }
+  }
+
+  // ---- footer: composer, join button or read-only note ----
+  function drawFooter() {
+    if (!room) {
+      footer.replaceChildren();
+    } else if (!room.my_role) {
+      footer.replaceChildren(h('div', { class: 'footer-note' },
+        room.visibility === 'public' && actionButton(t('browse.join'), async () => {
+          room = await api('POST', `${path}/join`);
+          upsertRoom(room);
+          drawFooter();
+          loaded = false;
+          await load();
+        }, { testid: 'join-room', class: 'primary wide' })));
+    } else if (room.archived) {
+      footer.replaceChildren(h('p', { class: 'footer-note', testid: 'archived-note' }, t('chat.archived')));
+    } else if (!footer.contains(composer)) {
+      footer.replaceChildren(composer);
+    }
+  }
+
+  load().catch((err) => toast(errorText(err)));
+
+  return {
+    title: room?.name || t('chat.title'),
+    back: '/rooms',
+    className: 'view-chat',
+    el,
+    actions: [h('a', { class: 'icon-button', href: `#${path}/members`, testid: 'room-members', 'aria-label': t('chat.members') },
+      icon('members'))],
+    onEvent(name, data) {
+      if (data.room_id && data.room_id !== id) return;
+      switch (name) {
+        case 'message.created':
+          receive(data.message);
+          break;
+        case 'message.updated':
+        case 'message.deleted':
+          // an edit of a message not loaded here matters only if it is newer
+          if (entries.has(data.message.id)) place(data.message);
+          else if (data.message.seq > newest) receive(data.message);
+          break;
+        case 'room.updated':
+          if (data.room.id !== id) return;
+          room = { ...room, ...data.room, my_role: room?.my_role || data.room.my_role };
+          setTitle(room.name);
+          drawFooter();
+          break;
+        case 'room.deleted':
+        case 'room.left':
+          toast(name === 'room.deleted' ? t('chat.roomDeleted') : t('chat.roomLeft'));
+          navigate('/rooms', { replace: true });
+          break;
+        case 'member.joined':
+          if (data.user?.id === me.id && room) {
+            room.my_role = data.role || 'member';
+            drawFooter();
+          }
+          break;
+        default:
+      }
+    },
+    onConnection(state) {
+      if (state !== 'live') return;
+      for (const item of pending.values()) if (item.status === 'failed' && item.error?.retryable) deliver(item);
+    },
+    resync() {
+      catchUp(newest);
+    },
+    destroy() {
+      setActiveRoom(null);
+      observer.disconnect();
+      clearTimeout(readTimer);
+      document.removeEventListener('visibilitychange', onVisible);
+    },
+  };
+}
