@@ -68,6 +68,8 @@ type gate struct {
 	streams     map[*http.Request]context.CancelFunc
 	streamsDown bool
 	postsDown   bool
+
+	indexWorkaround bool
 }
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -92,7 +94,7 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = io.WriteString(w, `{"error":{"code":"internal","message":"the test made posts fail"}}`)
-	case r.Method == http.MethodGet && (r.URL.Path == "/" || r.URL.Path == "/index.html"):
+	case g.indexWorkaround && r.Method == http.MethodGet && (r.URL.Path == "/" || r.URL.Path == "/index.html"):
 		g.mu.Unlock()
 		serveIndexWorkaround(w)
 	default:
@@ -101,8 +103,11 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// TEMPORARY serveIndexWorkaround: the server redirects "/" to "./" forever
-// (FileFromFS on index.html). Remove once the server serves index.html.
+// TEMPORARY serveIndexWorkaround: the server (api/server.go noRoute) serves
+// index.html with gin's FileFromFS, and http.FileServer answers any path
+// ending in /index.html with a redirect to "./", so GET / redirects to itself
+// forever. Until that is fixed the test serves index.html (with the server's
+// CSP) itself; startServer turns this on only while GET / is not a 200.
 func serveIndexWorkaround(w http.ResponseWriter) {
 	body, _ := fs.ReadFile(web.Static(), "index.html")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -147,6 +152,14 @@ func startServer(t *testing.T, configure func(*config.Config)) *server {
 		t.Fatalf("start the server: %v", err)
 	}
 	g := &gate{next: a.Handler(), streams: map[*http.Request]context.CancelFunc{}}
+	probe := httptest.NewRecorder()
+	a.Handler().ServeHTTP(probe, httptest.NewRequest(http.MethodGet, "/", nil))
+	if probe.Code != http.StatusOK {
+		// TEMPORARY: see serveIndexWorkaround.
+		t.Logf("SERVER BUG: GET / answers %d (Location %q) instead of index.html; the test serves index.html itself",
+			probe.Code, probe.Header().Get("Location"))
+		g.indexWorkaround = true
+	}
 	srv := httptest.NewServer(g)
 	t.Cleanup(func() {
 		a.EndStreams()
@@ -282,6 +295,18 @@ func (b *browser) typeText(sel, value string) {
 	b.waitVisible(sel)
 	evaluate[bool](b, fmt.Sprintf(`(document.querySelector(%s).value = '') === ''`, jsString(sel)))
 	b.do("type into "+sel, chromedp.SendKeys(chromedp.CSS(sel), value))
+}
+
+// choose picks an option of a <select> the way a person does (firing change).
+func (b *browser) choose(sel, value string) {
+	b.t.Helper()
+	b.waitVisible(sel)
+	evaluate[bool](b, fmt.Sprintf(`(() => {
+		const s = document.querySelector(%s);
+		s.value = %s;
+		s.dispatchEvent(new Event('change'));
+		return true;
+	})()`, jsString(sel), jsString(value)))
 }
 
 func (b *browser) waitVisible(sel string) {
@@ -575,21 +600,30 @@ func TestBrowserWorkspaceChatAndAdmin(t *testing.T) {
 	alice.screenshot("chat")
 	alice.setColorScheme("dark")
 	alice.screenshot("chat-dark")
+	alice.setColorScheme("light")
+
+	// Room members and roles, from the chat's header.
+	alice.click("[data-testid=room-members]")
+	alice.choose(`[data-testid=member][data-name="bob"] [data-testid=member-role]`, "moderator")
+	alice.waitJS("the role is saved", `document.getElementById('toast').textContent === 'Saved'`)
+	alice.screenshot("members")
+
+	// Users of the workspace.
+	alice.click("[data-testid=back]")
 	alice.click("[data-testid=back]")
 	alice.click("[data-testid=nav-admin]")
+	alice.click("[data-testid=admin-tab-users]")
+	alice.waitVisible(`[data-testid=user][data-name="bob"] [data-testid=user-role]`)
+	alice.screenshot("admin-users")
+	alice.setColorScheme("dark")
+	alice.click("[data-testid=admin-tab-rooms]")
 	alice.waitVisible(`[data-testid=admin-room][data-name="general"]`)
 	alice.screenshot("admin-rooms-dark")
 	alice.setColorScheme("light")
 
 	// Chinese interface, switched on the "me" screen.
 	alice.click("[data-testid=nav-me]")
-	alice.waitVisible("#lang-language")
-	evaluate[bool](alice, `(() => {
-		const s = document.getElementById('lang-language');
-		s.value = 'zh';
-		s.dispatchEvent(new Event('change'));
-		return true;
-	})()`)
+	alice.choose("#lang-language", "zh")
 	alice.waitJS("the interface is Chinese", `document.documentElement.lang === 'zh-CN' && document.querySelector('[data-testid=nav-rooms]').textContent.includes('聊天')`)
 	alice.click("[data-testid=nav-rooms]")
 	alice.waitVisible(`[data-testid=room-item][data-name="general"]`)
@@ -661,4 +695,12 @@ func TestBrowserReconnectAndRetry(t *testing.T) {
 			t.Errorf("%s sees %q %d times, want once", b.name, "retry me", n)
 		}
 	}
+
+	// Disabling Bob ends his login: his phone goes back to the login screen.
+	alice.click("[data-testid=back]")
+	alice.click("[data-testid=nav-admin]")
+	alice.click("[data-testid=admin-tab-users]")
+	alice.click(`[data-testid=user][data-name="bob"] [data-testid=user-disable]`)
+	alice.click("[data-testid=dialog-ok]")
+	bob.waitVisible("#login")
 }

@@ -26,9 +26,12 @@ function detect() {
 }
 
 // t looks a key up in the current language (falling back to English, then to
-// the key itself) and fills {placeholders} from params.
+// the key itself) and fills {placeholders} from params. With params.n === 1
+// a "<key>.one" string, where the language has one, is used instead.
 export function t(key, params) {
-  const text = dictionaries[current][key] ?? en[key] ?? key;
+  const dict = dictionaries[current];
+  const singular = params?.n === 1 ? dict[`${key}.one`] : undefined;
+  const text = singular ?? dict[key] ?? en[key] ?? key;
   if (!params) return text;
   return text.replace(/\{(\w+)\}/g, (match, name) => (name in params ? String(params[name]) : match));
 }

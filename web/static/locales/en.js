@@ -47,6 +47,7 @@ export default {
   'rooms.private': 'Private',
   'rooms.archived': 'Archived',
   'rooms.memberCount': '{n} members',
+  'rooms.memberCount.one': '1 member',
   'rooms.unread': '{n} unread',
 
   'browse.title': 'Public rooms',
