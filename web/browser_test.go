@@ -704,3 +704,92 @@ func TestBrowserReconnectAndRetry(t *testing.T) {
 	alice.click("[data-testid=dialog-ok]")
 	bob.waitVisible("#login")
 }
+
+// apiCall makes one JSON request to the server and decodes the answer into out.
+func apiCall(t *testing.T, method, url, token string, body, out any) {
+	t.Helper()
+	raw, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(method, url, strings.NewReader(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode >= 300 {
+		msg, _ := io.ReadAll(res.Body)
+		t.Fatalf("%s %s: %s %s", method, url, res.Status, msg)
+	}
+	if out != nil {
+		if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestBrowserHistoryPaging: a long room opens on its last 50 messages and
+// loads older pages, in order and without gaps, as the person scrolls up.
+func TestBrowserHistoryPaging(t *testing.T) {
+	chromium := findChromium(t)
+	srv := startServer(t, nil)
+	var login struct {
+		AccessToken string `json:"access_token"`
+	}
+	apiCall(t, http.MethodPost, srv.URL+"/api/v1/tenants", "", map[string]any{
+		"slug": "history", "name": "History", "admin": map[string]string{"username": "carol", "password": password, "display_name": "Carol"},
+	}, &login)
+	var room struct {
+		ID string `json:"id"`
+	}
+	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms", login.AccessToken, map[string]string{"name": "archive"}, &room)
+	const total = 120
+	for i := 1; i <= total; i++ {
+		apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms/"+room.ID+"/messages", login.AccessToken,
+			map[string]string{"body": fmt.Sprintf("message %d", i)}, nil)
+	}
+
+	carol := newBrowser(t, chromium, "carol")
+	defer carol.checkClean()
+	carol.open(srv.URL + "/#/login")
+	carol.fill("#login-tenant", "history")
+	carol.fill("#login-username", "carol")
+	carol.fill("#login-password", password)
+	carol.click("[data-testid=login-submit]")
+	carol.openRoom("archive")
+	count := `document.querySelectorAll('#message-list [data-testid=message]').length`
+	if n := evaluate[int](carol, count); n != 50 {
+		t.Fatalf("the room opens with %d messages, want the last 50", n)
+	}
+	carol.waitMessage(fmt.Sprintf("message %d", total))
+	for _, want := range []int{100, total} {
+		evaluate[bool](carol, `(document.querySelector('.log').scrollTop = 0) === 0`)
+		carol.waitJS(fmt.Sprintf("%d messages after scrolling up", want), fmt.Sprintf("%s === %d", count, want))
+		if want == 100 {
+			// What was at the top stays on screen: the older page goes above it.
+			const stays = `(() => {
+				const log = document.querySelector('.log');
+				const m = document.querySelector('#message-list [data-seq="71"]');
+				const top = m.getBoundingClientRect().top - log.getBoundingClientRect().top;
+				return top > -80 && top < log.clientHeight;
+			})()`
+			if !evaluate[bool](carol, stays) {
+				t.Error("loading older messages moved the conversation out of view")
+			}
+		}
+	}
+	carol.waitJS("the start of the room shows", `document.querySelector('[data-testid=history-edge]').textContent === 'This is the start of the room.'`)
+	const inOrder = `[...document.querySelectorAll('#message-list [data-testid=message]')]
+		.every((m, i) => m.dataset.seq === String(i + 1) && m.querySelector('.msg-body').textContent === 'message ' + (i + 1))`
+	if !evaluate[bool](carol, inOrder) {
+		t.Error("the loaded history is not 1..120 in order")
+	}
+}
