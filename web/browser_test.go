@@ -370,6 +370,7 @@ func (b *browser) setColorScheme(scheme string) {
 // docs/screenshots/NAME.png.
 func (b *browser) screenshot(name string) {
 	b.t.Helper()
+	evaluate[bool](b, `(document.getElementById('toast').textContent = '') === ''`) // no stale notes in the picture
 	b.do("let the page settle", chromedp.Sleep(300*time.Millisecond))
 	ctx, cancel := context.WithTimeout(b.ctx, waitTimeout)
 	defer cancel()
@@ -628,6 +629,21 @@ func TestBrowserWorkspaceChatAndAdmin(t *testing.T) {
 	alice.click("[data-testid=nav-rooms]")
 	alice.waitVisible(`[data-testid=room-item][data-name="general"]`)
 	alice.screenshot("rooms-zh")
+
+	// At 360 px, the narrowest common phone, nothing sticks out sideways.
+	alice.do("narrow the screen", chromedp.EmulateViewport(360, 780, chromedp.EmulateScale(2), chromedp.EmulateMobile))
+	noOverflow := `document.documentElement.scrollWidth <= 360 && document.querySelector('.view').scrollWidth <= 360`
+	alice.openRoom("general")
+	alice.waitJS("the chat fits 360 px", noOverflow)
+	alice.screenshot("chat-zh-360")
+	alice.click("[data-testid=back]")
+	alice.click("[data-testid=nav-admin]")
+	for _, tab := range []string{"users", "invites", "keys", "rooms"} {
+		alice.click("[data-testid=admin-tab-" + tab + "]")
+		alice.waitJS("the admin "+tab+" screen fits 360 px", noOverflow)
+	}
+	alice.screenshot("admin-zh-360")
+	alice.do("widen the screen", chromedp.EmulateViewport(phoneWidth, phoneHeight, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 
 	// Log out, and back in.
 	alice.click("[data-testid=nav-me]")

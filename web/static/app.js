@@ -153,6 +153,7 @@ onSessionChange((next, before) => {
 
 onLangChange(() => {
   shell.back.setAttribute('aria-label', t('nav.back'));
+  document.getElementById('toast').textContent = '';
   render();
 });
 
