@@ -809,3 +809,31 @@ func TestBrowserHistoryPaging(t *testing.T) {
 		t.Error("the loaded history is not 1..120 in order")
 	}
 }
+
+// TestClientFilesServedWithCSP checks, without a browser, that the server
+// serves the client's files with the right types and a Content-Security-Policy
+// that allows only this origin's own scripts and styles.
+func TestClientFilesServedWithCSP(t *testing.T) {
+	srv := startServer(t, nil)
+	for path, wantType := range map[string]string{
+		"/app.js":        "javascript",
+		"/views/chat.js": "javascript",
+		"/locales/zh.js": "javascript",
+		"/style.css":     "text/css",
+	} {
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		csp := res.Header.Get("Content-Security-Policy")
+		switch {
+		case res.StatusCode != http.StatusOK:
+			t.Errorf("GET %s: %s", path, res.Status)
+		case !strings.Contains(res.Header.Get("Content-Type"), wantType):
+			t.Errorf("GET %s: Content-Type %q, want %s", path, res.Header.Get("Content-Type"), wantType)
+		case !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "style-src 'self'") || strings.Contains(csp, "unsafe"):
+			t.Errorf("GET %s: Content-Security-Policy %q does not forbid inline code", path, csp)
+		}
+	}
+}
