@@ -14,7 +14,17 @@ func (h *handlers) mintToken(c *gin.Context) {
 	withBody(h, c, func(in struct {
 		UserID string `json:"user_id"`
 	}) {
-		pair, err := h.Auth.IssueFor(c.Request.Context(), principal(c), in.UserID)
+		p := principal(c)
+		// Only a caller allowed to mint tokens learns what the body lacks.
+		if err := h.Auth.Require(p, auth.TenantObject, "tokens.create"); err != nil {
+			h.fail(c, err)
+			return
+		}
+		if in.UserID == "" {
+			h.fail(c, fieldError("user_id", "is required"))
+			return
+		}
+		pair, err := h.Auth.IssueFor(c.Request.Context(), p, in.UserID)
 		h.render(c, http.StatusCreated, viewPair(pair), err)
 	})
 }
@@ -29,9 +39,18 @@ type apiKeyJSON struct {
 	LastUsedAt *time.Time `json:"last_used_at"`
 }
 
+// viewKey renders a key; secret is set only in the answer that creates it.
 func viewKey(k store.APIKey, secret string) apiKeyJSON {
-	return apiKeyJSON{ID: k.ID, Name: k.Name, Key: secret, Prefix: auth.KeyPrefix + k.Prefix, Scopes: auth.SplitScopes(k.Scopes),
-		CreatedAt: k.CreatedAt.UTC(), LastUsedAt: k.LastUsedAt}
+	out := apiKeyJSON{ID: k.ID, Name: k.Name, Key: secret, Prefix: auth.KeyPrefix + k.Prefix, Scopes: auth.SplitScopes(k.Scopes),
+		CreatedAt: k.CreatedAt.UTC()}
+	if out.Scopes == nil {
+		out.Scopes = []string{}
+	}
+	if k.LastUsedAt != nil {
+		t := k.LastUsedAt.UTC()
+		out.LastUsedAt = &t
+	}
+	return out
 }
 
 func (h *handlers) createKey(c *gin.Context) {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base32"
+	"encoding/base64"
 	"slices"
 	"strings"
 	"sync"
@@ -55,16 +56,27 @@ func (s *Service) createKey(ctx context.Context, tenantID, createdBy, name strin
 	if err != nil {
 		return NewKey{}, err
 	}
-	idBytes := make([]byte, 5)
+	// The public prefix is unique; on the (unlikely) clash of two random
+	// prefixes, draw again rather than fail.
+	for attempt := 1; ; attempt++ {
+		k, err := s.insertKey(ctx, tenantID, createdBy, name, scopes)
+		if err == nil || !store.IsUniqueViolation(err) || attempt == 3 {
+			return k, err
+		}
+	}
+}
+
+func (s *Service) insertKey(ctx context.Context, tenantID, createdBy, name string, scopes []string) (NewKey, error) {
+	idBytes := make([]byte, keyPrefixBytes)
 	_, _ = rand.Read(idBytes)
 	prefix := lowerBase32.EncodeToString(idBytes) // 8 characters, public
-	secret := KeyPrefix + prefix + "_" + randomToken(32)
+	secret := KeyPrefix + prefix + "_" + randomToken(keySecretBytes)
 	now := s.now()
 	key := store.APIKey{ID: newID(), TenantID: tenantID, Name: name, Prefix: prefix, Hash: hashSecret(secret),
 		Scopes: strings.Join(scopes, ","), CreatedBy: createdBy, CreatedAt: now}
 	bot := store.User{ID: key.ID, TenantID: tenantID, Username: "bot-" + prefix, DisplayName: name,
 		Role: RoleMember, IsBot: true, CreatedAt: now}
-	err = s.st.Write(ctx, func(tx *store.Tx) error {
+	err := s.st.Write(ctx, func(tx *store.Tx) error {
 		if err := tx.Create(&bot).Error; err != nil {
 			return err
 		}
@@ -74,7 +86,10 @@ func (s *Service) createKey(ctx context.Context, tenantID, createdBy, name strin
 		tx.AfterCommit(func() { s.policy.SetKeyScopes(key.ID, tenantID, scopes) })
 		return nil
 	})
-	return NewKey{APIKey: key, Secret: secret}, err
+	if err != nil {
+		return NewKey{}, err
+	}
+	return NewKey{APIKey: key, Secret: secret}, nil
 }
 
 // ListKeys returns the tenant's keys (without secrets), newest first.
@@ -111,11 +126,41 @@ func (s *Service) RevokeKey(ctx context.Context, p Principal, keyID string) erro
 	})
 }
 
+// Key shape: "pk_" + 8 lower-case base32 characters (the public prefix) + "_"
+// + 43 base64url characters (256 random bits).
+const (
+	keyPrefixBytes = 5
+	keySecretBytes = 32
+)
+
+var (
+	keyPrefixLen = lowerBase32.EncodedLen(keyPrefixBytes)
+	keySecretLen = base64.RawURLEncoding.EncodedLen(keySecretBytes)
+)
+
+// keyPublicPrefix returns the public prefix of a well-formed key.
+func keyPublicPrefix(secret string) (string, bool) {
+	rest, ok := strings.CutPrefix(secret, KeyPrefix)
+	if !ok {
+		return "", false
+	}
+	prefix, random, ok := strings.Cut(rest, "_")
+	if !ok || len(prefix) != keyPrefixLen || len(random) != keySecretLen {
+		return "", false
+	}
+	if _, err := lowerBase32.DecodeString(prefix); err != nil {
+		return "", false
+	}
+	if _, err := base64.RawURLEncoding.DecodeString(random); err != nil {
+		return "", false
+	}
+	return prefix, true
+}
+
 func (s *Service) authenticateKey(ctx context.Context, secret string) (Principal, error) {
 	unauth := fault.New(fault.Unauthenticated, "the API key is invalid or revoked")
-	rest := strings.TrimPrefix(secret, KeyPrefix)
-	prefix, _, ok := strings.Cut(rest, "_")
-	if !ok || len(prefix) != 8 {
+	prefix, ok := keyPublicPrefix(secret)
+	if !ok {
 		return Principal{}, unauth
 	}
 	var key store.APIKey
@@ -139,7 +184,7 @@ func (s *Service) FlushKeyUsage(ctx context.Context) error {
 	if len(pending) == 0 {
 		return nil
 	}
-	return s.st.Write(ctx, func(tx *store.Tx) error {
+	err := s.st.Write(ctx, func(tx *store.Tx) error {
 		for id, t := range pending {
 			if err := tx.Model(&store.APIKey{}).Where("id = ?", id).Update("last_used_at", t).Error; err != nil {
 				return err
@@ -147,6 +192,10 @@ func (s *Service) FlushKeyUsage(ctx context.Context) error {
 		}
 		return nil
 	})
+	if err != nil {
+		s.keys.redirty(pending) // try again at the next flush
+	}
+	return err
 }
 
 // RunKeyUsageFlusher flushes key usage every interval until ctx ends, then once more.
@@ -170,6 +219,7 @@ func checkScopes(scopes []string) ([]string, error) {
 	}
 	out := make([]string, 0, len(scopes))
 	for _, sc := range scopes {
+		sc = strings.TrimSpace(sc) // "a, b" from a command line
 		if !slices.Contains(Scopes, sc) {
 			return nil, fault.Field("scopes", "unknown scope "+sc+"; known: "+strings.Join(Scopes, ", "))
 		}
@@ -203,6 +253,15 @@ func (c *keyCache) lastUsed(id string) (time.Time, bool) {
 	defer c.mu.Unlock()
 	t, ok := c.used[id]
 	return t, ok
+}
+
+// redirty marks keys whose flush failed as still pending.
+func (c *keyCache) redirty(pending map[string]time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id := range pending {
+		c.dirty[id] = true
+	}
 }
 
 func (c *keyCache) takeDirty() map[string]time.Time {
