@@ -148,6 +148,15 @@ export function chatView({ id }) {
     !item && messageTools(message, mine));
   }
 
+  // groupRuns marks a message that follows one by the same author, so its
+  // author's name is not repeated (the node and the one after it may change).
+  function groupRuns(node) {
+    for (const el of [node, node.nextElementSibling]) {
+      const prev = el?.previousElementSibling;
+      if (el) el.classList.toggle('cont', Boolean(prev) && prev.dataset.author === el.dataset.author);
+    }
+  }
+
   // place inserts a server message in seq order, or redraws it when known.
   // It returns true when the message is new here.
   function place(message) {
@@ -156,6 +165,7 @@ export function chatView({ id }) {
     if (known) {
       known.el.replaceWith(node);
       Object.assign(known, { message, el: node });
+      groupRuns(node);
       if (editing?.id === message.id && message.deleted) stopEditing();
       return false;
     }
@@ -171,6 +181,7 @@ export function chatView({ id }) {
       }
       list.insertBefore(node, before);
     }
+    groupRuns(node);
     newest = Math.max(newest, message.seq);
     oldest = oldest ? Math.min(oldest, message.seq) : message.seq;
     return true;
