@@ -66,7 +66,7 @@ const stream = new EventStream({
 });
 
 function parseHash() {
-  const raw = decodeURI(location.hash.replace(/^#/, '')) || '/';
+  const raw = location.hash.replace(/^#/, '') || '/';
   const [path, query = ''] = raw.split('?');
   return { path, query: new URLSearchParams(query) };
 }
@@ -75,8 +75,12 @@ function findRoute(path) {
   for (const route of routes) {
     const match = route.regexp.exec(path);
     if (match) {
-      const params = Object.fromEntries(route.names.map((name, i) => [name, decodeURIComponent(match[i + 1])]));
-      return { route, params };
+      try {
+        const params = Object.fromEntries(route.names.map((name, i) => [name, decodeURIComponent(match[i + 1])]));
+        return { route, params };
+      } catch {
+        return null; // a malformed %-escape
+      }
     }
   }
   return null;
