@@ -128,7 +128,8 @@ func (f *fakeParley) handler() http.Handler {
 			return
 		}
 		f.seq[room]++
-		msg := map[string]any{"id": mid, "room_id": room, "seq": f.seq[room], "author": map[string]string{"id": uid}, "body": in.Body, "client_id": in.Client_id}
+		msg := map[string]any{"id": mid, "room_id": room, "seq": f.seq[room], "author": map[string]string{"id": uid}, "body": in.Body, "client_id": in.Client_id,
+			"created_at": time.Now().UTC().Format(time.RFC3339Nano)}
 		data, _ := json.Marshal(map[string]any{"room_id": room, "message": msg})
 		frame := []byte(fmt.Sprintf("id: %s-%d\nevent: message.created\ndata: %s\n\n", room, f.seq[room], data))
 		for ch := range f.subs[room] {
@@ -247,8 +248,8 @@ func TestRunAgainstFake(t *testing.T) {
 			if d.Expected != r.Publish.Accepted*20 || d.Received != d.Expected || d.Missing != 0 || d.Gaps != 0 || d.Dups != 0 {
 				t.Errorf("delivery %+v (accepted %d)", d, r.Publish.Accepted)
 			}
-			if d.FromAccept.Count != d.Received || d.FromSend.Count != d.Received {
-				t.Errorf("latency samples %d/%d for %d deliveries", d.FromAccept.Count, d.FromSend.Count, d.Received)
+			if d.FromCreated.Count != d.Received || d.FromSend.Count != d.Received {
+				t.Errorf("latency samples %d/%d for %d deliveries", d.FromCreated.Count, d.FromSend.Count, d.Received)
 			}
 		}},
 		{"rooms via /events", func(c *Config) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 type gotEvent struct{ id, typ, data string }
@@ -128,25 +129,56 @@ func TestSSEReader(t *testing.T) {
 }
 
 func TestParseBenchMessage(t *testing.T) {
+	const real = `{"room_id":"r1","message":{"id":"m1","room_id":"r1","seq":42,"author":{"id":"u","username":"u1","display_name":"A \\\"quoted\\\" {brace}","role":"member","disabled":false,"created_at":"2020-01-01T00:00:00Z"},"body":"bench k=17 t=1764090000123456789","client_id":"bench-17","created_at":"2026-11-25T19:00:00.123456789Z"}}`
+	created := time.Date(2026, 11, 25, 19, 0, 0, 123456789, time.UTC).UnixNano()
 	tests := []struct {
-		name         string
-		data         string
-		k, sent, seq int64
-		ok           bool
+		name string
+		data string
+		want BenchMessage
+		ok   bool
 	}{
-		{"parley payload", `{"room_id":"r1","message":{"id":"m1","room_id":"r1","seq":42,"author":{"id":"u"},"body":"bench k=17 t=1764090000123456789","client_id":"bench-17"}}`, 17, 1764090000123456789, 42, true},
-		{"spaces around seq colon", `{"message":{"seq" : 5,"body":"bench k=1 t=2"}}`, 1, 2, 5, true},
-		{"no seq", `{"message":{"body":"bench k=1 t=2"}}`, 1, 2, 0, true},
-		{"not a bench body", `{"message":{"seq":3,"body":"hello"}}`, 0, 0, 0, false},
-		{"no time", `{"message":{"seq":3,"body":"bench k=3"}}`, 0, 0, 0, false},
-		{"empty number", `{"message":{"body":"bench k= t=5"}}`, 0, 0, 0, false},
+		{"parley payload (author's created_at is skipped)", real, BenchMessage{17, 1764090000123456789, 42, created}, true},
+		{"whitespace", `{ "message" : { "seq" : 5 , "body" : "bench k=1 t=2" } }`, BenchMessage{1, 2, 5, 0}, true},
+		{"field order", `{"message":{"created_at":"2026-11-25T19:00:00.123456789Z","body":"bench k=1 t=2","seq":9},"room_id":"r"}`, BenchMessage{1, 2, 9, created}, true},
+		{"no seq", `{"message":{"body":"bench k=1 t=2"}}`, BenchMessage{1, 2, 0, 0}, true},
+		{"bad created_at", `{"message":{"body":"bench k=1 t=2","created_at":"yesterday"}}`, BenchMessage{1, 2, 0, 0}, true},
+		{"body text elsewhere only", `{"message":{"seq":3,"body":"hello","client_id":"bench k=1 t=2"}}`, BenchMessage{}, false},
+		{"not a bench body", `{"message":{"seq":3,"body":"hello"}}`, BenchMessage{}, false},
+		{"no time", `{"message":{"seq":3,"body":"bench k=3"}}`, BenchMessage{}, false},
+		{"empty number", `{"message":{"body":"bench k= t=5"}}`, BenchMessage{}, false},
+		{"no message", `{"room":{"id":"r"}}`, BenchMessage{}, false},
+		{"truncated", `{"message":{"body":"bench k=1 t=2"`, BenchMessage{}, false},
+		{"not json", `bench k=1 t=2`, BenchMessage{}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			k, sent, seq, ok := ParseBenchMessage([]byte(tc.data))
-			if k != tc.k || sent != tc.sent || seq != tc.seq || ok != tc.ok {
-				t.Errorf("got (%d, %d, %d, %v), want (%d, %d, %d, %v)", k, sent, seq, ok, tc.k, tc.sent, tc.seq, tc.ok)
+			got, ok := ParseBenchMessage([]byte(tc.data))
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("got %+v %v, want %+v %v", got, ok, tc.want, tc.ok)
 			}
 		})
+	}
+}
+
+func TestJSONField(t *testing.T) {
+	obj := `{"a":1,"b":{"a":2,"c":[1,{"a":3}]},"s":"x\"y}","t":true,"n":null,"last":"z"}`
+	tests := []struct {
+		key, want string
+	}{
+		{"a", "1"},
+		{"b", `{"a":2,"c":[1,{"a":3}]}`},
+		{"s", `"x\"y}"`},
+		{"t", "true"},
+		{"n", "null"},
+		{"last", `"z"`},
+		{"c", ""},
+	}
+	for _, tc := range tests {
+		if got := string(jsonField([]byte(obj), tc.key)); got != tc.want {
+			t.Errorf("jsonField(%q) = %q, want %q", tc.key, got, tc.want)
+		}
+	}
+	if jsonField([]byte(`[1,2]`), "a") != nil {
+		t.Error("non-object should give nil")
 	}
 }

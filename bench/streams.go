@@ -50,12 +50,15 @@ type Streamer struct {
 	Dups        atomic.Int64 // seq not above the previous one
 	Unparsed    atomic.Int64 // message.created whose body is not a bench message
 
-	// FromSend is post sent → event read; FromAccept is post accepted (201 read
-	// by the poster) → event read, 0 when the event beat the 201.
-	FromSend   Histogram
-	FromAccept Histogram
-	accepted   []atomic.Int64 // by message number k: unix ns when its 201 arrived
-	wg         sync.WaitGroup
+	// FromCreated is the message's created_at (the server took the post; same
+	// machine, same clock) → event read; FromSend is the poster's send → event
+	// read, an upper bound that includes the request itself.
+	FromCreated Histogram
+	FromSend    Histogram
+	NoCreatedAt atomic.Int64   // events whose created_at could not be read
+	BeforeAck   atomic.Int64   // events read before their poster had read the 201
+	accepted    []atomic.Int64 // by message number k: unix ns when its 201 arrived
+	wg          sync.WaitGroup
 }
 
 // NewStreamer prepares a streamer for messages numbered 1..maxMessages.
@@ -207,22 +210,23 @@ func (s *Streamer) read(st *stream, body io.ReadCloser) {
 		}
 		if bytes.Equal(ev.Type, evMessageCreated) {
 			now := time.Now().UnixNano()
-			k, sent, seq, ok := ParseBenchMessage(ev.Data)
+			m, ok := ParseBenchMessage(ev.Data)
 			if !ok {
 				s.Unparsed.Add(1)
 				continue
 			}
-			s.FromSend.Record(now - sent)
-			var acc int64
-			if k > 0 && k < int64(len(s.accepted)) {
-				acc = s.accepted[k].Load()
-			}
-			if acc == 0 || acc > now {
-				s.FromAccept.Record(0)
+			s.FromSend.Record(now - m.SentNs)
+			if m.CreatedNs > 0 {
+				s.FromCreated.Record(now - m.CreatedNs)
 			} else {
-				s.FromAccept.Record(now - acc)
+				s.NoCreatedAt.Add(1)
 			}
-			if seq > 0 {
+			if m.K > 0 && m.K < int64(len(s.accepted)) {
+				if acc := s.accepted[m.K].Load(); acc == 0 || acc > now {
+					s.BeforeAck.Add(1)
+				}
+			}
+			if seq := m.Seq; seq > 0 {
 				if st.lastSeq > 0 || seq > 1 {
 					switch {
 					case seq <= st.lastSeq:
@@ -289,43 +293,6 @@ func (s *Streamer) Close() {
 	case <-done:
 	case <-time.After(10 * time.Second):
 	}
-}
-
-// ParseBenchMessage extracts from a message.created payload the bench message
-// number k and send time (unix ns) embedded in the body as "bench k=<k>
-// t=<ns>", and the message's seq. ok is false when the body is not a bench
-// message.
-func ParseBenchMessage(data []byte) (k, sentNs, seq int64, ok bool) {
-	i := bytes.Index(data, []byte("bench k="))
-	if i < 0 {
-		return 0, 0, 0, false
-	}
-	rest := data[i+len("bench k="):]
-	k, rest, ok = leadingInt(rest)
-	if !ok || !bytes.HasPrefix(rest, []byte(" t=")) {
-		return 0, 0, 0, false
-	}
-	sentNs, _, ok = leadingInt(rest[3:])
-	if !ok {
-		return 0, 0, 0, false
-	}
-	if j := bytes.Index(data, []byte(`"seq"`)); j >= 0 {
-		r := bytes.TrimLeft(data[j+5:], " \t")
-		if len(r) > 0 && r[0] == ':' {
-			seq, _, _ = leadingInt(bytes.TrimLeft(r[1:], " \t"))
-		}
-	}
-	return k, sentNs, seq, true
-}
-
-func leadingInt(b []byte) (int64, []byte, bool) {
-	var n int64
-	i := 0
-	for i < len(b) && b[i] >= '0' && b[i] <= '9' && i < 19 {
-		n = n*10 + int64(b[i]-'0')
-		i++
-	}
-	return n, b[i:], i > 0
 }
 
 // sortedReasons formats a reason map as "a=3 b=1", most frequent first.

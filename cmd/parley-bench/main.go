@@ -42,6 +42,7 @@ func run() int {
 	dialConc := fs.Int("dial-concurrency", 0, "streams being opened at once (default 128)")
 	workers := fs.Int("workers", 0, "concurrent provisioning requests (default 32)")
 	endpoint := fs.String("endpoint", "", "room scenarios: subscribe with room (/rooms/{id}/events, default) or user (/events)")
+	noClientIDs := fs.Bool("no-client-ids", false, "post without client_id (the server then skips its duplicate lookup)")
 	jsonOut := fs.String("json", "", "also write the result as JSON to this file")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: parley-bench -scenario idle|fanout|rooms|throughput [flags]\n\n")
@@ -114,6 +115,7 @@ func run() int {
 	if set["endpoint"] {
 		cfg.Endpoint = *endpoint
 	}
+	cfg.NoClientIDs = *noClientIDs
 	if cfg.Scenario == "idle" && (set["rooms"] || set["subs-per-room"] || set["posters"] || set["rate"]) {
 		fmt.Fprintln(os.Stderr, "the idle scenario opens -conns streams and posts nothing; -rooms, -subs-per-room, -posters and -rate do not apply")
 		return 2
