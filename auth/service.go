@@ -113,7 +113,7 @@ func (s *Service) CreateTenant(ctx context.Context, slug, name string, admin New
 	if selfService && !s.opts.SelfServiceTenants {
 		return store.Tenant{}, TokenPair{}, fault.New(fault.Forbidden, "this server does not allow creating tenants")
 	}
-	if err := checkSlug(slug); err != nil {
+	if err := checkSlug("slug", slug); err != nil {
 		return store.Tenant{}, TokenPair{}, err
 	}
 	name, err := cleanName("name", name, true)
@@ -145,6 +145,12 @@ func (s *Service) CreateTenant(ctx context.Context, slug, name string, admin New
 
 // Signup creates a member account per the tenant's signup policy and logs it in.
 func (s *Service) Signup(ctx context.Context, slug, username, password, displayName, inviteCode string) (TokenPair, error) {
+	if err := checkSlug("tenant", slug); err != nil {
+		return TokenPair{}, err
+	}
+	if err := checkSecret("invite_code", inviteCode, false); err != nil {
+		return TokenPair{}, err
+	}
 	user, err := s.newUser("", username, displayName, password, RoleMember, true)
 	if err != nil {
 		return TokenPair{}, err
@@ -179,7 +185,11 @@ func (s *Service) Signup(ctx context.Context, slug, username, password, displayN
 }
 
 // Login checks a password, rate-limiting failures per tenant+username and per IP.
+// Usernames are unique regardless of case, so they match regardless of case.
 func (s *Service) Login(ctx context.Context, slug, username, password, clientIP string) (TokenPair, error) {
+	if err := checkLogin(slug, username, password); err != nil {
+		return TokenPair{}, err
+	}
 	now := s.now()
 	userKey := slug + "\x00" + strings.ToLower(username)
 	if wait := max(s.byUser.Wait(userKey, now), s.byIP.Wait(clientIP, now)); wait > 0 {
@@ -187,7 +197,7 @@ func (s *Service) Login(ctx context.Context, slug, username, password, clientIP 
 	}
 	var user store.User
 	err := s.st.Read(ctx).Joins("JOIN tenants ON tenants.id = users.tenant_id").
-		Where("tenants.slug = ? AND users.username = ?", slug, username).Take(&user).Error
+		Where("tenants.slug = ? AND users.username = ? COLLATE NOCASE", slug, username).Take(&user).Error
 	if err != nil && !store.IsNotFound(err) {
 		return TokenPair{}, err
 	}
@@ -228,6 +238,9 @@ func (s *Service) IssueFor(ctx context.Context, p Principal, userID string) (Tok
 // Refresh trades a refresh token for a new pair. A token presented twice means
 // it was stolen or replayed: the whole login is revoked.
 func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, error) {
+	if err := checkSecret("refresh_token", refreshToken, true); err != nil {
+		return TokenPair{}, err
+	}
 	var (
 		pair    TokenPair
 		reused  bool
@@ -286,6 +299,9 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 
 // Logout revokes the login that refreshToken belongs to, if it is the caller's.
 func (s *Service) Logout(ctx context.Context, p Principal, refreshToken string) error {
+	if err := checkSecret("refresh_token", refreshToken, true); err != nil {
+		return err
+	}
 	var sessionID string
 	err := s.st.Write(ctx, func(tx *store.Tx) error {
 		var sess store.Session

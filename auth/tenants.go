@@ -110,6 +110,9 @@ func (s *Service) CreateUser(ctx context.Context, p Principal, in NewUser) (stor
 	if in.Role == "" {
 		in.Role = RoleMember
 	}
+	if p.IsKey() && in.Role != RoleMember {
+		return store.User{}, fault.New(fault.Forbidden, "an API key may create members only")
+	}
 	if in.Role == RoleOwner && !s.Can(p, TenantObject, "users.manage_owners") {
 		return store.User{}, fault.New(fault.Forbidden, "only an owner may create owners")
 	}

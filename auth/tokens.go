@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -85,7 +86,7 @@ func LoadOrCreateKey(configured, dataDir string) ([]byte, error) {
 	}
 	path := filepath.Join(dataDir, "jwt.key")
 	if raw, err := os.ReadFile(path); err == nil {
-		key, err := hex.DecodeString(string(raw))
+		key, err := hex.DecodeString(strings.TrimSpace(string(raw))) // tolerate an editor's newline
 		if err != nil || len(key) < 32 {
 			return nil, fmt.Errorf("signing key file %s is damaged", path)
 		}

@@ -17,6 +17,7 @@ const (
 	minPasswordLen = 8
 	maxPasswordLen = 72 // bcrypt ignores bytes past 72; refuse rather than silently truncate
 	maxNameLen     = 64
+	maxSecretLen   = 256 // refresh tokens and invite codes are far shorter
 )
 
 // Tenant roles.
@@ -33,9 +34,10 @@ const (
 	SignupClosed = "closed"
 )
 
-func checkSlug(slug string) error {
+// checkSlug checks a tenant slug sent in the request field named field.
+func checkSlug(field, slug string) error {
 	if !slugPattern.MatchString(slug) {
-		return fault.Field("slug", "must match ^[a-z0-9][a-z0-9-]{1,38}$")
+		return fault.Field(field, "must match ^[a-z0-9][a-z0-9-]{1,38}$")
 	}
 	return nil
 }
@@ -53,6 +55,36 @@ func checkPassword(pw string) error {
 	}
 	if len(pw) > maxPasswordLen {
 		return fault.Field("password", "must be at most 72 bytes")
+	}
+	return nil
+}
+
+// checkLogin checks the shape of log-in credentials. No account can match
+// malformed ones, and saying so reveals nothing about which accounts exist.
+func checkLogin(slug, username, password string) error {
+	if err := checkSlug("tenant", slug); err != nil {
+		return err
+	}
+	if err := checkUsername(username); err != nil {
+		return err
+	}
+	if password == "" {
+		return fault.Field("password", "is required")
+	}
+	if len(password) > maxPasswordLen {
+		return fault.Field("password", "must be at most 72 bytes")
+	}
+	return nil
+}
+
+// checkSecret checks an opaque secret the client hands back (a refresh token,
+// an invite code): present if required, and not absurdly long.
+func checkSecret(field, secret string, required bool) error {
+	if secret == "" && required {
+		return fault.Field(field, "is required")
+	}
+	if len(secret) > maxSecretLen {
+		return fault.Field(field, "is too long")
 	}
 	return nil
 }
