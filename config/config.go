@@ -2,10 +2,13 @@
 package config
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -79,6 +82,13 @@ func (c Config) Validate() error {
 	}
 	if c.JWTKey != "" && len(c.JWTKey) < 32 {
 		problems = append(problems, "jwt_key must be at least 32 characters")
+	}
+	if c.ShutdownTimeout <= 0 {
+		problems = append(problems, "shutdown_timeout must be positive")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		problems = append(problems, "log_level must be debug, info, warn or error")
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("invalid config: %s", strings.Join(problems, "; "))
@@ -194,10 +204,16 @@ var settings = []setting{
 }
 
 // decodeFile reads the JSON config file; durations are written as strings such as "15m".
+// Numbers are kept as written (1000000, not 1e+06); null, objects and arrays are refused.
 func decodeFile(raw []byte, cfg *Config) error {
 	var values map[string]any
-	if err := json.Unmarshal(raw, &values); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&values); err != nil {
 		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("the file must hold one JSON object")
 	}
 	known := map[string]setting{}
 	for _, s := range settings {
@@ -207,6 +223,11 @@ func decodeFile(raw []byte, cfg *Config) error {
 		s, ok := known[key]
 		if !ok {
 			return errors.New("unknown setting " + strconv.Quote(key))
+		}
+		switch v.(type) {
+		case string, json.Number, bool:
+		default:
+			return fmt.Errorf("%s: must be a string, number or boolean", key)
 		}
 		if err := s.set(cfg, fmt.Sprint(v)); err != nil {
 			return fmt.Errorf("%s: %w", key, err)
