@@ -25,10 +25,18 @@ type Server struct {
 	App  *app.App
 	Cfg  config.Config
 	http *httptest.Server
+	log  *slog.Logger
 }
 
 // Start runs a server on a fresh data dir; opts adjust the config.
 func Start(t testing.TB, opts ...func(*config.Config)) *Server {
+	t.Helper()
+	return StartLogged(t, nil, opts...)
+}
+
+// StartLogged is Start with the server logging to log (nil: discard), e.g. a
+// buffer to check what the server writes; Restart keeps the logger.
+func StartLogged(t testing.TB, log *slog.Logger, opts ...func(*config.Config)) *Server {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -36,7 +44,7 @@ func Start(t testing.TB, opts ...func(*config.Config)) *Server {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s := &Server{Cfg: cfg}
+	s := &Server{Cfg: cfg, log: log}
 	s.start(t)
 	t.Cleanup(s.Stop)
 	return s
@@ -44,7 +52,10 @@ func Start(t testing.TB, opts ...func(*config.Config)) *Server {
 
 func (s *Server) start(t testing.TB) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := s.log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	a, err := app.New(context.Background(), s.Cfg, log)
 	if err != nil {
 		t.Fatalf("start server: %v", err)
