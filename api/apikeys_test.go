@@ -379,10 +379,6 @@ type akCase struct {
 	path   string
 	body   any
 	status int
-	// knownBug, when set, names a fix outside this package's files: the case
-	// is skipped (not failed) while the server still gives bugStatus.
-	knownBug  string
-	bugStatus int
 }
 
 var akCodes = map[int]string{
@@ -397,9 +393,6 @@ func akRunRefused(t *testing.T, s *testkit.Server, cases []akCase) {
 			before := akSnapshot(t, s)
 			r := s.Do(t, tc.method, tc.path, tc.token, tc.body)
 			after := akSnapshot(t, s)
-			if tc.knownBug != "" && r.Status == tc.bugStatus && r.Status != tc.status {
-				t.Skipf("KNOWN BUG (status %d, want %d): %s", r.Status, tc.status, tc.knownBug)
-			}
 			if r.Status != tc.status {
 				t.Fatalf("%s %s: status %d, want %d: %s", tc.method, tc.path, r.Status, tc.status, r.Body)
 			}
@@ -472,15 +465,8 @@ func TestAPIKeyMisuseIsRefusedAndChangesNothing(t *testing.T) {
 			if sc == ep.scope {
 				continue
 			}
-			c := akCase{name: "scope/" + ep.name + "/only " + sc, token: only[sc].Key,
-				method: ep.method, path: ep.path, body: ep.body, status: http.StatusForbidden}
-			if strings.Contains(ep.path, "/rooms/") && sc != "rooms:write" && sc != "messages:write" {
-				// A key with no room scope at all is told the room does not exist.
-				c.knownBug = "rooms/service.go access(): a key's own-tenant room is reported as 404 instead of 403 " +
-					"when the key holds no scope granting room.view"
-				c.bugStatus = http.StatusNotFound
-			}
-			cases = append(cases, c)
+			cases = append(cases, akCase{name: "scope/" + ep.name + "/only " + sc, token: only[sc].Key,
+				method: ep.method, path: ep.path, body: ep.body, status: http.StatusForbidden})
 		}
 	}
 
@@ -499,9 +485,7 @@ func TestAPIKeyMisuseIsRefusedAndChangesNothing(t *testing.T) {
 		akCase{name: "key/create owner", token: full.Key, method: "POST", path: "/api/v1/users",
 			body: map[string]string{"username": "boss", "role": "owner"}, status: http.StatusForbidden},
 		akCase{name: "key/create admin", token: full.Key, method: "POST", path: "/api/v1/users",
-			body: map[string]string{"username": "boss", "role": "admin"}, status: http.StatusForbidden,
-			knownBug: "auth/tenants.go CreateUser: an API key (users:write) may create tenant admins " +
-				"(then mint a token for them or log in): keys must create members only", bugStatus: http.StatusCreated},
+			body: map[string]string{"username": "boss", "role": "admin"}, status: http.StatusForbidden},
 		akCase{name: "key/me", token: full.Key, method: "GET", path: "/api/v1/me", status: http.StatusForbidden},
 
 		// Members do not manage keys.
@@ -614,18 +598,14 @@ func TestAPIKeyWithMissingHeaderForms(t *testing.T) {
 	s := testkit.Start(t)
 	alice := s.CreateTenant(t, "acme", "alice")
 	key := akCreateKey(t, s, alice, "Backend", "users:write")
-	for _, tc := range []struct{ name, header, knownBug string }{
-		{name: "no scheme", header: key.Key, knownBug: "api/server.go authenticate(): when the header lacks \"Bearer \", " +
-			"strings.CutPrefix returns the whole header, which is then used as the credential"},
+	for _, tc := range []struct{ name, header string }{
+		{name: "no scheme", header: key.Key},
 		{name: "Basic scheme", header: "Basic " + key.Key},
 		{name: "Bearer without key", header: "Bearer "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := akRows(t, s, &store.User{})
 			r := s.DoWith(t, "POST", "/api/v1/users", "", map[string]string{"username": "intruder"}, map[string]string{"Authorization": tc.header})
-			if tc.knownBug != "" && r.Status == http.StatusCreated {
-				t.Skipf("KNOWN BUG (status 201, want 401): %s", tc.knownBug)
-			}
 			if r.Status != http.StatusUnauthorized {
 				t.Fatalf("status %d, want 401: %s", r.Status, r.Body)
 			}

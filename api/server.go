@@ -111,8 +111,11 @@ func principal(c *gin.Context) auth.Principal {
 func (h *handlers) authenticate(allowQuery bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
-		if !ok && allowQuery {
-			token = c.Query("token")
+		if !ok {
+			token = ""
+			if allowQuery {
+				token = c.Query("token")
+			}
 		}
 		if token == "" {
 			h.fail(c, fault.New(fault.Unauthenticated, "send a bearer token"))
@@ -204,11 +207,17 @@ func (h *handlers) noRoute(c *gin.Context) {
 	if name == "" {
 		name = "index.html"
 	}
-	if st, err := fs.Stat(h.Web, name); err != nil || st.IsDir() {
-		name = "index.html"
+	if st, err := fs.Stat(h.Web, name); err == nil && !st.IsDir() && name != "index.html" {
+		c.FileFromFS(name, http.FS(h.Web))
+		return
 	}
-	if name == "index.html" {
-		c.Header("Cache-Control", "no-cache")
+	// The app shell is sent directly: http.FileServer would redirect
+	// "/index.html" to "./", and client routes all need the shell.
+	page, err := fs.ReadFile(h.Web, "index.html")
+	if err != nil {
+		h.fail(c, err)
+		return
 	}
-	c.FileFromFS(name, http.FS(h.Web))
+	c.Header("Cache-Control", "no-cache")
+	c.Data(http.StatusOK, "text/html; charset=utf-8", page)
 }

@@ -100,7 +100,9 @@ func (s *Service) access(ctx context.Context, p auth.Principal, roomID, act stri
 		}
 		return row, fault.New(fault.Forbidden, "you are not allowed to do this in this room")
 	}
-	if row.MyRole != "" || s.auth.Can(p, obj, "room.view") {
+	// Members, and API keys (which see every room of their tenant), learn the
+	// room exists; anyone else is told it does not.
+	if row.MyRole != "" || p.IsKey() || s.auth.Can(p, obj, "room.view") {
 		return row, fault.New(fault.Forbidden, "you are not allowed to do this in this room")
 	}
 	return row, fault.New(fault.NotFound, "room not found")

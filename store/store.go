@@ -116,8 +116,18 @@ func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
 		return ctx.Err()
 	case s.jobs <- j:
 	}
-	<-j.done
-	return j.err
+	select {
+	case <-j.done:
+		return j.err
+	case <-s.done:
+		// The writer has stopped; it finishes every job it took before that.
+		select {
+		case <-j.done:
+			return j.err
+		default:
+			return ErrClosed
+		}
+	}
 }
 
 // Close finishes queued writes and closes the database.

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -32,7 +31,6 @@ import (
 
 	"parley/config"
 	"parley/internal/app"
-	"parley/web"
 )
 
 const (
@@ -68,8 +66,6 @@ type gate struct {
 	streams     map[*http.Request]context.CancelFunc
 	streamsDown bool
 	postsDown   bool
-
-	indexWorkaround bool
 }
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -94,25 +90,10 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = io.WriteString(w, `{"error":{"code":"internal","message":"the test made posts fail"}}`)
-	case g.indexWorkaround && r.Method == http.MethodGet && (r.URL.Path == "/" || r.URL.Path == "/index.html"):
-		g.mu.Unlock()
-		serveIndexWorkaround(w)
 	default:
 		g.mu.Unlock()
 		g.next.ServeHTTP(w, r)
 	}
-}
-
-// TEMPORARY serveIndexWorkaround: the server (api/server.go noRoute) serves
-// index.html with gin's FileFromFS, and http.FileServer answers any path
-// ending in /index.html with a redirect to "./", so GET / redirects to itself
-// forever. Until that is fixed the test serves index.html (with the server's
-// CSP) itself; startServer turns this on only while GET / is not a 200.
-func serveIndexWorkaround(w http.ResponseWriter) {
-	body, _ := fs.ReadFile(web.Static(), "index.html")
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
-	_, _ = w.Write(body)
 }
 
 // setStreams opens or drops every event stream (and refuses new ones while down).
@@ -152,13 +133,12 @@ func startServer(t *testing.T, configure func(*config.Config)) *server {
 		t.Fatalf("start the server: %v", err)
 	}
 	g := &gate{next: a.Handler(), streams: map[*http.Request]context.CancelFunc{}}
-	probe := httptest.NewRecorder()
-	a.Handler().ServeHTTP(probe, httptest.NewRequest(http.MethodGet, "/", nil))
-	if probe.Code != http.StatusOK {
-		// TEMPORARY: see serveIndexWorkaround.
-		t.Logf("SERVER BUG: GET / answers %d (Location %q) instead of index.html; the test serves index.html itself",
-			probe.Code, probe.Header().Get("Location"))
-		g.indexWorkaround = true
+	for _, path := range []string{"/", "/index.html", "/rooms/some-room"} {
+		probe := httptest.NewRecorder()
+		a.Handler().ServeHTTP(probe, httptest.NewRequest(http.MethodGet, path, nil))
+		if probe.Code != http.StatusOK || !strings.Contains(probe.Body.String(), "app.js") {
+			t.Fatalf("GET %s answers %d (Location %q), not the app shell", path, probe.Code, probe.Header().Get("Location"))
+		}
 	}
 	srv := httptest.NewServer(g)
 	t.Cleanup(func() {
