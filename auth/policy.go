@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/casbin/casbin/v2"
@@ -59,26 +60,44 @@ func (p *Policy) Allowed(subject, tenantID, obj, act string) bool {
 
 // SetTenantRole gives a subject exactly one tenant role ("" removes it).
 func (p *Policy) SetTenantRole(subject, tenantID, role string) {
-	_, _ = p.enforcer.RemoveFilteredNamedGroupingPolicy("g", 0, subject, "", tenantID)
-	if role != "" {
-		_, _ = p.enforcer.AddNamedGroupingPolicy("g", subject, "tenant:"+role, tenantID)
-	}
+	p.replaceRoles("g", subject, tenantID, prefixed("tenant:", role))
 }
 
-// SetKeyScopes gives an API key one role per scope ("nil" removes them all).
+// SetKeyScopes gives an API key one role per scope (nil removes them all).
 func (p *Policy) SetKeyScopes(keyID, tenantID string, scopes []string) {
-	_, _ = p.enforcer.RemoveFilteredNamedGroupingPolicy("g", 0, keyID, "", tenantID)
-	for _, s := range scopes {
-		_, _ = p.enforcer.AddNamedGroupingPolicy("g", keyID, "scope:"+s, tenantID)
-	}
+	p.replaceRoles("g", keyID, tenantID, prefixed("scope:", scopes...))
 }
 
 // SetRoomRole gives a user exactly one role in a room ("" removes it).
 func (p *Policy) SetRoomRole(userID, roomID, role string) {
-	_, _ = p.enforcer.RemoveFilteredNamedGroupingPolicy("g2", 0, userID, "", RoomObject(roomID))
-	if role != "" {
-		_, _ = p.enforcer.AddNamedGroupingPolicy("g2", userID, "room:"+role, RoomObject(roomID))
+	p.replaceRoles("g2", userID, RoomObject(roomID), prefixed("room:", role))
+}
+
+// replaceRoles swaps the subject's roles in one domain for want. It removes
+// exact rules, never by filter: a filtered removal scans and rebuilds every
+// role link, which grows with the number of users and memberships.
+func (p *Policy) replaceRoles(ptype, subject, domain string, want []string) {
+	have, _ := p.enforcer.GetNamedRoleManager(ptype).GetRoles(subject, domain)
+	for _, role := range have {
+		if !slices.Contains(want, role) {
+			_, _ = p.enforcer.RemoveNamedGroupingPolicy(ptype, subject, role, domain)
+		}
 	}
+	for _, role := range want {
+		if !slices.Contains(have, role) {
+			_, _ = p.enforcer.AddNamedGroupingPolicy(ptype, subject, role, domain)
+		}
+	}
+}
+
+func prefixed(prefix string, names ...string) []string {
+	var out []string
+	for _, n := range names {
+		if n != "" {
+			out = append(out, prefix+n)
+		}
+	}
+	return out
 }
 
 // DropRoom forgets every role in a deleted room.

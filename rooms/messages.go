@@ -75,7 +75,8 @@ func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in 
 		}
 		if in.ClientID != "" {
 			var first store.Message
-			err := tx.Where("room_id = ? AND author_id = ? AND client_id = ?", roomID, authorID, in.ClientID).Take(&first).Error
+			// "client_id <> ''" lets SQLite use the partial index messages_client_id.
+			err := tx.Where("room_id = ? AND author_id = ? AND client_id = ? AND client_id <> ''", roomID, authorID, in.ClientID).Take(&first).Error
 			if err == nil {
 				out = ViewMessage(first, author)
 				return nil

@@ -67,9 +67,12 @@ func (r roomRow) view() RoomJSON {
 		Unread: unread, LastActivityAt: r.LastActivityAt.UTC()}
 }
 
-const roomColumns = `rooms.*,
-	(SELECT COUNT(*) FROM room_members c WHERE c.room_id = rooms.id) AS member_count,
-	COALESCE(me.role, '') AS my_role, COALESCE(me.last_read_seq, 0) AS last_read_seq`
+// roomColumns is a room with the caller's membership (joined as "me").
+const roomColumns = `rooms.*, COALESCE(me.role, '') AS my_role, COALESCE(me.last_read_seq, 0) AS last_read_seq`
+
+// memberCount counts a room's members; it is read only where a room is shown,
+// never on the hot paths (posting, streaming) that merely check access.
+const memberCount = `(SELECT COUNT(*) FROM room_members c WHERE c.room_id = rooms.id) AS member_count`
 
 // roomFor loads a room of the principal's tenant with the principal's membership.
 func (s *Service) roomFor(ctx context.Context, p auth.Principal, roomID string) (roomRow, error) {
@@ -191,6 +194,10 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (Roo
 // Get returns one room the principal may see.
 func (s *Service) Get(ctx context.Context, p auth.Principal, roomID string) (RoomJSON, error) {
 	row, err := s.access(ctx, p, roomID, "room.view")
+	if err != nil {
+		return RoomJSON{}, err
+	}
+	err = s.st.Read(ctx).Model(&store.RoomMember{}).Where("room_id = ?", roomID).Count(&row.MemberCount).Error
 	return row.view(), err
 }
 
@@ -200,7 +207,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, public bool) ([]Ro
 	if err := s.auth.Require(p, auth.TenantObject, "room.join_public"); err != nil && !p.IsKey() {
 		return nil, err
 	}
-	db := s.st.Read(ctx).Table("rooms").Select(roomColumns).Where("rooms.tenant_id = ?", p.TenantID)
+	db := s.st.Read(ctx).Table("rooms").Select(roomColumns+", "+memberCount).Where("rooms.tenant_id = ?", p.TenantID)
 	if public {
 		db = db.Joins("LEFT JOIN room_members me ON me.room_id = rooms.id AND me.user_id = ?", p.Subject()).
 			Where("rooms.visibility = 'public' AND rooms.archived = ? AND me.user_id IS NULL", false)
@@ -273,7 +280,7 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, roomID string, c
 // Per-member fields (my_role, unread) are left empty in the shared event.
 func (s *Service) emitRoomUpdated(tx *store.Tx, roomID string) error {
 	var row roomRow
-	if err := tx.Table("rooms").Select(`rooms.*, (SELECT COUNT(*) FROM room_members c WHERE c.room_id = rooms.id) AS member_count`).
+	if err := tx.Table("rooms").Select("rooms.*, "+memberCount).
 		Where("id = ?", roomID).Take(&row).Error; err != nil {
 		return err
 	}
