@@ -1,116 +1,219 @@
 package api
 
 import (
+	"bytes"
+	"context"
+	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"parley/auth"
 	"parley/rooms"
 )
 
 // writeTimeout bounds one write to a stream: a client that stops reading is
-// cut off rather than holding the handler forever.
+// cut off rather than holding its writer forever.
 const writeTimeout = 10 * time.Second
+
+// streamHeader starts a stream on a taken-over HTTP/1.1 connection. Without a
+// length or chunking, the body runs until the server closes the connection.
+const streamHeader = "HTTP/1.1 200 OK\r\n" +
+	"Content-Type: text/event-stream\r\n" +
+	"Cache-Control: no-cache\r\n" +
+	"X-Accel-Buffering: no\r\n" +
+	"X-Content-Type-Options: nosniff\r\n" +
+	"Connection: close\r\n\r\n"
+
+const retryLine = "retry: 3000\n\n"
 
 // events serves GET /api/v1/events and /api/v1/rooms/{room}/events: first the
 // missed events after Last-Event-ID, then live ones, with a ping comment to
 // keep idle connections open, until the token expires or access ends.
+//
+// On HTTP/1.1 the connection is taken over from net/http once the stream is
+// authorised, and the handler returns: an idle stream then costs one small
+// goroutine and its socket, not net/http's buffers and deep stack. Where that
+// is impossible (HTTP/2), the stream is served inside the handler.
 func (h *handlers) events(c *gin.Context) {
 	p := principal(c)
 	cursor := c.GetHeader("Last-Event-ID")
 	if cursor == "" {
 		cursor = c.Query("last_event_id")
 	}
-	ctx := c.Request.Context()
-	st, err := h.Rooms.OpenStream(ctx, p, c.Param("room"), cursor)
+	st, err := h.Rooms.OpenStream(c.Request.Context(), p, c.Param("room"), cursor)
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	defer st.Close()
+	c.Status(http.StatusOK) // for the request log; the header goes out below
+	conn, rw, err := http.NewResponseController(c.Writer).Hijack()
+	if err != nil {
+		defer st.Close()
+		h.serveInHandler(c, st, p)
+		return
+	}
+	out := &connSink{conn: conn, pool: &h.frames}
+	if rw.Reader.Buffered() > 0 || out.send([]byte(streamHeader+retryLine)) != nil {
+		conn.Close()
+		st.Close()
+		return
+	}
+	h.Streams.Add(1)
+	go func() {
+		defer h.Streams.Done()
+		defer conn.Close()
+		defer st.Close()
+		h.stream(st, p, out)
+	}()
+}
 
-	w := c.Writer
-	rc := http.NewResponseController(w)
-	hd := w.Header()
+// serveInHandler streams through the ResponseWriter (HTTP/2, or a wrapped writer).
+func (h *handlers) serveInHandler(c *gin.Context, st *rooms.Stream, p auth.Principal) {
+	hd := c.Writer.Header()
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "no-cache")
 	hd.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	write := func(frame []byte) error {
-		_ = rc.SetWriteDeadline(time.Now().Add(writeTimeout))
-		_, err := w.Write(frame)
-		return err
-	}
-	flush := func() bool { return rc.Flush() == nil }
-	if write([]byte("retry: 3000\n\n")) != nil || !flush() {
+	c.Writer.WriteHeader(http.StatusOK)
+	out := &writerSink{w: c.Writer, rc: http.NewResponseController(c.Writer), gone: c.Request.Context().Done()}
+	if out.send([]byte(retryLine)) != nil {
 		return
 	}
-	last, err := st.Replay(ctx, write)
-	if err != nil || !flush() {
-		return
-	}
+	h.stream(st, p, out)
+}
 
+// sink is where a stream's frames go. Frames are collected with add and
+// written together by send, so a burst costs one write.
+type sink interface {
+	send(frame []byte) error // add frame (may be nil) and write everything pending
+	add(frame []byte)
+	closed() <-chan struct{} // the client went away (nil if only a write can tell)
+}
+
+// stream replays what the client missed, then forwards live events until the
+// subscription, the token or the server ends.
+func (h *handlers) stream(st *rooms.Stream, p auth.Principal, out sink) {
+	last, err := st.Replay(context.Background(), func(frame []byte) error { out.add(frame); return nil })
+	if err != nil || out.send(nil) != nil {
+		return
+	}
 	ping := time.NewTicker(h.PingInterval)
 	defer ping.Stop()
 	expiry := time.NewTimer(time.Until(p.ExpiresAt))
 	defer expiry.Stop()
-	// send writes a live event unless replay already covered it.
-	send := func(ev *rooms.Event) error {
+	// take queues a live event unless replay already covered it.
+	take := func(ev *rooms.Event) {
 		if ev.ID != 0 && ev.ID <= last {
-			return nil
+			return
 		}
 		last = max(last, ev.ID)
-		return write(ev.Frame)
+		out.add(ev.Frame)
+	}
+	// drain takes whatever else is already queued, so one write carries it all.
+	drain := func() {
+		for {
+			select {
+			case ev := <-st.Events():
+				take(ev)
+			default:
+				return
+			}
+		}
 	}
 	for {
 		select {
 		case ev := <-st.Events():
-			if send(ev) != nil {
-				return
-			}
-			// Write whatever else is queued before one flush.
-			for more := true; more; {
-				select {
-				case ev := <-st.Events():
-					if send(ev) != nil {
-						return
-					}
-				default:
-					more = false
-				}
-			}
-			if !flush() {
+			take(ev)
+			drain()
+			if out.send(nil) != nil {
 				return
 			}
 		case <-ping.C:
-			if write([]byte(": ping\n\n")) != nil || !flush() {
+			if out.send([]byte(": ping\n\n")) != nil {
 				return
 			}
 		case <-expiry.C:
-			_ = write(rooms.TokenExpiredFrame())
-			flush()
+			_ = out.send(rooms.TokenExpiredFrame())
 			return
 		case <-st.Done():
 			if st.Reason() == rooms.EndRoomGone {
 				// Deliver the room.left / room.deleted that ended this one-room stream.
-				for {
-					select {
-					case ev := <-st.Events():
-						if send(ev) != nil {
-							return
-						}
-					default:
-						flush()
-						return
-					}
-				}
+				drain()
+				_ = out.send(nil)
 			}
 			return
-		case <-ctx.Done():
+		case <-out.closed():
 			return
 		case <-h.Shutdown:
 			return
 		}
 	}
 }
+
+// connSink writes to a taken-over connection. Its write buffer is borrowed
+// from pool only while there is something to write, so an idle stream holds none.
+type connSink struct {
+	conn    net.Conn
+	pool    *sync.Pool
+	pending *bytes.Buffer
+}
+
+func (s *connSink) add(frame []byte) {
+	if len(frame) == 0 {
+		return
+	}
+	if s.pending == nil {
+		s.pending, _ = s.pool.Get().(*bytes.Buffer)
+		if s.pending == nil {
+			s.pending = new(bytes.Buffer)
+		}
+	}
+	s.pending.Write(frame)
+}
+
+func (s *connSink) send(frame []byte) error {
+	s.add(frame)
+	if s.pending == nil {
+		return nil
+	}
+	buf := s.pending
+	s.pending = nil
+	defer func() {
+		buf.Reset()
+		if buf.Cap() <= 64<<10 {
+			s.pool.Put(buf)
+		}
+	}()
+	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := s.conn.Write(buf.Bytes())
+	return err
+}
+
+func (s *connSink) closed() <-chan struct{} { return nil }
+
+// writerSink writes through an http.ResponseWriter.
+type writerSink struct {
+	w    http.ResponseWriter
+	rc   *http.ResponseController
+	gone <-chan struct{}
+	err  error
+}
+
+func (s *writerSink) add(frame []byte) {
+	if s.err == nil && len(frame) > 0 {
+		_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_, s.err = s.w.Write(frame)
+	}
+}
+
+func (s *writerSink) send(frame []byte) error {
+	s.add(frame)
+	if s.err != nil {
+		return s.err
+	}
+	return s.rc.Flush()
+}
+
+func (s *writerSink) closed() <-chan struct{} { return s.gone }

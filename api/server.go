@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -28,11 +29,14 @@ type Deps struct {
 	PingInterval time.Duration
 	// Shutdown is closed when the server stops, to end streams cleanly.
 	Shutdown <-chan struct{}
+	// Streams counts stream writers running after their handler returned.
+	Streams *sync.WaitGroup
 }
 
 type handlers struct {
 	Deps
 	requests *prometheus.HistogramVec
+	frames   sync.Pool // write buffers lent to streams while they write
 }
 
 // contentSecurityPolicy allows only this origin's own scripts, styles and

@@ -17,12 +17,22 @@ const (
 // pass through the hub in commit order, so a removed member receives nothing
 // after its room.left, and a new member's open all-rooms streams start
 // receiving the room from its member.joined on.
+//
+// Publish only queues the event: a dispatcher goroutine fans it out, so a
+// room with 10,000 subscribers never holds up the writer or the poster.
 type Hub struct {
 	mu      sync.Mutex
 	rooms   map[string]*broadcaster
 	users   map[string]map[*Subscriber]struct{}
 	queue   int
 	metrics HubMetrics
+
+	inMu   sync.Mutex
+	inbox  []*Event
+	wake   chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	closer sync.Once
 }
 
 // HubMetrics receives counts from the hub (Prometheus in production).
@@ -59,7 +69,56 @@ func NewHub(queue int, metrics HubMetrics) *Hub {
 	if metrics == nil {
 		metrics = noMetrics{}
 	}
-	return &Hub{rooms: map[string]*broadcaster{}, users: map[string]map[*Subscriber]struct{}{}, queue: queue, metrics: metrics}
+	h := &Hub{rooms: map[string]*broadcaster{}, users: map[string]map[*Subscriber]struct{}{}, queue: queue, metrics: metrics,
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go h.dispatch()
+	return h
+}
+
+// Close stops the dispatcher after it has sent what was published.
+func (h *Hub) Close() {
+	h.closer.Do(func() { close(h.stop) })
+	<-h.done
+}
+
+// Publish queues a committed event for delivery. Callers publish in commit
+// order; the dispatcher keeps that order.
+func (h *Hub) Publish(ev *Event) {
+	h.inMu.Lock()
+	h.inbox = append(h.inbox, ev)
+	h.inMu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (h *Hub) dispatch() {
+	defer close(h.done)
+	for {
+		select {
+		case <-h.wake:
+		case <-h.stop:
+			h.drainInbox()
+			return
+		}
+		h.drainInbox()
+	}
+}
+
+func (h *Hub) drainInbox() {
+	for {
+		h.inMu.Lock()
+		batch := h.inbox
+		h.inbox = nil
+		h.inMu.Unlock()
+		if len(batch) == 0 {
+			return
+		}
+		for _, ev := range batch {
+			h.apply(ev)
+		}
+	}
 }
 
 // Events delivers the subscriber's live events in commit order.
@@ -115,6 +174,13 @@ func (h *Hub) attachLocked(s *Subscriber, roomID string) {
 	s.rooms[roomID] = struct{}{}
 }
 
+// detach stops s receiving roomID's events.
+func (h *Hub) detach(s *Subscriber, roomID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.detachLocked(s, roomID)
+}
+
 func (h *Hub) detachLocked(s *Subscriber, roomID string) {
 	if _, ok := s.rooms[roomID]; !ok {
 		return
@@ -157,8 +223,8 @@ func (h *Hub) endLocked(s *Subscriber, reason string) {
 // Unsubscribe ends a stream that its client closed.
 func (h *Hub) Unsubscribe(s *Subscriber) { h.end(s, "closed") }
 
-// Publish delivers a committed event. Callers publish in commit order.
-func (h *Hub) Publish(ev *Event) {
+// apply delivers one event and carries out the membership change it records.
+func (h *Hub) apply(ev *Event) {
 	switch ev.Type {
 	case EvMemberJoined:
 		h.mu.Lock()

@@ -63,15 +63,39 @@ func (s *Service) OpenStream(ctx context.Context, p auth.Principal, roomID, curs
 		}
 		return st, nil
 	}
-	var roomIDs []string
-	if err := s.st.Read(ctx).Model(&store.RoomMember{}).Where("user_id = ?", p.UserID).Pluck("room_id", &roomIDs).Error; err != nil {
+	first, err := s.memberships(ctx, p.UserID)
+	if err != nil {
 		s.hub.Unsubscribe(sub)
 		return nil, err
 	}
-	for _, id := range roomIDs {
+	for id := range first {
 		s.hub.attach(sub, id)
 	}
+	// A removal committed after the first read but dispatched before its
+	// attach would leave the room attached: read again and let go of those.
+	again, err := s.memberships(ctx, p.UserID)
+	if err != nil {
+		s.hub.Unsubscribe(sub)
+		return nil, err
+	}
+	for id := range first {
+		if !again[id] {
+			s.hub.detach(sub, id)
+		}
+	}
 	return st, nil
+}
+
+func (s *Service) memberships(ctx context.Context, userID string) (map[string]bool, error) {
+	var ids []string
+	if err := s.st.Read(ctx).Model(&store.RoomMember{}).Where("user_id = ?", userID).Pluck("room_id", &ids).Error; err != nil {
+		return nil, err
+	}
+	set := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		set[id] = true
+	}
+	return set, nil
 }
 
 // Close ends the subscription.

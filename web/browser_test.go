@@ -62,8 +62,9 @@ func findChromium(t *testing.T) string {
 type gate struct {
 	next http.Handler
 
+	dropStreams func() // ends every open event stream, as a lost connection would
+
 	mu          sync.Mutex
-	streams     map[*http.Request]context.CancelFunc
 	streamsDown bool
 	postsDown   bool
 }
@@ -74,17 +75,6 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/api/v1/events" && g.streamsDown:
 		g.mu.Unlock()
 		http.Error(w, "the test dropped the connection", http.StatusServiceUnavailable)
-	case r.URL.Path == "/api/v1/events":
-		ctx, cancel := context.WithCancel(r.Context())
-		g.streams[r] = cancel
-		g.mu.Unlock()
-		defer func() {
-			g.mu.Lock()
-			delete(g.streams, r)
-			g.mu.Unlock()
-			cancel()
-		}()
-		g.next.ServeHTTP(w, r.WithContext(ctx))
 	case g.postsDown && r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/messages"):
 		g.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
@@ -102,9 +92,7 @@ func (g *gate) setStreams(up bool) {
 	defer g.mu.Unlock()
 	g.streamsDown = !up
 	if !up {
-		for _, cancel := range g.streams {
-			cancel()
-		}
+		g.dropStreams()
 	}
 }
 
@@ -132,7 +120,7 @@ func startServer(t *testing.T, configure func(*config.Config)) *server {
 	if err != nil {
 		t.Fatalf("start the server: %v", err)
 	}
-	g := &gate{next: a.Handler(), streams: map[*http.Request]context.CancelFunc{}}
+	g := &gate{next: a.Handler(), dropStreams: a.Rooms.Hub().Shutdown}
 	for _, path := range []string{"/", "/index.html", "/rooms/some-room"} {
 		probe := httptest.NewRecorder()
 		a.Handler().ServeHTTP(probe, httptest.NewRequest(http.MethodGet, path, nil))

@@ -31,6 +31,7 @@ type App struct {
 	handler  http.Handler
 	hub      *rooms.Hub
 	shutdown chan struct{}
+	streams  sync.WaitGroup // stream writers that outlive their HTTP handler
 	stop     context.CancelFunc
 	bg       sync.WaitGroup
 	once     sync.Once
@@ -70,7 +71,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a := &App{Auth: authSvc, Rooms: roomSvc, Store: st, hub: hub, shutdown: make(chan struct{})}
 	a.handler = api.New(api.Deps{
 		Auth: authSvc, Rooms: roomSvc, Store: st, Log: log, Metrics: reg, Web: web.Static(),
-		PingInterval: cfg.PingInterval, Shutdown: a.shutdown,
+		PingInterval: cfg.PingInterval, Shutdown: a.shutdown, Streams: &a.streams,
 	})
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
@@ -96,7 +97,10 @@ func (a *App) Close() error {
 	a.EndStreams()
 	a.stop()
 	a.bg.Wait()
-	return a.Store.Close()
+	err := a.Store.Close()
+	a.hub.Close() // after the store: its last commits still publish
+	a.streams.Wait()
+	return err
 }
 
 // Serve runs the HTTP server on cfg.Listen until ctx ends, then shuts down
