@@ -32,6 +32,7 @@ type Config struct {
 	BcryptCost        int           `json:"bcrypt_cost"`
 	LogLevel          string        `json:"log_level"`
 	ShutdownTimeout   time.Duration `json:"shutdown_timeout"`
+	DebugListen       string        `json:"debug_listen"` // empty: no pprof; else e.g. 127.0.0.1:6060
 }
 
 // Default returns the settings a fresh machine starts with.
@@ -186,6 +187,7 @@ var settings = []setting{
 	{"database_path", str(func(c *Config) *string { return &c.DatabasePath })},
 	{"jwt_key", str(func(c *Config) *string { return &c.JWTKey })},
 	{"log_level", str(func(c *Config) *string { return &c.LogLevel })},
+	{"debug_listen", str(func(c *Config) *string { return &c.DebugListen })},
 	{"access_token_ttl", dur(func(c *Config) *time.Duration { return &c.AccessTokenTTL })},
 	{"refresh_token_ttl", dur(func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
 	{"ping_interval", dur(func(c *Config) *time.Duration { return &c.PingInterval })},
