@@ -270,7 +270,7 @@ func TestAddedMemberStartsReceivingWithoutReconnecting(t *testing.T) {
 }
 
 func TestStalledReaderIsCutOffWhileFastReaderGetsEverything(t *testing.T) {
-	s := testkit.Start(t, func(c *config.Config) { c.SubscriberQueue = 8 })
+	s := testkit.Start(t, func(c *config.Config) { c.SubscriberQueue = 64 })
 	alice := s.CreateTenant(t, "acme", "alice")
 	bob := s.Signup(t, "acme", "bob")
 	r := createRoom(t, s, alice, "busy", "public")

@@ -2,6 +2,8 @@ package rooms
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"strings"
 	"unicode/utf8"
 
@@ -52,62 +54,87 @@ func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in 
 	if row.Archived {
 		return MessageJSON{}, false, fault.New(fault.Forbidden, "this room is archived (read-only)")
 	}
-	var (
-		out     MessageJSON
-		created bool
-	)
+	author, err := s.author(ctx, p.TenantID, roomID, authorID, in.AsUser != "")
+	if err != nil {
+		return MessageJSON{}, false, err
+	}
+	// A retried send usually finds its first message here, without a write.
+	if first, ok, err := s.byClientID(ctx, roomID, authorID, in.ClientID); err != nil || ok {
+		return ViewMessage(first, author), false, err
+	}
+	var out MessageJSON
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
-		var author store.User
-		if err := tx.Where("id = ? AND tenant_id = ?", authorID, p.TenantID).Take(&author).Error; err != nil {
-			if store.IsNotFound(err) {
-				return fault.New(fault.NotFound, "user not found")
-			}
-			return err
-		}
-		if in.AsUser != "" {
-			var n int64
-			if err := tx.Model(&store.RoomMember{}).Where("room_id = ? AND user_id = ?", roomID, authorID).Count(&n).Error; err != nil {
-				return err
-			}
-			if n == 0 || author.Disabled {
-				return fault.New(fault.Forbidden, "as_user is not an active member of this room")
-			}
-		}
-		if in.ClientID != "" {
-			var first store.Message
-			// "client_id <> ''" lets SQLite use the partial index messages_client_id.
-			err := tx.Where("room_id = ? AND author_id = ? AND client_id = ? AND client_id <> ''", roomID, authorID, in.ClientID).Take(&first).Error
-			if err == nil {
-				out = ViewMessage(first, author)
-				return nil
-			}
-			if !store.IsNotFound(err) {
-				return err
-			}
-		}
 		now := s.now()
-		var seqs []int64
-		if err := tx.Raw(`UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = ?
-			WHERE id = ? AND archived = FALSE RETURNING last_seq`, now, roomID).Scan(&seqs).Error; err != nil {
-			return err
-		}
-		if len(seqs) != 1 {
+		var seq int64
+		err := tx.QueryRowPrepared(`UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = ?
+			WHERE id = ? AND archived = FALSE RETURNING last_seq`, now, roomID).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
 			return fault.New(fault.Forbidden, "this room is archived or gone")
 		}
-		msg := store.Message{ID: newID(), TenantID: p.TenantID, RoomID: roomID, Seq: seqs[0], AuthorID: authorID,
+		if err != nil {
+			return err
+		}
+		msg := store.Message{ID: newID(), TenantID: p.TenantID, RoomID: roomID, Seq: seq, AuthorID: authorID,
 			Body: body, ClientID: in.ClientID, CreatedAt: now}
-		if err := tx.Create(&msg).Error; err != nil {
+		if _, err := tx.ExecPrepared(`INSERT INTO messages(id, tenant_id, room_id, seq, author_id, body, client_id, created_at, deleted)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, FALSE)`, msg.ID, msg.TenantID, msg.RoomID, msg.Seq, msg.AuthorID, msg.Body, msg.ClientID, msg.CreatedAt); err != nil {
+			if in.ClientID != "" && store.IsUniqueViolation(err) {
+				return errSameClientID // a concurrent retry won; its message is the answer
+			}
 			return err
 		}
 		// What you post, you have read.
-		if err := tx.Model(&store.RoomMember{}).Where("room_id = ? AND user_id = ?", roomID, authorID).
-			Update("last_read_seq", msg.Seq).Error; err != nil {
+		if _, err := tx.ExecPrepared(`UPDATE room_members SET last_read_seq = ? WHERE room_id = ? AND user_id = ?`,
+			msg.Seq, roomID, authorID); err != nil {
 			return err
 		}
-		out, created = ViewMessage(msg, author), true
+		out = ViewMessage(msg, author)
 		return s.emitMessage(tx, EvMessageCreated, p.TenantID, out)
 	})
-	return out, created, err
+	if errors.Is(err, errSameClientID) {
+		first, _, err := s.byClientID(ctx, roomID, authorID, in.ClientID)
+		return ViewMessage(first, author), false, err
+	}
+	return out, err == nil, err
+}
+
+var errSameClientID = errors.New("a message with this client_id exists")
+
+// author loads who a post is by; posting on behalf of a user (as_user)
+// requires them to be an active member of the room.
+func (s *Service) author(ctx context.Context, tenantID, roomID, userID string, onBehalf bool) (store.User, error) {
+	var author store.User
+	if err := s.st.Read(ctx).Where("id = ? AND tenant_id = ?", userID, tenantID).Take(&author).Error; err != nil {
+		if store.IsNotFound(err) {
+			return author, fault.New(fault.NotFound, "user not found")
+		}
+		return author, err
+	}
+	if !onBehalf {
+		return author, nil
+	}
+	var n int64
+	if err := s.st.Read(ctx).Model(&store.RoomMember{}).Where("room_id = ? AND user_id = ?", roomID, userID).Count(&n).Error; err != nil {
+		return author, err
+	}
+	if n == 0 || author.Disabled || author.IsBot {
+		return author, fault.New(fault.Forbidden, "as_user is not an active member of this room")
+	}
+	return author, nil
+}
+
+// byClientID finds the author's message with this client_id, if any.
+func (s *Service) byClientID(ctx context.Context, roomID, authorID, clientID string) (store.Message, bool, error) {
+	var m store.Message
+	if clientID == "" {
+		return m, false, nil
+	}
+	// "client_id <> ''" lets SQLite use the partial index messages_client_id.
+	err := s.st.Read(ctx).Where("room_id = ? AND author_id = ? AND client_id = ? AND client_id <> ''", roomID, authorID, clientID).Take(&m).Error
+	if store.IsNotFound(err) {
+		return m, false, nil
+	}
+	return m, err == nil, err
 }
 
 func (s *Service) emitMessage(tx *store.Tx, name, tenantID string, m MessageJSON) error {

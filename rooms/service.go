@@ -344,7 +344,12 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, roomID string) e
 // who joined.
 func (s *Service) emit(tx *store.Tx, ev *store.Event, payload []byte, memberID string) (int64, error) {
 	ev.CreatedAt = s.now()
-	if err := tx.Create(ev).Error; err != nil {
+	res, err := tx.ExecPrepared(`INSERT INTO events(tenant_id, room_id, type, message_id, target_user_id, payload, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, ev.TenantID, ev.RoomID, ev.Type, ev.MessageID, ev.TargetUserID, ev.Payload, ev.CreatedAt)
+	if err != nil {
+		return 0, err
+	}
+	if ev.ID, err = res.LastInsertId(); err != nil {
 		return 0, err
 	}
 	if payload == nil {

@@ -4,6 +4,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,8 @@ const maxBatch = 256
 type Store struct {
 	read  *gorm.DB
 	write *gorm.DB
+	wsql  *sql.DB              // the writer's one connection, for statements prepared once
+	stmts map[string]*sql.Stmt // owned by the writer goroutine
 	jobs  chan *job
 	quit  chan struct{}
 	done  chan struct{}
@@ -38,11 +41,58 @@ type Store struct {
 // transaction is durable, and never if it rolls back.
 type Tx struct {
 	*gorm.DB
+	sqlTx *sql.Tx
+	store *Store
 	after []func()
 }
 
 // AfterCommit schedules f to run after the write is durably committed.
 func (t *Tx) AfterCommit(f func()) { t.after = append(t.after, f) }
+
+// ExecPrepared runs a statement prepared once on the writer's connection and
+// reused by every transaction after: for the hot paths, where preparing each
+// time (as GORM does inside transactions) would cost more than the work.
+func (t *Tx) ExecPrepared(query string, args ...any) (sql.Result, error) {
+	ctx := t.Statement.Context
+	if st := t.store.prepared(query); st != nil {
+		return t.sqlTx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return t.sqlTx.ExecContext(ctx, query, args...)
+}
+
+// QueryRowPrepared is ExecPrepared for a statement that returns one row.
+func (t *Tx) QueryRowPrepared(query string, args ...any) *sql.Row {
+	ctx := t.Statement.Context
+	if st := t.store.prepared(query); st != nil {
+		return t.sqlTx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return t.sqlTx.QueryRowContext(ctx, query, args...)
+}
+
+// prepared returns the statement for query if it is ready; a new query is
+// prepared after the current commit, when the one connection is free again.
+func (s *Store) prepared(query string) *sql.Stmt {
+	st, ok := s.stmts[query]
+	if !ok {
+		s.stmts[query] = nil
+	}
+	return st
+}
+
+// prepareNew prepares the queries first met in the last batch.
+func (s *Store) prepareNew() {
+	for query, st := range s.stmts {
+		if st != nil {
+			continue
+		}
+		st, err := s.wsql.Prepare(query)
+		if err != nil {
+			delete(s.stmts, query)
+			continue
+		}
+		s.stmts[query] = st
+	}
+}
 
 type job struct {
 	ctx   context.Context
@@ -66,7 +116,10 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	// durable before a post is acknowledged; foreign keys keep rows consistent.
 	params := "?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=10000"
 	gcfg := &gorm.Config{SkipDefaultTransaction: true, Logger: logger.Discard, PrepareStmt: true}
-	write, err := gorm.Open(sqlite.Open("file:"+path+params+"&_txlock=immediate"), gcfg)
+	// The writer does not use GORM's statement cache: inside a transaction it
+	// prepares every statement anew. Hot statements use ExecPrepared instead.
+	write, err := gorm.Open(sqlite.Open("file:"+path+params+"&_txlock=immediate"),
+		&gorm.Config{SkipDefaultTransaction: true, Logger: logger.Discard})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -87,7 +140,8 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	rdb, _ := read.DB()
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
-	s := &Store{read: read, write: write, jobs: make(chan *job, maxBatch), quit: make(chan struct{}), done: make(chan struct{}), log: log}
+	s := &Store{read: read, write: write, wsql: wdb, stmts: map[string]*sql.Stmt{},
+		jobs: make(chan *job, maxBatch), quit: make(chan struct{}), done: make(chan struct{}), log: log}
 	go s.run()
 	return s, nil
 }
@@ -135,6 +189,11 @@ func (s *Store) Close() error {
 	s.once.Do(func() { close(s.quit) })
 	<-s.done
 	var errs []error
+	for _, st := range s.stmts {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
 	for _, db := range []*gorm.DB{s.read, s.write} {
 		if sqlDB, err := db.DB(); err == nil {
 			errs = append(errs, sqlDB.Close())
@@ -181,8 +240,13 @@ func (s *Store) commit(batch []*job) {
 		for _, j := range batch {
 			close(j.done)
 		}
+		s.prepareNew()
 	}()
 	tx := s.write.Begin()
+	sqlTx, _ := tx.Statement.ConnPool.(*sql.Tx)
+	if tx.Error == nil && sqlTx == nil {
+		tx.Error = errors.New("writer transaction is not a *sql.Tx")
+	}
 	if tx.Error != nil {
 		for _, j := range batch {
 			j.err = fmt.Errorf("begin: %w", tx.Error)
@@ -194,20 +258,20 @@ func (s *Store) commit(batch []*job) {
 			j.err = err
 			continue
 		}
+		t := &Tx{DB: tx.WithContext(context.WithoutCancel(j.ctx)), sqlTx: sqlTx, store: s}
 		sp := fmt.Sprintf("w%d", i)
-		if err := tx.SavePoint(sp).Error; err != nil {
+		if _, err := t.ExecPrepared("SAVEPOINT " + sp); err != nil {
 			j.err = fmt.Errorf("savepoint: %w", err)
 			continue
 		}
-		t := &Tx{DB: tx.WithContext(context.WithoutCancel(j.ctx))}
 		if err := runJob(j.fn, t); err != nil {
-			if rbErr := tx.RollbackTo(sp).Error; rbErr != nil {
+			if _, rbErr := t.ExecPrepared("ROLLBACK TO SAVEPOINT " + sp); rbErr != nil {
 				err = errors.Join(err, rbErr)
 			}
 			j.err = err
 			continue
 		}
-		if err := tx.Exec("RELEASE SAVEPOINT " + sp).Error; err != nil {
+		if _, err := t.ExecPrepared("RELEASE SAVEPOINT " + sp); err != nil {
 			j.err = err
 			continue
 		}
