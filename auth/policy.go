@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
@@ -30,7 +32,14 @@ var policyText string
 // after each commit.
 type Policy struct {
 	enforcer *casbin.SyncedEnforcer
+	// decisions caches Enforce answers until the next role change: casbin
+	// evaluates its matcher expression on every call, which costs more than
+	// the rest of posting a message.
+	decisions atomic.Pointer[sync.Map]
+	cached    atomic.Int64 // entries in decisions, to bound its memory
 }
+
+const maxCachedDecisions = 100_000
 
 // NewPolicy loads the model, the role policies and every role assignment.
 func NewPolicy(ctx context.Context, st *store.Store) (*Policy, error) {
@@ -43,7 +52,9 @@ func NewPolicy(ctx context.Context, st *store.Store) (*Policy, error) {
 		return nil, fmt.Errorf("casbin enforcer: %w", err)
 	}
 	e.EnableAutoSave(false) // roles are saved by the domain's own transaction
-	return &Policy{enforcer: e}, nil
+	p := &Policy{enforcer: e}
+	p.decisions.Store(new(sync.Map))
+	return p, nil
 }
 
 // RoomObject names a room for policy checks.
@@ -54,8 +65,18 @@ const TenantObject = "tenant"
 
 // Allowed reports whether subject may do act on obj in tenant.
 func (p *Policy) Allowed(subject, tenantID, obj, act string) bool {
+	decisions := p.decisions.Load()
+	key := subject + "\x00" + tenantID + "\x00" + obj + "\x00" + act
+	if ok, found := decisions.Load(key); found {
+		return ok.(bool)
+	}
 	ok, err := p.enforcer.Enforce(subject, tenantID, obj, act)
-	return err == nil && ok
+	allowed := err == nil && ok
+	if p.cached.Add(1) > maxCachedDecisions {
+		p.forget()
+	}
+	decisions.Store(key, allowed)
+	return allowed
 }
 
 // SetTenantRole gives a subject exactly one tenant role ("" removes it).
@@ -73,10 +94,18 @@ func (p *Policy) SetRoomRole(userID, roomID, role string) {
 	p.replaceRoles("g2", userID, RoomObject(roomID), prefixed("room:", role))
 }
 
+// forget drops cached decisions after a role change. It runs after the
+// change, so a decision cached meanwhile from the old roles is dropped too.
+func (p *Policy) forget() {
+	p.decisions.Store(new(sync.Map))
+	p.cached.Store(0)
+}
+
 // replaceRoles swaps the subject's roles in one domain for want. It removes
 // exact rules, never by filter: a filtered removal scans and rebuilds every
 // role link, which grows with the number of users and memberships.
 func (p *Policy) replaceRoles(ptype, subject, domain string, want []string) {
+	defer p.forget()
 	have, _ := p.enforcer.GetNamedRoleManager(ptype).GetRoles(subject, domain)
 	for _, role := range have {
 		if !slices.Contains(want, role) {
@@ -102,6 +131,7 @@ func prefixed(prefix string, names ...string) []string {
 
 // DropRoom forgets every role in a deleted room.
 func (p *Policy) DropRoom(roomID string) {
+	defer p.forget()
 	_, _ = p.enforcer.RemoveFilteredNamedGroupingPolicy("g2", 2, RoomObject(roomID))
 }
 

@@ -67,6 +67,7 @@ type Principal struct {
 	ExpiresAt time.Time // access token expiry; zero for API keys
 	KeyID     string
 	Scopes    []string
+	User      *store.User // the user as loaded when authenticating; nil for API keys
 }
 
 // Subject is the casbin subject for this principal.
@@ -339,29 +340,20 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Principal, e
 	if err != nil {
 		return Principal{}, unauth
 	}
+	// One query: the user, provided the login is still live.
 	var user store.User
-	if err := s.st.Read(ctx).Where("id = ? AND tenant_id = ?", claims.Subject, claims.TenantID).Take(&user).Error; err != nil {
-		if store.IsNotFound(err) {
-			return Principal{}, unauth
-		}
-		return Principal{}, err
-	}
-	if user.Disabled {
+	err = s.st.Read(ctx).Table("users").Select("users.*").
+		Joins("JOIN sessions ON sessions.user_id = users.id AND sessions.id = ? AND sessions.revoked_at IS NULL", claims.SessionID).
+		Where("users.id = ? AND users.tenant_id = ?", claims.Subject, claims.TenantID).Take(&user).Error
+	if store.IsNotFound(err) || (err == nil && user.Disabled) {
 		return Principal{}, unauth
 	}
-	var sess store.Session
-	if err := s.st.Read(ctx).Where("id = ? AND user_id = ?", claims.SessionID, user.ID).Take(&sess).Error; err != nil {
-		if store.IsNotFound(err) {
-			return Principal{}, unauth
-		}
+	if err != nil {
 		return Principal{}, err
-	}
-	if sess.RevokedAt != nil {
-		return Principal{}, unauth
 	}
 	return Principal{
 		TenantID: user.TenantID, UserID: user.ID, Role: user.Role,
-		SessionID: sess.ID, ExpiresAt: claims.ExpiresAt.Time,
+		SessionID: claims.SessionID, ExpiresAt: claims.ExpiresAt.Time, User: &user,
 	}, nil
 }
 

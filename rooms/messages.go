@@ -54,7 +54,7 @@ func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in 
 	if row.Archived {
 		return MessageJSON{}, false, fault.New(fault.Forbidden, "this room is archived (read-only)")
 	}
-	author, err := s.author(ctx, p.TenantID, roomID, authorID, in.AsUser != "")
+	author, err := s.author(ctx, p, roomID, authorID, in.AsUser != "")
 	if err != nil {
 		return MessageJSON{}, false, err
 	}
@@ -102,7 +102,11 @@ var errSameClientID = errors.New("a message with this client_id exists")
 
 // author loads who a post is by; posting on behalf of a user (as_user)
 // requires them to be an active member of the room.
-func (s *Service) author(ctx context.Context, tenantID, roomID, userID string, onBehalf bool) (store.User, error) {
+func (s *Service) author(ctx context.Context, p auth.Principal, roomID, userID string, onBehalf bool) (store.User, error) {
+	if p.User != nil && p.User.ID == userID {
+		return *p.User, nil // authenticated just now
+	}
+	tenantID := p.TenantID
 	var author store.User
 	if err := s.st.Read(ctx).Where("id = ? AND tenant_id = ?", userID, tenantID).Take(&author).Error; err != nil {
 		if store.IsNotFound(err) {
