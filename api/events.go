@@ -155,9 +155,21 @@ func (h *handlers) stream(st *rooms.Stream, p auth.Principal, out sink) {
 // connSink writes to a taken-over connection. Its write buffer is borrowed
 // from pool only while there is something to write, so an idle stream holds none.
 type connSink struct {
-	conn    net.Conn
-	pool    *sync.Pool
-	pending *bytes.Buffer
+	conn     net.Conn
+	pool     *sync.Pool
+	pending  *bytes.Buffer
+	deadline time.Time // the write deadline set on conn
+}
+
+// armDeadline keeps a write deadline writeTimeout ahead, renewing it only
+// when half of it has passed: setting it costs more than a small write.
+func (s *connSink) armDeadline() {
+	now := time.Now()
+	if s.deadline.Sub(now) > writeTimeout/2 {
+		return
+	}
+	s.deadline = now.Add(writeTimeout)
+	_ = s.conn.SetWriteDeadline(s.deadline)
 }
 
 func (s *connSink) add(frame []byte) {
@@ -186,7 +198,7 @@ func (s *connSink) send(frame []byte) error {
 			s.pool.Put(buf)
 		}
 	}()
-	_ = s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	s.armDeadline()
 	_, err := s.conn.Write(buf.Bytes())
 	return err
 }
