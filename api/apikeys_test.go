@@ -5,7 +5,6 @@ package api_test
 // "TestAPIKey" so this file can live beside the other tests of the package.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -129,16 +128,6 @@ func akSameData(t *testing.T, before, after map[string][]string) {
 	if len(before) != len(after) {
 		t.Errorf("tables changed: %d before, %d after", len(before), len(after))
 	}
-}
-
-// akRows counts the rows of one model.
-func akRows(t *testing.T, s *testkit.Server, model any) int64 {
-	t.Helper()
-	var n int64
-	if err := s.App.Store.Read(context.Background()).Model(model).Count(&n).Error; err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 func akStoredKey(t *testing.T, s *testkit.Server, id string) store.APIKey {
@@ -604,12 +593,12 @@ func TestAPIKeyWithMissingHeaderForms(t *testing.T) {
 		{name: "Bearer without key", header: "Bearer "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := akRows(t, s, &store.User{})
+			before := s.Count(t, &store.User{})
 			r := s.DoWith(t, "POST", "/api/v1/users", "", map[string]string{"username": "intruder"}, map[string]string{"Authorization": tc.header})
 			if r.Status != http.StatusUnauthorized {
 				t.Fatalf("status %d, want 401: %s", r.Status, r.Body)
 			}
-			if after := akRows(t, s, &store.User{}); after != before {
+			if after := s.Count(t, &store.User{}); after != before {
 				t.Fatalf("users %d -> %d", before, after)
 			}
 		})
@@ -711,28 +700,10 @@ func TestAPIKeyRevokedStopsOnTheNextRequest(t *testing.T) {
 	s.Must(t, http.StatusCreated, "POST", "/api/v1/users", keep.Key, map[string]string{"username": "alive"}, nil)
 }
 
-// akLogBuffer is an io.Writer that slog may write to from many goroutines.
-type akLogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *akLogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *akLogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestAPIKeyNeverLogged uses keys every way there is, rightly and wrongly,
 // with the server logging everything, and looks for them in the log.
 func TestAPIKeyNeverLogged(t *testing.T) {
-	logs := &akLogBuffer{}
+	logs := &testkit.LogBuffer{}
 	s := testkit.StartLogged(t, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	alice := s.CreateTenant(t, "acme", "alice")
 	bob := s.Signup(t, "acme", "bob")

@@ -1250,26 +1250,9 @@ func TestSelfServiceTenantsOff(t *testing.T) {
 
 // ---- nothing secret in the logs ----------------------------------------------
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestLogsHoldNoSecrets(t *testing.T) {
 	t.Parallel()
-	var buf syncBuffer
+	var buf testkit.LogBuffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := testkit.StartLogged(t, log)
 	const (

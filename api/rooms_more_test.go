@@ -124,7 +124,7 @@ func TestArchivedRoomIsReadOnlyAndDeletedRoomEndsStreams(t *testing.T) {
 			t.Fatalf("%s in archived room: %d", req.method, got.Status)
 		}
 	}
-	if n := countRows(t, s, &store.Message{}); n != 1 {
+	if n := s.Count(t, &store.Message{}); n != 1 {
 		t.Fatalf("archived room stored %d messages", n)
 	}
 	if got := s.Do(t, "PATCH", "/api/v1/rooms/"+r.ID, bob.Token, map[string]string{"name": "mine"}); got.Status != http.StatusForbidden {
@@ -145,7 +145,7 @@ func TestArchivedRoomIsReadOnlyAndDeletedRoomEndsStreams(t *testing.T) {
 	if got := s.Do(t, "GET", "/api/v1/rooms/"+r.ID, alice.Token, nil); got.Status != http.StatusNotFound {
 		t.Fatalf("deleted room: %d", got.Status)
 	}
-	if n := countRows(t, s, &store.Message{}); n != 0 {
+	if n := s.Count(t, &store.Message{}); n != 0 {
 		t.Fatalf("deleted room left %d messages", n)
 	}
 }

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -367,7 +366,7 @@ func TestMessageValidationStoresNothingAndClientIDIsIdempotent(t *testing.T) {
 			}
 		})
 	}
-	if n := countRows(t, s, &store.Message{}); n != 0 {
+	if n := s.Count(t, &store.Message{}); n != 0 {
 		t.Fatalf("%d messages stored by rejected posts", n)
 	}
 	if r := s.DoWith(t, "POST", path, alice.Token, `{"body":"x"}`, map[string]string{"Content-Type": "text/plain"}); r.Status != http.StatusUnsupportedMediaType {
@@ -382,18 +381,9 @@ func TestMessageValidationStoresNothingAndClientIDIsIdempotent(t *testing.T) {
 	if first.ID != again.ID || first.Seq != 2 {
 		t.Fatalf("retry gave %+v after %+v", again, first)
 	}
-	if n := countRows(t, s, &store.Message{}); n != 2 {
+	if n := s.Count(t, &store.Message{}); n != 2 {
 		t.Fatalf("%d messages stored, want 2", n)
 	}
-}
-
-func countRows(t *testing.T, s *testkit.Server, model any) int64 {
-	t.Helper()
-	var n int64
-	if err := s.App.Store.Read(context.Background()).Model(model).Count(&n).Error; err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // openStalled opens a stream over a raw connection with a tiny receive buffer

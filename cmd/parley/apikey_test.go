@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"regexp"
@@ -13,34 +12,17 @@ import (
 	"parley/store"
 )
 
-// apikeyCLIEnv keeps the operator commands fast in tests (cheap password hashing).
-func apikeyCLIEnv(name string) string {
-	if name == "PARLEY_BCRYPT_COST" {
-		return "4"
-	}
-	return ""
-}
-
-// apikeyCLIRun runs the parley command and returns its stdout and stderr.
-func apikeyCLIRun(t *testing.T, args ...string) (string, string, error) {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), args, apikeyCLIEnv, &stdout, &stderr)
-	return stdout.String(), stderr.String(), err
-}
-
 var (
-	apikeyCLIKeyLine      = regexp.MustCompile(`(?m)^key: (pk_\S+)$`)
-	apikeyCLIPasswordLine = regexp.MustCompile(`(?m)^password: (\S+)$`)
+	apikeyCLIKeyLine = regexp.MustCompile(`(?m)^key: (pk_\S+)$`)
 )
 
 func TestAPIKeyCreateCommand(t *testing.T) {
 	dir := t.TempDir()
-	out, _, err := apikeyCLIRun(t, "tenant", "create", "--slug", "acme", "--name", "Acme", "--admin", "alice", "-data-dir", dir)
+	out, _, err := cliRun(t, nil, "tenant", "create", "--slug", "acme", "--name", "Acme", "--admin", "alice", "-data-dir", dir)
 	if err != nil {
 		t.Fatalf("tenant create: %v", err)
 	}
-	pw := apikeyCLIPasswordLine.FindStringSubmatch(out)
+	pw := cliPassword.FindStringSubmatch(out)
 	if pw == nil {
 		t.Fatalf("tenant create printed no password:\n%s", out)
 	}
@@ -54,7 +36,7 @@ func TestAPIKeyCreateCommand(t *testing.T) {
 		"unknown tenant": {"--tenant", "nope", "--name", "Backend", "--scopes", "users:write"},
 		"unknown flag":   {"--tenant", "acme", "--name", "Backend", "--scopes", "users:write", "--role", "admin"},
 	} {
-		out, errOut, err := apikeyCLIRun(t, append([]string{"apikey", "create", "-data-dir", dir}, args...)...)
+		out, errOut, err := cliRun(t, nil, append([]string{"apikey", "create", "-data-dir", dir}, args...)...)
 		if err == nil {
 			t.Errorf("%s: apikey create succeeded:\n%s", name, out)
 		}
@@ -62,11 +44,11 @@ func TestAPIKeyCreateCommand(t *testing.T) {
 			t.Errorf("%s: printed a key:\n%s%s", name, out, errOut)
 		}
 	}
-	if out, _, err := apikeyCLIRun(t, "apikey", "list", "-data-dir", dir); err == nil {
+	if out, _, err := cliRun(t, nil, "apikey", "list", "-data-dir", dir); err == nil {
 		t.Errorf("apikey list is not a command, yet succeeded:\n%s", out)
 	}
 
-	out, errOut, err := apikeyCLIRun(t, "apikey", "create", "--tenant", "acme", "--name", "Acme Backend",
+	out, errOut, err := cliRun(t, nil, "apikey", "create", "--tenant", "acme", "--name", "Acme Backend",
 		"--scopes", "users:write, tokens:write", "-data-dir", dir)
 	if err != nil {
 		t.Fatalf("apikey create: %v\n%s", err, errOut)

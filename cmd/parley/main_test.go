@@ -34,15 +34,6 @@ func cliRun(t *testing.T, env map[string]string, args ...string) (stdout, stderr
 
 var cliPassword = regexp.MustCompile(`(?m)^password: (\S+)$`)
 
-func countRows(t *testing.T, s *testkit.Server, model any) int64 {
-	t.Helper()
-	var n int64
-	if err := s.App.Store.Read(context.Background()).Model(model).Count(&n).Error; err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func TestTenantCreatePrintsAPasswordThatLogsIn(t *testing.T) {
 	dir := t.TempDir()
 	// Self-service tenants are off: the operator's command is not self-service.
@@ -90,10 +81,10 @@ func TestTenantCreatePrintsAPasswordThatLogsIn(t *testing.T) {
 		t.Errorf("tenant name %q", tenant.Name)
 	}
 	s.Must(t, http.StatusOK, "PATCH", "/api/v1/tenant", tr.AccessToken, map[string]string{"signup_policy": "invite"}, nil)
-	if n := countRows(t, s, &store.Tenant{}); n != 1 {
+	if n := s.Count(t, &store.Tenant{}); n != 1 {
 		t.Errorf("%d tenants, want 1", n)
 	}
-	if n := countRows(t, s, &store.User{}); n != 1 {
+	if n := s.Count(t, &store.User{}); n != 1 {
 		t.Errorf("%d users, want 1 (the failed second create left one behind?)", n)
 	}
 }
@@ -119,7 +110,7 @@ func TestTenantCreateRefusesBadInput(t *testing.T) {
 		}
 	}
 	s := testkit.Start(t, func(c *config.Config) { c.DataDir = dir })
-	if n := countRows(t, s, &store.Tenant{}); n != 0 {
+	if n := s.Count(t, &store.Tenant{}); n != 0 {
 		t.Errorf("refused commands created %d tenants", n)
 	}
 }

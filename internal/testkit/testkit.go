@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -368,4 +369,33 @@ func (st *Stream) Close() {
 	if st.body != nil {
 		_ = st.body.Close()
 	}
+}
+
+// Count returns the number of rows of model's table.
+func (s *Server) Count(t testing.TB, model any) int64 {
+	t.Helper()
+	var n int64
+	if err := s.App.Store.Read(context.Background()).Model(model).Count(&n).Error; err != nil {
+		t.Fatalf("count rows: %v", err)
+	}
+	return n
+}
+
+// LogBuffer is an io.Writer for a test server's logs that many goroutines
+// may write to at once.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *LogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *LogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
