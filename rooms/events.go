@@ -29,7 +29,7 @@ type Event struct {
 	ID           int64
 	RoomID       string
 	Type         string
-	TargetUserID string // only this user receives it (room.left, room.deleted)
+	TargetUserID string // only this user receives it (room.left; room.deleted in the log)
 	MemberID     string // member.joined: the user who joined, so live streams can follow
 	Frame        []byte
 }

@@ -64,6 +64,18 @@ func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in 
 	}
 	var out MessageJSON
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		if in.AsUser != "" {
+			// Checked again in the write: a removal may have committed since.
+			var active int
+			err := tx.QueryRowPrepared(`SELECT COUNT(*) FROM room_members JOIN users ON users.id = room_members.user_id
+				WHERE room_members.room_id = ? AND room_members.user_id = ? AND NOT users.disabled`, roomID, authorID).Scan(&active)
+			if err != nil {
+				return err
+			}
+			if active == 0 {
+				return fault.New(fault.Forbidden, "as_user is not an active member of this room")
+			}
+		}
 		now := s.now()
 		var seq int64
 		err := tx.QueryRowPrepared(`UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = ?
