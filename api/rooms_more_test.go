@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -269,5 +271,34 @@ func TestRoomListingUnreadAndHistoryPaging(t *testing.T) {
 		if got := s.Do(t, "POST", "/api/v1/rooms", bob.Token, body); got.Status != 400 {
 			t.Errorf("create %v: %d", body, got.Status)
 		}
+	}
+}
+
+func TestIdleStreamGetsPingsAndShutdownEndsStreams(t *testing.T) {
+	s := testkit.Start(t, func(c *config.Config) { c.PingInterval = 50 * time.Millisecond })
+	alice := s.CreateTenant(t, "acme", "alice")
+	req, err := http.NewRequest("GET", s.URL+"/api/v1/events?token="+alice.Token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(resp.Body) // until the server ends the stream
+		raw <- string(b)
+	}()
+	time.Sleep(300 * time.Millisecond)
+	s.Stop()
+	select {
+	case got := <-raw:
+		if !strings.HasPrefix(got, "retry: 3000\n\n") || strings.Count(got, ": ping\n\n") < 2 {
+			t.Fatalf("stream before shutdown: %q", got)
+		}
+	case <-time.After(wait):
+		t.Fatal("shutdown did not end the stream")
 	}
 }

@@ -58,10 +58,6 @@ func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in 
 	if err != nil {
 		return MessageJSON{}, false, err
 	}
-	// A retried send usually finds its first message here, without a write.
-	if first, ok, err := s.byClientID(ctx, roomID, authorID, in.ClientID); err != nil || ok {
-		return ViewMessage(first, author), false, err
-	}
 	var out MessageJSON
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
 		if in.AsUser != "" {
@@ -91,7 +87,9 @@ func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in 
 		if _, err := tx.ExecPrepared(`INSERT INTO messages(id, tenant_id, room_id, seq, author_id, body, client_id, created_at, deleted)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, FALSE)`, msg.ID, msg.TenantID, msg.RoomID, msg.Seq, msg.AuthorID, msg.Body, msg.ClientID, msg.CreatedAt); err != nil {
 			if in.ClientID != "" && store.IsUniqueViolation(err) {
-				return errSameClientID // a concurrent retry won; its message is the answer
+				// A retry: the unique index finds the first message, so a new post
+				// costs no lookup. This job's changes roll back with its savepoint.
+				return errSameClientID
 			}
 			return err
 		}
