@@ -107,7 +107,7 @@ func (h *handlers) history(c *gin.Context) {
 	var err error
 	const maxSeq = 1 << 62
 	if q.BeforeSeq, err = queryInt(c, "before_seq", 0, 1, maxSeq); err == nil {
-		if q.AfterSeq, err = queryInt(c, "after_seq", 0, 0, maxSeq); err == nil {
+		if q.AfterSeq, err = queryInt(c, "after_seq", rooms.NoSeq, 0, maxSeq); err == nil {
 			var limit int64
 			limit, err = queryInt(c, "limit", 50, 1, 200)
 			q.Limit = int(limit)

@@ -302,3 +302,20 @@ func TestIdleStreamGetsPingsAndShutdownEndsStreams(t *testing.T) {
 		t.Fatal("shutdown did not end the stream")
 	}
 }
+
+func TestHistoryAfterSeqZeroStartsAtTheFirstMessage(t *testing.T) {
+	s := testkit.Start(t)
+	alice := s.CreateTenant(t, "acme", "alice")
+	r := createRoom(t, s, alice, "log", "public")
+	for range 5 {
+		post(t, s, alice, r.ID, "m")
+	}
+	p := history(t, s, alice, r.ID, "?after_seq=0&limit=2")
+	if len(p.Messages) != 2 || p.Messages[0].Seq != 1 || !p.HasMore {
+		t.Fatalf("after_seq=0 = %+v", p)
+	}
+	p = history(t, s, alice, r.ID, "?limit=2")
+	if len(p.Messages) != 2 || p.Messages[0].Seq != 4 {
+		t.Fatalf("latest page = %+v", p)
+	}
+}

@@ -157,10 +157,15 @@ func (s *Service) emitMessage(tx *store.Tx, name, tenantID string, m MessageJSON
 	return err
 }
 
+// NoSeq marks an unset after_seq.
+const NoSeq = -1
+
 // HistoryQuery pages through a room's messages by seq.
 type HistoryQuery struct {
-	BeforeSeq, AfterSeq int64 // 0: unset
-	Limit               int
+	BeforeSeq int64 // 0: unset
+	AfterSeq  int64 // NoSeq: unset; 0 pages from the first message
+
+	Limit int
 }
 
 // History returns up to q.Limit messages, oldest first, and whether there are more.
@@ -174,15 +179,15 @@ func (s *Service) History(ctx context.Context, p auth.Principal, roomID string, 
 	if q.Limit < 1 || q.Limit > maxLimit {
 		return nil, false, fault.Field("limit", "must be 1..200")
 	}
-	if q.BeforeSeq != 0 && q.AfterSeq != 0 {
+	if q.BeforeSeq != 0 && q.AfterSeq != NoSeq {
 		return nil, false, fault.Field("before_seq", "use before_seq or after_seq, not both")
 	}
 	db := s.st.Read(ctx).Where("room_id = ?", roomID)
-	newestFirst := q.AfterSeq == 0
+	newestFirst := q.AfterSeq == NoSeq
 	switch {
 	case q.BeforeSeq != 0:
 		db = db.Where("seq < ?", q.BeforeSeq)
-	case q.AfterSeq != 0:
+	case q.AfterSeq != NoSeq:
 		db = db.Where("seq > ?", q.AfterSeq)
 	}
 	order := "seq ASC"

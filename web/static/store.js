@@ -71,9 +71,12 @@ export function markRoomRead(id) {
   }
 }
 
+// fetchRoom replaces a room with the server's view of it, my role included.
 async function fetchRoom(id) {
   try {
-    upsertRoom(await api('GET', `/rooms/${encodeURIComponent(id)}`));
+    const room = await api('GET', `/rooms/${encodeURIComponent(id)}`);
+    rooms.set(room.id, room);
+    changed();
   } catch {
     // it may be gone again already; the next full load settles it
   }
@@ -104,8 +107,9 @@ export function applyEvent(name, data) {
       removeRoom(data.room_id);
       return;
     case 'member.joined':
-      if (data.user?.id === me) fetchRoom(data.room_id);
-      else if (room) { room.member_count = (room.member_count || 0) + 1; changed(); }
+      // Also sent when a member's role changes, so count members afresh
+      // rather than adding one.
+      if (data.user?.id === me || room) fetchRoom(data.room_id);
       return;
     case 'member.left':
       if (data.user?.id === me) removeRoom(data.room_id);
