@@ -1,9 +1,8 @@
 package api_test
 
 import (
-	"io"
+	"bufio"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -286,20 +285,43 @@ func TestIdleStreamGetsPingsAndShutdownEndsStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	raw := make(chan string, 1)
+	lines := make(chan string, 100)
 	go func() {
-		b, _ := io.ReadAll(resp.Body) // until the server ends the stream
-		raw <- string(b)
-	}()
-	time.Sleep(300 * time.Millisecond)
-	s.Stop()
-	select {
-	case got := <-raw:
-		if !strings.HasPrefix(got, "retry: 3000\n\n") || strings.Count(got, ": ping\n\n") < 2 {
-			t.Fatalf("stream before shutdown: %q", got)
+		defer close(lines) // the server ended the stream
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
 		}
-	case <-time.After(wait):
-		t.Fatal("shutdown did not end the stream")
+	}()
+	got := []string{}
+	for pings := 0; pings < 2; {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("stream ended early: %q", got)
+			}
+			got = append(got, line)
+			if line == ": ping" {
+				pings++
+			}
+		case <-time.After(wait):
+			t.Fatalf("no pings on an idle stream: %q", got)
+		}
+	}
+	if got[0] != "retry: 3000" {
+		t.Fatalf("stream starts with %q", got[0])
+	}
+	s.Stop()
+	deadline := time.After(wait)
+	for {
+		select {
+		case _, ok := <-lines:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			t.Fatal("shutdown did not end the stream")
+		}
 	}
 }
 
