@@ -82,7 +82,7 @@ type roomPayload struct {
 	Room RoomJSON `json:"room"`
 }
 
-type gonePayLoad struct {
+type gonePayload struct {
 	RoomID string `json:"room_id"`
 	Reason string `json:"reason"`
 }

@@ -169,7 +169,7 @@ func (s *Service) RemoveMember(ctx context.Context, p auth.Principal, roomID, us
 		if _, err := s.emit(tx, &store.Event{TenantID: p.TenantID, RoomID: roomID, Type: EvMemberLeft, Payload: left}, nil, ""); err != nil {
 			return err
 		}
-		gone := string(mustJSON(gonePayLoad{RoomID: roomID, Reason: reason}))
+		gone := string(mustJSON(gonePayload{RoomID: roomID, Reason: reason}))
 		_, err := s.emit(tx, &store.Event{TenantID: p.TenantID, RoomID: roomID, Type: EvRoomLeft, TargetUserID: userID, Payload: gone}, nil, "")
 		return err
 	})

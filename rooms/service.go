@@ -314,7 +314,7 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, roomID string) e
 		}
 		// Each former member gets a room.deleted of their own in the log, so a
 		// stream that resumes later still learns the room is gone.
-		payload := string(mustJSON(gonePayLoad{RoomID: roomID, Reason: "deleted"}))
+		payload := string(mustJSON(gonePayload{RoomID: roomID, Reason: "deleted"}))
 		var last int64
 		for _, uid := range members {
 			ev := store.Event{TenantID: p.TenantID, RoomID: roomID, Type: EvRoomDeleted, TargetUserID: uid,
