@@ -20,12 +20,12 @@ func (h *handlers) createRoom(c *gin.Context) {
 }
 
 func (h *handlers) listRooms(c *gin.Context) {
-	scope := c.Query("scope")
-	if scope != "" && scope != "public" && scope != "mine" {
-		h.fail(c, fieldError("scope", "must be mine or public"))
+	scope := c.DefaultQuery("scope", rooms.ScopeMine)
+	if scope != rooms.ScopeMine && scope != rooms.ScopePublic && scope != rooms.ScopeAll {
+		h.fail(c, fieldError("scope", "must be mine, public or all"))
 		return
 	}
-	list, err := h.Rooms.List(c.Request.Context(), principal(c), scope == "public")
+	list, err := h.Rooms.List(c.Request.Context(), principal(c), scope)
 	h.render(c, http.StatusOK, list, err)
 }
 

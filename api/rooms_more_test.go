@@ -341,3 +341,31 @@ func TestHistoryAfterSeqZeroStartsAtTheFirstMessage(t *testing.T) {
 		t.Fatalf("latest page = %+v", p)
 	}
 }
+
+func TestTenantAdminsListEveryRoom(t *testing.T) {
+	s := testkit.Start(t)
+	alice := s.CreateTenant(t, "acme", "alice")
+	bob := s.Signup(t, "acme", "bob")
+	createRoom(t, s, bob, "bobs secret", "private")
+	archived := createRoom(t, s, bob, "old news", "public")
+	s.Must(t, http.StatusOK, "PATCH", "/api/v1/rooms/"+archived.ID, bob.Token, map[string]bool{"archived": true}, nil)
+	other := s.CreateTenant(t, "other", "olga")
+	createRoom(t, s, other, "elsewhere", "public")
+
+	var all []room
+	s.Must(t, http.StatusOK, "GET", "/api/v1/rooms?scope=all", alice.Token, nil, &all)
+	if len(all) != 2 {
+		t.Fatalf("admin sees %d rooms, want both of the tenant's: %+v", len(all), all)
+	}
+	for _, r := range all {
+		if r.MyRole != "" || r.MemberCount != 1 {
+			t.Errorf("room %+v", r)
+		}
+	}
+	if got := s.Do(t, "GET", "/api/v1/rooms?scope=all", bob.Token, nil); got.Status != http.StatusForbidden {
+		t.Fatalf("member lists all rooms: %d", got.Status)
+	}
+	if got := s.Do(t, "GET", "/api/v1/rooms?scope=everything", alice.Token, nil); got.Status != http.StatusBadRequest {
+		t.Fatalf("unknown scope: %d", got.Status)
+	}
+}

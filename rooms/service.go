@@ -201,17 +201,30 @@ func (s *Service) Get(ctx context.Context, p auth.Principal, roomID string) (Roo
 	return row.view(), err
 }
 
-// List returns the principal's rooms, most recently active first; with public
-// set, the tenant's public rooms the principal could join instead.
-func (s *Service) List(ctx context.Context, p auth.Principal, public bool) ([]RoomJSON, error) {
-	if err := s.auth.Require(p, auth.TenantObject, "room.join_public"); err != nil && !p.IsKey() {
+// Which rooms List returns.
+const (
+	ScopeMine   = "mine"   // the principal's rooms
+	ScopePublic = "public" // public rooms the principal could join
+	ScopeAll    = "all"    // every room of the tenant (tenant admins)
+)
+
+// List returns rooms of the principal's tenant, most recently active first.
+func (s *Service) List(ctx context.Context, p auth.Principal, scope string) ([]RoomJSON, error) {
+	act := "room.join_public"
+	if scope == ScopeAll {
+		act = "rooms.list_all"
+	}
+	if err := s.auth.Require(p, auth.TenantObject, act); err != nil && !(p.IsKey() && scope != ScopeAll) {
 		return nil, err
 	}
 	db := s.st.Read(ctx).Table("rooms").Select(roomColumns+", "+memberCount).Where("rooms.tenant_id = ?", p.TenantID)
-	if public {
+	switch scope {
+	case ScopePublic:
 		db = db.Joins("LEFT JOIN room_members me ON me.room_id = rooms.id AND me.user_id = ?", p.Subject()).
 			Where("rooms.visibility = 'public' AND rooms.archived = ? AND me.user_id IS NULL", false)
-	} else {
+	case ScopeAll:
+		db = db.Joins("LEFT JOIN room_members me ON me.room_id = rooms.id AND me.user_id = ?", p.Subject())
+	default:
 		db = db.Joins("JOIN room_members me ON me.room_id = rooms.id AND me.user_id = ?", p.Subject())
 	}
 	var rows []roomRow

@@ -1,5 +1,5 @@
-// Admin: every room the admin can see (theirs and the public ones), with
-// create, rename, archive, delete and a link to the members.
+// Admin: every room of the workspace, with create, rename, archive, delete
+// and a link to the members.
 
 import { api } from '../api.js';
 import { removeRoom } from '../store.js';
@@ -7,16 +7,14 @@ import { h, dialog, fillList, listRow, actionButton } from '../dom.js';
 import { t } from '../i18n.js';
 import { roomCreateForm } from './rooms.js';
 
-async function visibleRooms() {
-  const [mine, open] = await Promise.all([api('GET', '/rooms'), api('GET', '/rooms?scope=public')]);
-  const byId = new Map();
-  for (const room of [...(open || []), ...(mine || [])]) byId.set(room.id, room);
-  return [...byId.values()].sort((a, b) => a.name.localeCompare(b.name));
+async function allRooms() {
+  const rooms = (await api('GET', '/rooms?scope=all')) || [];
+  return rooms.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 export function adminRooms() {
   const list = h('ul', { class: 'list', testid: 'admin-room-list', 'aria-labelledby': 'admin-rooms-title' });
-  const reload = () => fillList(list, visibleRooms, row, t('admin.noRooms'));
+  const reload = () => fillList(list, allRooms, row, t('admin.noRooms'));
 
   function row(room) {
     const roomPath = `/rooms/${encodeURIComponent(room.id)}`;
