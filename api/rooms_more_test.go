@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bufio"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -367,5 +368,35 @@ func TestTenantAdminsListEveryRoom(t *testing.T) {
 	}
 	if got := s.Do(t, "GET", "/api/v1/rooms?scope=everything", alice.Token, nil); got.Status != http.StatusBadRequest {
 		t.Fatalf("unknown scope: %d", got.Status)
+	}
+}
+
+func TestLoginLimitsFollowTheClientBehindATrustedProxy(t *testing.T) {
+	login := func(s *testkit.Server, user, forwardedFor string) int {
+		return s.DoWith(t, "POST", "/api/v1/auth/login", "", map[string]string{"tenant": "acme", "username": user, "password": "wrong-password"},
+			map[string]string{"X-Forwarded-For": forwardedFor}).Status
+	}
+	for _, tc := range []struct {
+		name    string
+		proxies string
+		other   int // what a second client gets once the first is limited
+	}{
+		{"no trusted proxy: X-Forwarded-For is ignored", "", http.StatusTooManyRequests},
+		{"trusted proxy: each client is limited alone", "127.0.0.1/8", http.StatusUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := testkit.Start(t, func(c *config.Config) { c.TrustedProxies = tc.proxies })
+			s.CreateTenant(t, "acme", "alice")
+			limited := false
+			for i := 0; i < 40 && !limited; i++ {
+				limited = login(s, fmt.Sprintf("user%d", i), "10.0.0.1") == http.StatusTooManyRequests
+			}
+			if !limited {
+				t.Fatal("40 failed log-ins from one client were never limited")
+			}
+			if got := login(s, "someone-else", "10.0.0.2"); got != tc.other {
+				t.Fatalf("another client: %d, want %d", got, tc.other)
+			}
+		})
 	}
 }

@@ -31,6 +31,8 @@ type Deps struct {
 	Shutdown <-chan struct{}
 	// Streams counts stream writers running after their handler returned.
 	Streams *sync.WaitGroup
+	// TrustedProxies may set the client IP through X-Forwarded-For; nil trusts none.
+	TrustedProxies []string
 }
 
 type handlers struct {
@@ -55,7 +57,12 @@ func New(d Deps) http.Handler {
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	_ = r.SetTrustedProxies(nil) // the client IP is the peer's unless configured otherwise
+	// The client IP (for log-in rate limits) is the peer's, or what a trusted
+	// proxy says it is in X-Forwarded-For.
+	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
+		d.Log.Error("ignoring trusted_proxies", "err", err)
+		_ = r.SetTrustedProxies(nil)
+	}
 	r.Use(h.recover, h.observe, securityHeaders)
 	r.NoRoute(h.noRoute)
 	r.NoMethod(methodNotAllowed)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,6 +34,9 @@ type Config struct {
 	LogLevel          string        `json:"log_level"`
 	ShutdownTimeout   time.Duration `json:"shutdown_timeout"`
 	DebugListen       string        `json:"debug_listen"` // empty: no pprof; else e.g. 127.0.0.1:6060
+	// TrustedProxies lists the reverse proxies (IPs or CIDRs, comma-separated)
+	// whose X-Forwarded-For names the client; empty trusts none.
+	TrustedProxies string `json:"trusted_proxies"`
 }
 
 // Default returns the settings a fresh machine starts with.
@@ -58,6 +62,17 @@ func (c Config) DatabaseFile() string {
 		return c.DatabasePath
 	}
 	return filepath.Join(c.DataDir, "parley.db")
+}
+
+// Proxies returns the trusted proxies as a list (nil for none).
+func (c Config) Proxies() []string {
+	var out []string
+	for _, p := range strings.Split(c.TrustedProxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Validate rejects settings the server cannot run with.
@@ -90,6 +105,11 @@ func (c Config) Validate() error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		problems = append(problems, "log_level must be debug, info, warn or error")
+	}
+	for _, p := range c.Proxies() {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			problems = append(problems, "trusted_proxies: "+strconv.Quote(p)+" is not an IP or CIDR")
+		}
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("invalid config: %s", strings.Join(problems, "; "))
@@ -188,6 +208,7 @@ var settings = []setting{
 	{"jwt_key", str(func(c *Config) *string { return &c.JWTKey })},
 	{"log_level", str(func(c *Config) *string { return &c.LogLevel })},
 	{"debug_listen", str(func(c *Config) *string { return &c.DebugListen })},
+	{"trusted_proxies", str(func(c *Config) *string { return &c.TrustedProxies })},
 	{"access_token_ttl", dur(func(c *Config) *time.Duration { return &c.AccessTokenTTL })},
 	{"refresh_token_ttl", dur(func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
 	{"ping_interval", dur(func(c *Config) *time.Duration { return &c.PingInterval })},
