@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -12,20 +11,13 @@ import (
 	"parley/store"
 )
 
-var (
-	apikeyCLIKeyLine = regexp.MustCompile(`(?m)^key: (pk_\S+)$`)
-)
-
 func TestAPIKeyCreateCommand(t *testing.T) {
 	dir := t.TempDir()
 	out, _, err := cliRun(t, nil, "tenant", "create", "--slug", "acme", "--name", "Acme", "--admin", "alice", "-data-dir", dir)
 	if err != nil {
 		t.Fatalf("tenant create: %v", err)
 	}
-	pw := cliPassword.FindStringSubmatch(out)
-	if pw == nil {
-		t.Fatalf("tenant create printed no password:\n%s", out)
-	}
+	password := printed(t, cliPassword, out)
 
 	// Refused commands print no key and store nothing.
 	for name, args := range map[string][]string{
@@ -53,11 +45,7 @@ func TestAPIKeyCreateCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("apikey create: %v\n%s", err, errOut)
 	}
-	m := apikeyCLIKeyLine.FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("apikey create printed no key:\n%s", out)
-	}
-	key := m[1]
+	key := printed(t, cliKey, out)
 	if !strings.Contains(out, "shown only now") || !strings.Contains(out, "Acme Backend") {
 		t.Errorf("apikey create output:\n%s", out)
 	}
@@ -76,7 +64,7 @@ func TestAPIKeyCreateCommand(t *testing.T) {
 
 	// The admin sees the key listed without its secret, created by the operator.
 	var login testkit.TokenResponse
-	s.Must(t, http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]string{"tenant": "acme", "username": "alice", "password": pw[1]}, &login)
+	s.Must(t, http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]string{"tenant": "acme", "username": "alice", "password": password}, &login)
 	var keys []map[string]any
 	s.Must(t, http.StatusOK, "GET", "/api/v1/apikeys", login.AccessToken, nil, &keys)
 	if len(keys) != 1 || keys[0]["name"] != "Acme Backend" || !strings.HasPrefix(key, keys[0]["prefix"].(string)+"_") {

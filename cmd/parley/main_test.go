@@ -32,7 +32,20 @@ func cliRun(t *testing.T, env map[string]string, args ...string) (stdout, stderr
 	return out.String(), errOut.String(), err
 }
 
-var cliPassword = regexp.MustCompile(`(?m)^password: (\S+)$`)
+var (
+	cliPassword = regexp.MustCompile(`(?m)^password: (\S+)$`)
+	cliKey      = regexp.MustCompile(`(?m)^key: (pk_\S+)$`)
+)
+
+// printed returns what a command printed on the line re matches.
+func printed(t *testing.T, re *regexp.Regexp, out string) string {
+	t.Helper()
+	m := re.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("the command printed no line like %s:\n%s", re, out)
+	}
+	return m[1]
+}
 
 func TestTenantCreatePrintsAPasswordThatLogsIn(t *testing.T) {
 	dir := t.TempDir()
@@ -42,11 +55,7 @@ func TestTenantCreatePrintsAPasswordThatLogsIn(t *testing.T) {
 	if err != nil {
 		t.Fatalf("tenant create: %v\n%s", err, errOut)
 	}
-	m := cliPassword.FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("no password printed:\n%s", out)
-	}
-	password := m[1]
+	password := printed(t, cliPassword, out)
 	if len(password) < 16 {
 		t.Errorf("generated password %q is short", password)
 	}
@@ -125,19 +134,16 @@ func TestAPIKeyCreatePrintsAWorkingKey(t *testing.T) {
 	if err != nil {
 		t.Fatalf("apikey create: %v\n%s", err, errOut)
 	}
-	m := regexp.MustCompile(`(?m)^key: (pk_\S+)$`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("no key printed:\n%s", out)
-	}
-	if strings.Contains(errOut, m[1]) {
+	key := printed(t, cliKey, out)
+	if strings.Contains(errOut, key) {
 		t.Error("the key went to stderr")
 	}
 	s := testkit.Start(t, func(c *config.Config) { c.DataDir = dir })
 	var u struct {
 		ID string `json:"id"`
 	}
-	s.Must(t, http.StatusCreated, "POST", "/api/v1/users", m[1], map[string]string{"username": "bob", "password": testkit.Password}, &u)
-	s.Must(t, http.StatusCreated, "POST", "/api/v1/tokens", m[1], map[string]string{"user_id": u.ID}, nil)
+	s.Must(t, http.StatusCreated, "POST", "/api/v1/users", key, map[string]string{"username": "bob", "password": testkit.Password}, &u)
+	s.Must(t, http.StatusCreated, "POST", "/api/v1/tokens", key, map[string]string{"user_id": u.ID}, nil)
 	s.Must(t, http.StatusOK, "POST", "/api/v1/auth/login", "", map[string]string{"tenant": "acme", "username": "bob", "password": testkit.Password}, nil)
 
 	if _, _, err := cliRun(t, env, "apikey", "create", "--tenant", "nosuch", "--name", "B", "--scopes", "users:write"); err == nil {
