@@ -42,7 +42,7 @@ func (s *Service) CreateKey(ctx context.Context, p Principal, name string, scope
 func (s *Service) CreateKeyForTenant(ctx context.Context, slug, name string, scopes []string) (NewKey, error) {
 	var tenant store.Tenant
 	if err := s.st.Read(ctx).Where("slug = ?", slug).Take(&tenant).Error; err != nil {
-		return NewKey{}, notFound(err, "tenant")
+		return NewKey{}, store.NotFound(err, "tenant")
 	}
 	return s.createKey(ctx, tenant.ID, "operator", name, scopes)
 }

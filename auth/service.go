@@ -4,13 +4,11 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"gorm.io/gorm"
 
 	"parley/internal/fault"
 	"parley/store"
@@ -158,7 +156,7 @@ func (s *Service) Signup(ctx context.Context, slug, username, password, displayN
 	}
 	var tenant store.Tenant
 	if err := s.st.Read(ctx).Where("slug = ?", slug).Take(&tenant).Error; err != nil {
-		return TokenPair{}, notFound(err, "tenant")
+		return TokenPair{}, store.NotFound(err, "tenant")
 	}
 	user.TenantID = tenant.ID
 	switch tenant.SignupPolicy {
@@ -424,18 +422,10 @@ func (s *Service) insertUser(tx *store.Tx, user *store.User) error {
 func (s *Service) user(ctx context.Context, tenantID, userID string) (store.User, error) {
 	var u store.User
 	err := s.st.Read(ctx).Where("id = ? AND tenant_id = ? AND is_bot = ?", userID, tenantID, false).Take(&u).Error
-	return u, notFound(err, "user")
+	return u, store.NotFound(err, "user")
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
-
-// notFound turns a missing row into a NotFound fault and passes other errors on.
-func notFound(err error, what string) error {
-	if err != nil && errors.Is(err, gorm.ErrRecordNotFound) {
-		return fault.New(fault.NotFound, what+" not found")
-	}
-	return err
-}
 
 func prefixField(prefix string, err error) error {
 	if fe, ok := fault.As(err); ok && fe.Field != "" {

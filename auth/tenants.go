@@ -24,7 +24,7 @@ func (s *Service) Tenant(ctx context.Context, p Principal) (store.Tenant, error)
 	}
 	var t store.Tenant
 	err := s.st.Read(ctx).Where("id = ?", p.TenantID).Take(&t).Error
-	return t, notFound(err, "tenant")
+	return t, store.NotFound(err, "tenant")
 }
 
 // TenantChange is a PATCH of the tenant; nil fields stay as they are.
@@ -144,7 +144,7 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch
 	var user store.User
 	err := s.st.Write(ctx, func(tx *store.Tx) error {
 		if err := tx.Where("id = ? AND tenant_id = ? AND is_bot = ?", userID, p.TenantID, false).Take(&user).Error; err != nil {
-			return notFound(err, "user")
+			return store.NotFound(err, "user")
 		}
 		if user.ID == p.UserID {
 			return fault.New(fault.Forbidden, "you cannot change your own role or disable yourself")

@@ -101,10 +101,7 @@ func (s *Service) SetMember(ctx context.Context, p auth.Principal, roomID, userI
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
 		var user store.User
 		if err := tx.Where("id = ? AND tenant_id = ? AND is_bot = ?", userID, p.TenantID, false).Take(&user).Error; err != nil {
-			if store.IsNotFound(err) {
-				return fault.New(fault.NotFound, "user not found")
-			}
-			return err
+			return store.NotFound(err, "user")
 		}
 		if user.Disabled {
 			return fault.New(fault.Conflict, "the user is disabled")
@@ -145,10 +142,7 @@ func (s *Service) RemoveMember(ctx context.Context, p auth.Principal, roomID, us
 	return s.st.Write(ctx, func(tx *store.Tx) error {
 		var current store.RoomMember
 		if err := tx.Where("room_id = ? AND user_id = ? AND tenant_id = ?", roomID, userID, p.TenantID).Take(&current).Error; err != nil {
-			if store.IsNotFound(err) {
-				return fault.New(fault.NotFound, "member not found")
-			}
-			return err
+			return store.NotFound(err, "member")
 		}
 		if !self && !mayRole && current.Role != RoleMember {
 			return fault.New(fault.Forbidden, "only a room owner or tenant admin may remove an owner or moderator")

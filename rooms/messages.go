@@ -119,10 +119,7 @@ func (s *Service) author(ctx context.Context, p auth.Principal, roomID, userID s
 	tenantID := p.TenantID
 	var author store.User
 	if err := s.st.Read(ctx).Where("id = ? AND tenant_id = ?", userID, tenantID).Take(&author).Error; err != nil {
-		if store.IsNotFound(err) {
-			return author, fault.New(fault.NotFound, "user not found")
-		}
-		return author, err
+		return author, store.NotFound(err, "user")
 	}
 	if !onBehalf {
 		return author, nil
@@ -292,10 +289,7 @@ func (s *Service) changeMessage(ctx context.Context, p auth.Principal, roomID, m
 	err := s.st.Write(ctx, func(tx *store.Tx) error {
 		var m store.Message
 		if err := tx.Where("id = ? AND room_id = ? AND tenant_id = ?", messageID, roomID, p.TenantID).Take(&m).Error; err != nil {
-			if store.IsNotFound(err) {
-				return fault.New(fault.NotFound, "message not found")
-			}
-			return err
+			return store.NotFound(err, "message")
 		}
 		if err := change(&m); err != nil {
 			return err

@@ -80,10 +80,7 @@ func (s *Service) roomFor(ctx context.Context, p auth.Principal, roomID string) 
 	err := s.st.Read(ctx).Table("rooms").Select(roomColumns).
 		Joins("LEFT JOIN room_members me ON me.room_id = rooms.id AND me.user_id = ?", p.Subject()).
 		Where("rooms.id = ? AND rooms.tenant_id = ?", roomID, p.TenantID).Take(&row).Error
-	if store.IsNotFound(err) || (err == nil && row.ID == "") {
-		return row, fault.New(fault.NotFound, "room not found")
-	}
-	return row, err
+	return row, store.NotFound(err, "room")
 }
 
 // access loads a room and checks that the principal may do act there. A private
@@ -310,10 +307,7 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, roomID string) e
 	return s.st.Write(ctx, func(tx *store.Tx) error {
 		var room store.Room
 		if err := tx.Where("id = ? AND tenant_id = ?", roomID, p.TenantID).Take(&room).Error; err != nil {
-			if store.IsNotFound(err) {
-				return fault.New(fault.NotFound, "room not found")
-			}
-			return err
+			return store.NotFound(err, "room")
 		}
 		var members []string
 		if err := tx.Model(&store.RoomMember{}).Where("room_id = ?", roomID).Pluck("user_id", &members).Error; err != nil {

@@ -16,7 +16,6 @@ const replayPage = 500
 type Stream struct {
 	*Subscriber
 	svc    *Service
-	p      auth.Principal
 	cursor int64
 }
 
@@ -46,17 +45,12 @@ func (s *Service) OpenStream(ctx context.Context, p auth.Principal, roomID, curs
 	if p.IsKey() {
 		return nil, fault.New(fault.Forbidden, "event streams are for users; mint a user token with tokens:write")
 	}
-	if roomID != "" {
-		if _, err := s.access(ctx, p, roomID, "room.read"); err != nil {
-			return nil, err
-		}
-	}
 	sub := s.hub.subscribe(p.UserID, p.SessionID, roomID)
-	st := &Stream{Subscriber: sub, svc: s, p: p, cursor: after}
+	st := &Stream{Subscriber: sub, svc: s, cursor: after}
 	if roomID != "" {
 		s.hub.attach(sub, roomID)
-		// Re-check now that the subscriber is attached: a removal committed
-		// before the attach would otherwise go unnoticed.
+		// Checked once attached: a removal committed before the attach would
+		// otherwise go unnoticed. Refused, the subscriber is gone unseen.
 		if _, err := s.access(ctx, p, roomID, "room.read"); err != nil {
 			s.hub.Unsubscribe(sub)
 			return nil, err

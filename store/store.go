@@ -16,6 +16,8 @@ import (
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"parley/internal/fault"
 )
 
 // maxBatch bounds how many writes share one commit (and one fsync).
@@ -311,3 +313,12 @@ func IsUniqueViolation(err error) bool {
 
 // IsNotFound reports whether err means no row matched.
 func IsNotFound(err error) bool { return errors.Is(err, gorm.ErrRecordNotFound) }
+
+// NotFound turns "no row matched" into a NotFound fault about what, and passes
+// other errors (and nil) on.
+func NotFound(err error, what string) error {
+	if IsNotFound(err) {
+		return fault.New(fault.NotFound, what+" not found")
+	}
+	return err
+}
