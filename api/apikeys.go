@@ -7,6 +7,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"parley/auth"
+	"parley/internal/fault"
 	"parley/store"
 )
 
@@ -21,7 +22,7 @@ func (h *handlers) mintToken(c *gin.Context) {
 			return
 		}
 		if in.UserID == "" {
-			h.fail(c, fieldError("user_id", "is required"))
+			h.fail(c, fault.Field("user_id", "is required"))
 			return
 		}
 		pair, err := h.Auth.IssueFor(c.Request.Context(), p, in.UserID)

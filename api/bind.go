@@ -76,5 +76,3 @@ func queryInt(c *gin.Context, name string, def, lo, hi int64) (int64, error) {
 	}
 	return n, nil
 }
-
-func fieldError(field, msg string) error { return fault.Field(field, msg) }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"parley/internal/fault"
 	"parley/rooms"
 )
 
@@ -22,7 +23,7 @@ func (h *handlers) createRoom(c *gin.Context) {
 func (h *handlers) listRooms(c *gin.Context) {
 	scope := c.DefaultQuery("scope", rooms.ScopeMine)
 	if scope != rooms.ScopeMine && scope != rooms.ScopePublic && scope != rooms.ScopeAll {
-		h.fail(c, fieldError("scope", "must be mine, public or all"))
+		h.fail(c, fault.Field("scope", "must be mine, public or all"))
 		return
 	}
 	list, err := h.Rooms.List(c.Request.Context(), principal(c), scope)
@@ -79,7 +80,7 @@ func (h *handlers) markRead(c *gin.Context) {
 		Seq *int64 `json:"seq"`
 	}) {
 		if in.Seq == nil {
-			h.fail(c, fieldError("seq", "is required"))
+			h.fail(c, fault.Field("seq", "is required"))
 			return
 		}
 		h.render(c, http.StatusNoContent, nil, h.Rooms.MarkRead(c.Request.Context(), principal(c), c.Param("room"), *in.Seq))
