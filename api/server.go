@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"parley/auth"
 	"parley/internal/fault"
+	"parley/internal/limit"
 	"parley/rooms"
 	"parley/store"
 )
@@ -33,6 +35,8 @@ type Deps struct {
 	Streams *sync.WaitGroup
 	// TrustedProxies may set the client IP through X-Forwarded-For; nil trusts none.
 	TrustedProxies []string
+	// Limits refuses requests over a rate limit.
+	Limits *limit.Limiter
 }
 
 type handlers struct {
@@ -72,8 +76,8 @@ func New(d Deps) http.Handler {
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})))
 
 	v1 := r.Group("/api/v1")
-	v1.POST("/tenants", h.createTenant)
-	v1.POST("/auth/signup", h.signup)
+	v1.POST("/tenants", h.perIP(d.Limits.CreateTenant), h.createTenant)
+	v1.POST("/auth/signup", h.perIP(d.Limits.Signup), h.signup)
 	v1.POST("/auth/login", h.login)
 	v1.POST("/auth/refresh", h.refresh)
 
@@ -91,7 +95,7 @@ func New(d Deps) http.Handler {
 	authed.GET("/apikeys", h.listKeys)
 	authed.DELETE("/apikeys/:id", h.revokeKey)
 
-	authed.POST("/rooms", h.createRoom)
+	authed.POST("/rooms", h.perCaller(d.Limits.CreateRoom), h.createRoom)
 	authed.GET("/rooms", h.listRooms)
 	authed.GET("/rooms/:room", h.getRoom)
 	authed.PATCH("/rooms/:room", h.patchRoom)
@@ -101,7 +105,7 @@ func New(d Deps) http.Handler {
 	authed.PUT("/rooms/:room/members/:user", h.putMember)
 	authed.DELETE("/rooms/:room/members/:user", h.deleteMember)
 	authed.POST("/rooms/:room/read", h.markRead)
-	authed.POST("/rooms/:room/messages", h.postMessage)
+	authed.POST("/rooms/:room/messages", h.perCaller(d.Limits.Post), h.postMessage)
 	authed.GET("/rooms/:room/messages", h.history)
 	authed.PATCH("/rooms/:room/messages/:id", h.editMessage)
 	authed.DELETE("/rooms/:room/messages/:id", h.deleteMessage)
@@ -139,6 +143,37 @@ func (h *handlers) authenticate(allowQuery bool) gin.HandlerFunc {
 		}
 		c.Set("principal", p)
 		c.Next()
+	}
+}
+
+// perIP refuses a request over a limit on its client IP, before its handler runs.
+func (h *handlers) perIP(take func(ctx context.Context, ip string) (refund func(), err error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h.limited(c, func() (func(), error) { return take(c.Request.Context(), c.ClientIP()) })
+	}
+}
+
+// perCaller refuses a request over a limit on its caller (user or API key),
+// before its handler runs.
+func (h *handlers) perCaller(take func(ctx context.Context, who limit.Caller) (refund func(), err error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := principal(c)
+		h.limited(c, func() (func(), error) { return take(c.Request.Context(), limit.Caller{ID: p.Subject(), IsKey: p.IsKey()}) })
+	}
+}
+
+// limited runs the request if take allows it. A request refused as malformed
+// (400, 413, 415) is given back: it cost nothing, and a typo should not cost a try.
+func (h *handlers) limited(c *gin.Context, take func() (refund func(), err error)) {
+	refund, err := take()
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Next()
+	switch c.Writer.Status() {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+		refund()
 	}
 }
 
