@@ -115,7 +115,7 @@ func (s *Service) CreateTenant(ctx context.Context, slug, name string, admin New
 	if err := checkSlug("slug", slug); err != nil {
 		return store.Tenant{}, TokenPair{}, err
 	}
-	name, err := cleanName("name", name, true)
+	name, err := CleanName("name", name, MaxNameLen, true)
 	if err != nil {
 		return store.Tenant{}, TokenPair{}, err
 	}
@@ -383,7 +383,7 @@ func (s *Service) newUser(tenantID, username, displayName, password, role string
 	if err := checkUsername(username); err != nil {
 		return store.User{}, err
 	}
-	displayName, err := cleanName("display_name", displayName, false)
+	displayName, err := CleanName("display_name", displayName, MaxNameLen, false)
 	if err != nil {
 		return store.User{}, err
 	}
