@@ -109,6 +109,9 @@ func New(d Deps) http.Handler {
 	authed.GET("/rooms/:room/messages", h.history)
 	authed.PATCH("/rooms/:room/messages/:id", h.editMessage)
 	authed.DELETE("/rooms/:room/messages/:id", h.deleteMessage)
+	authed.PUT("/rooms/:room/messages/:id/reactions/:emoji", h.putReaction)
+	authed.DELETE("/rooms/:room/messages/:id/reactions/:emoji", h.deleteReaction)
+	authed.GET("/mentions", h.mentions)
 
 	streams := v1.Group("", h.authenticate(true))
 	streams.GET("/events", h.events)
@@ -158,7 +161,9 @@ func (h *handlers) perIP(take func(ctx context.Context, ip string) (refund func(
 func (h *handlers) perCaller(take func(ctx context.Context, who limit.Caller) (refund func(), err error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		p := principal(c)
-		h.limited(c, func() (func(), error) { return take(c.Request.Context(), limit.Caller{ID: p.Subject(), IsKey: p.IsKey()}) })
+		h.limited(c, func() (func(), error) {
+			return take(c.Request.Context(), limit.Caller{ID: p.Subject(), IsKey: p.IsKey()})
+		})
 	}
 }
 

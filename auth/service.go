@@ -46,8 +46,8 @@ type Service struct {
 func NewService(st *store.Store, policy *Policy, signer *Signer, passwords *Passwords, revoker Revoker, opts Options) *Service {
 	return &Service{
 		st: st, policy: policy, signer: signer, passwords: passwords, revoker: revoker, opts: opts,
-		keys:   newKeyCache(),
-		now:    func() time.Time { return time.Now().UTC() },
+		keys: newKeyCache(),
+		now:  func() time.Time { return time.Now().UTC() },
 	}
 }
 
@@ -113,7 +113,7 @@ func (s *Service) CreateTenant(ctx context.Context, slug, name string, admin New
 	if err := checkSlug("slug", slug); err != nil {
 		return store.Tenant{}, TokenPair{}, err
 	}
-	name, err := cleanName("name", name, true)
+	name, err := CleanName("name", name, MaxNameLen, true)
 	if err != nil {
 		return store.Tenant{}, TokenPair{}, err
 	}
@@ -402,7 +402,7 @@ func (s *Service) newUser(tenantID, username, displayName, password, role string
 	if err := checkUsername(username); err != nil {
 		return store.User{}, err
 	}
-	displayName, err := cleanName("display_name", displayName, false)
+	displayName, err := CleanName("display_name", displayName, MaxNameLen, false)
 	if err != nil {
 		return store.User{}, err
 	}

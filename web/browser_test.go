@@ -30,8 +30,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"parley/config"
-	"parley/internal/limit"
 	"parley/internal/app"
+	"parley/internal/limit"
 )
 
 const (
