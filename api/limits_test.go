@@ -6,7 +6,6 @@ package api_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -18,29 +17,6 @@ import (
 	"parley/internal/limit"
 	"parley/internal/testkit"
 )
-
-// rawPost sends a JSON POST from a goroutine (testkit's helpers stop the test
-// on failure, which only the test's own goroutine may do).
-func rawPost(s *testkit.Server, path, token string, body any, header map[string]string) (int, http.Header, error) {
-	raw, _ := json.Marshal(body)
-	req, err := http.NewRequest("POST", s.URL+path, bytes.NewReader(raw))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	resp.Body.Close()
-	return resp.StatusCode, resp.Header, nil
-}
 
 // parallelLogins sends the log-ins at once and counts the answers by status.
 func parallelLogins(t *testing.T, s *testkit.Server, bodies []map[string]string, header func(i int) map[string]string) map[int]int {
@@ -56,19 +32,19 @@ func parallelLogins(t *testing.T, s *testkit.Server, bodies []map[string]string,
 		go func() {
 			defer wg.Done()
 			<-start
-			status, hd, err := rawPost(s, "/api/v1/auth/login", "", body, header(i))
+			r, err := s.Send("POST", "/api/v1/auth/login", "", body, header(i))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				t.Errorf("log-in %d: %v", i, err)
 				return
 			}
-			if status == http.StatusTooManyRequests {
-				if ra, err := strconv.Atoi(hd.Get("Retry-After")); err != nil || ra < 1 {
-					t.Errorf("429 with Retry-After %q", hd.Get("Retry-After"))
+			if r.Status == http.StatusTooManyRequests {
+				if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 {
+					t.Errorf("429 with Retry-After %q", r.Header.Get("Retry-After"))
 				}
 			}
-			counts[status]++
+			counts[r.Status]++
 		}()
 	}
 	close(start)
