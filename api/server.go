@@ -37,6 +37,8 @@ type Deps struct {
 	TrustedProxies []string
 	// Limits refuses requests over a rate limit.
 	Limits *limit.Limiter
+	// Refusals counts requests refused by a cap or rate limit, by limit.
+	Refusals limit.Metrics
 }
 
 type handlers struct {
@@ -182,7 +184,12 @@ func (h *handlers) limited(c *gin.Context, take func() (refund func(), err error
 	}
 }
 
-func (h *handlers) fail(c *gin.Context, err error) { fail(c, h.Log, err) }
+func (h *handlers) fail(c *gin.Context, err error) {
+	if fe, ok := fault.As(err); ok && fe.Limit != "" {
+		h.Refusals.Refused(fe.Limit)
+	}
+	fail(c, h.Log, err)
+}
 
 // render sends v as JSON with status, or the error.
 func (h *handlers) render(c *gin.Context, status int, v any, err error) {

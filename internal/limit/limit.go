@@ -87,16 +87,16 @@ type Metrics interface {
 }
 
 // Limiter applies Parley's rules over a Store and turns a refusal into the
-// API's 429 rate_limited with the wait before trying again.
+// API's 429 rate_limited with the wait before trying again. The refusal
+// names its rule (fault.Error.Limit), and the api counts it by that name.
 type Limiter struct {
-	store   Store
-	metrics Metrics
-	rules   rules
+	store Store
+	rules rules
 }
 
-// New returns a Limiter over store with the configured rates; metrics may be nil.
-func New(store Store, rates Rates, metrics Metrics) *Limiter {
-	return &Limiter{store: store, metrics: metrics, rules: rates.rules()}
+// New returns a Limiter over store with the configured rates.
+func New(store Store, rates Rates) *Limiter {
+	return &Limiter{store: store, rules: rates.rules()}
 }
 
 // Check is one rule applied to one key.
@@ -120,8 +120,7 @@ func (l *Limiter) Take(ctx context.Context, checks ...Check) error {
 		if err != nil {
 			return fmt.Errorf("rate limit %s: %w", c.Rule.Name, err)
 		}
-		l.refused(c.Rule.Name)
-		return Refusal(c.Rule.What, wait)
+		return Refusal(c.Rule.Name, c.Rule.What, wait)
 	}
 	return nil
 }
@@ -147,23 +146,16 @@ func (l *Limiter) Acquire(ctx context.Context, name, what, key string, max int, 
 		return nil, fmt.Errorf("in-flight limit %s: %w", name, err)
 	}
 	if !ok {
-		l.refused(name)
-		return nil, Refusal(what, retryAfter)
+		return nil, Refusal(name, what, retryAfter)
 	}
 	return func() { _ = l.store.Release(context.WithoutCancel(ctx), name, key) }, nil
 }
 
-func (l *Limiter) refused(rule string) {
-	if l.metrics != nil {
-		l.metrics.Refused(rule)
-	}
-}
-
-// Refusal is the error a client sees over a limit: 429 rate_limited with
-// Retry-After rounded up to whole seconds.
-func Refusal(what string, wait time.Duration) error {
+// Refusal is the error a client sees over the rule's limit: 429
+// rate_limited with Retry-After rounded up to whole seconds.
+func Refusal(rule, what string, wait time.Duration) error {
 	secs := max(1, math.Ceil(wait.Seconds()))
-	return &fault.Error{Kind: fault.RateLimited, Message: "too many " + what + "; try again later",
+	return &fault.Error{Kind: fault.RateLimited, Limit: rule, Message: "too many " + what + "; try again later",
 		RetryAfter: time.Duration(secs) * time.Second}
 }
 
