@@ -14,9 +14,9 @@ import (
 	"parley/rooms"
 )
 
-// writeTimeout bounds one write to a stream: a client that stops reading is
-// cut off rather than holding its writer forever.
-const writeTimeout = 10 * time.Second
+// flushAt is how much a stream gathers before writing it out while it
+// replays: enough for few writes, little enough to hold per stream.
+const flushAt = 64 << 10
 
 // streamHeader starts a stream on a taken-over HTTP/1.1 connection. Without a
 // length or chunking, the body runs until the server closes the connection.
@@ -55,7 +55,7 @@ func (h *handlers) events(c *gin.Context) {
 		h.serveInHandler(c, st, p)
 		return
 	}
-	out := &connSink{conn: conn, pool: &h.frames}
+	out := &connSink{conn: conn, pool: &h.frames, timeout: h.StreamWriteTimeout}
 	if rw.Reader.Buffered() > 0 || out.send([]byte(streamHeader+retryLine)) != nil {
 		conn.Close()
 		st.Close()
@@ -77,7 +77,7 @@ func (h *handlers) serveInHandler(c *gin.Context, st *rooms.Stream, p auth.Princ
 	hd.Set("Cache-Control", "no-cache")
 	hd.Set("X-Accel-Buffering", "no")
 	c.Writer.WriteHeader(http.StatusOK)
-	out := &writerSink{w: c.Writer, rc: http.NewResponseController(c.Writer), gone: c.Request.Context().Done()}
+	out := &writerSink{w: c.Writer, rc: http.NewResponseController(c.Writer), gone: c.Request.Context().Done(), timeout: h.StreamWriteTimeout}
 	if out.send([]byte(retryLine)) != nil {
 		return
 	}
@@ -89,14 +89,26 @@ func (h *handlers) serveInHandler(c *gin.Context, st *rooms.Stream, p auth.Princ
 type sink interface {
 	send(frame []byte) error // add frame (may be nil) and write everything pending
 	add(frame []byte)
+	pending() int            // bytes added and not yet sent
 	closed() <-chan struct{} // the client went away (nil if only a write can tell)
 }
 
 // stream replays what the client missed, then forwards live events until the
 // subscription, the token or the server ends.
 func (h *handlers) stream(st *rooms.Stream, p auth.Principal, out sink) {
-	last, err := st.Replay(context.Background(), func(frame []byte) error { out.add(frame); return nil })
-	if err != nil || out.send(nil) != nil {
+	// Each page of the replay is on its way to the client before the next is
+	// read: a client that does not read holds one page, not its backlog.
+	last, err := st.Replay(context.Background(), func(frames [][]byte) error {
+		for _, f := range frames {
+			if out.add(f); out.pending() >= flushAt {
+				if err := out.send(nil); err != nil {
+					return err
+				}
+			}
+		}
+		return out.send(nil)
+	})
+	if err != nil {
 		return
 	}
 	ping := time.NewTicker(h.PingInterval)
@@ -157,18 +169,19 @@ func (h *handlers) stream(st *rooms.Stream, p auth.Principal, out sink) {
 type connSink struct {
 	conn     net.Conn
 	pool     *sync.Pool
-	pending  *bytes.Buffer
-	deadline time.Time // the write deadline set on conn
+	buf      *bytes.Buffer
+	timeout  time.Duration // for one write: a client that stops reading is cut off
+	deadline time.Time     // the write deadline set on conn
 }
 
-// armDeadline keeps a write deadline writeTimeout ahead, renewing it only
-// when half of it has passed: setting it costs more than a small write.
+// armDeadline keeps a write deadline timeout ahead, renewing it only when
+// half of it has passed: setting it costs more than a small write.
 func (s *connSink) armDeadline() {
 	now := time.Now()
-	if s.deadline.Sub(now) > writeTimeout/2 {
+	if s.deadline.Sub(now) > s.timeout/2 {
 		return
 	}
-	s.deadline = now.Add(writeTimeout)
+	s.deadline = now.Add(s.timeout)
 	_ = s.conn.SetWriteDeadline(s.deadline)
 }
 
@@ -176,22 +189,29 @@ func (s *connSink) add(frame []byte) {
 	if len(frame) == 0 {
 		return
 	}
-	if s.pending == nil {
-		s.pending, _ = s.pool.Get().(*bytes.Buffer)
-		if s.pending == nil {
-			s.pending = new(bytes.Buffer)
+	if s.buf == nil {
+		s.buf, _ = s.pool.Get().(*bytes.Buffer)
+		if s.buf == nil {
+			s.buf = new(bytes.Buffer)
 		}
 	}
-	s.pending.Write(frame)
+	s.buf.Write(frame)
+}
+
+func (s *connSink) pending() int {
+	if s.buf == nil {
+		return 0
+	}
+	return s.buf.Len()
 }
 
 func (s *connSink) send(frame []byte) error {
 	s.add(frame)
-	if s.pending == nil {
+	if s.buf == nil {
 		return nil
 	}
-	buf := s.pending
-	s.pending = nil
+	buf := s.buf
+	s.buf = nil
 	defer func() {
 		buf.Reset()
 		if buf.Cap() <= 64<<10 {
@@ -207,18 +227,22 @@ func (s *connSink) closed() <-chan struct{} { return nil }
 
 // writerSink writes through an http.ResponseWriter.
 type writerSink struct {
-	w    http.ResponseWriter
-	rc   *http.ResponseController
-	gone <-chan struct{}
-	err  error
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	gone    <-chan struct{}
+	timeout time.Duration
+	err     error
 }
 
 func (s *writerSink) add(frame []byte) {
 	if s.err == nil && len(frame) > 0 {
-		_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
 		_, s.err = s.w.Write(frame)
 	}
 }
+
+// pending is 0: the ResponseWriter buffers (and bounds) what is not flushed.
+func (s *writerSink) pending() int { return 0 }
 
 func (s *writerSink) send(frame []byte) error {
 	s.add(frame)

@@ -390,9 +390,9 @@ func TestMessageValidationStoresNothingAndClientIDIsIdempotent(t *testing.T) {
 	}
 }
 
-// openStalled opens a stream over a raw connection with a tiny receive buffer
-// and never reads from it, like a phone that froze.
-func openStalled(t *testing.T, s *testkit.Server, path, token string) net.Conn {
+// dialStalled connects with a tiny receive buffer, for a client that never
+// reads, like a phone that froze.
+func dialStalled(t *testing.T, s *testkit.Server) net.Conn {
 	t.Helper()
 	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1024) })
@@ -402,6 +402,13 @@ func openStalled(t *testing.T, s *testkit.Server, path, token string) net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// openStalled opens a stream on a dialStalled connection and never reads it.
+func openStalled(t *testing.T, s *testkit.Server, path, token string) net.Conn {
+	t.Helper()
+	conn := dialStalled(t, s)
 	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: parley\r\nAuthorization: Bearer %s\r\n\r\n", path, token)
 	deadline := time.Now().Add(wait)
 	for s.App.Rooms.Hub().Subscribers() < 1 {

@@ -29,6 +29,8 @@ type Deps struct {
 	Metrics      *prometheus.Registry
 	Web          fs.FS
 	PingInterval time.Duration
+	// StreamWriteTimeout bounds one write to a stream.
+	StreamWriteTimeout time.Duration
 	// Shutdown is closed when the server stops, to end streams cleanly.
 	Shutdown <-chan struct{}
 	// Streams counts stream writers running after their handler returned.

@@ -30,12 +30,18 @@ type Config struct {
 	RefreshTokenTTL   time.Duration `json:"refresh_token_ttl"`
 	SelfServiceTenant bool          `json:"self_service_tenants"`
 	PingInterval      time.Duration `json:"ping_interval"`
-	SubscriberQueue   int           `json:"subscriber_queue"`
-	InviteTTL         time.Duration `json:"invite_ttl"`
-	BcryptCost        int           `json:"bcrypt_cost"`
-	LogLevel          string        `json:"log_level"`
-	ShutdownTimeout   time.Duration `json:"shutdown_timeout"`
-	DebugListen       string        `json:"debug_listen"` // empty: no pprof; else e.g. 127.0.0.1:6060
+	// StreamWriteTimeout bounds one write to an event stream: a client that
+	// stops reading is cut off (it resumes with Last-Event-ID).
+	StreamWriteTimeout time.Duration `json:"stream_write_timeout"`
+	// ReplayDepth is how many missed events a resuming stream replays; a
+	// client further behind gets one resync event instead. 0: no depth.
+	ReplayDepth     int           `json:"replay_depth"`
+	SubscriberQueue int           `json:"subscriber_queue"`
+	InviteTTL       time.Duration `json:"invite_ttl"`
+	BcryptCost      int           `json:"bcrypt_cost"`
+	LogLevel        string        `json:"log_level"`
+	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
+	DebugListen     string        `json:"debug_listen"` // empty: no pprof; else e.g. 127.0.0.1:6060
 	// TrustedProxies lists the reverse proxies (IPs or CIDRs, comma-separated)
 	// whose X-Forwarded-For names the client; empty trusts none.
 	TrustedProxies string `json:"trusted_proxies"`
@@ -62,26 +68,28 @@ type Config struct {
 // Default returns the settings a fresh machine starts with.
 func Default() Config {
 	return Config{
-		Listen:            ":8080",
-		DataDir:           "./data",
-		AccessTokenTTL:    15 * time.Minute,
-		RefreshTokenTTL:   30 * 24 * time.Hour,
-		SelfServiceTenant: true,
-		PingInterval:      15 * time.Second,
-		SubscriberQueue:   256,
-		InviteTTL:         7 * 24 * time.Hour,
-		BcryptCost:        10,
-		LogLevel:          "info",
-		ShutdownTimeout:   10 * time.Second,
-		LoginLimitAccount: limit.Rate{N: 5, Per: 150 * time.Second},
-		LoginLimitIP:      limit.Rate{N: 30, Per: time.Minute},
-		SignupLimitIP:     limit.Rate{N: 20, Per: time.Hour},
-		TenantLimitIP:     limit.Rate{N: 5, Per: time.Hour},
-		PostLimitUser:     limit.Rate{N: 30, Per: 10 * time.Second},
-		PostLimitKey:      limit.Rate{N: 300, Per: 10 * time.Second},
-		RoomLimitUser:     limit.Rate{N: 10, Per: time.Minute},
-		RoomLimitKey:      limit.Rate{N: 120, Per: time.Minute},
-		RoomsPerHour:      30,
+		Listen:             ":8080",
+		DataDir:            "./data",
+		AccessTokenTTL:     15 * time.Minute,
+		RefreshTokenTTL:    30 * 24 * time.Hour,
+		SelfServiceTenant:  true,
+		PingInterval:       15 * time.Second,
+		StreamWriteTimeout: 10 * time.Second,
+		ReplayDepth:        1000,
+		SubscriberQueue:    256,
+		InviteTTL:          7 * 24 * time.Hour,
+		BcryptCost:         10,
+		LogLevel:           "info",
+		ShutdownTimeout:    10 * time.Second,
+		LoginLimitAccount:  limit.Rate{N: 5, Per: 150 * time.Second},
+		LoginLimitIP:       limit.Rate{N: 30, Per: time.Minute},
+		SignupLimitIP:      limit.Rate{N: 20, Per: time.Hour},
+		TenantLimitIP:      limit.Rate{N: 5, Per: time.Hour},
+		PostLimitUser:      limit.Rate{N: 30, Per: 10 * time.Second},
+		PostLimitKey:       limit.Rate{N: 300, Per: 10 * time.Second},
+		RoomLimitUser:      limit.Rate{N: 10, Per: time.Minute},
+		RoomLimitKey:       limit.Rate{N: 120, Per: time.Minute},
+		RoomsPerHour:       30,
 		// A person has a few tabs and devices; the rest leave room for big
 		// workspaces while bounding what one account or tenant can pile up.
 		MaxStreamsPerUser:   10,
@@ -124,8 +132,11 @@ func (c Config) Validate() error {
 	if c.AccessTokenTTL <= 0 || c.RefreshTokenTTL <= 0 || c.InviteTTL <= 0 {
 		problems = append(problems, "token and invite lifetimes must be positive")
 	}
-	if c.PingInterval <= 0 {
-		problems = append(problems, "ping_interval must be positive")
+	if c.PingInterval <= 0 || c.StreamWriteTimeout <= 0 {
+		problems = append(problems, "ping_interval and stream_write_timeout must be positive")
+	}
+	if c.ReplayDepth < 0 {
+		problems = append(problems, "replay_depth must be 0 (no depth) or more")
 	}
 	if c.SubscriberQueue < 1 {
 		problems = append(problems, "subscriber_queue must be at least 1")
@@ -271,6 +282,8 @@ var settings = []setting{
 	{"subscriber_queue", integer(func(c *Config) *int { return &c.SubscriberQueue })},
 	{"bcrypt_cost", integer(func(c *Config) *int { return &c.BcryptCost })},
 	{"rooms_per_hour", integer(func(c *Config) *int { return &c.RoomsPerHour })},
+	{"replay_depth", integer(func(c *Config) *int { return &c.ReplayDepth })},
+	{"stream_write_timeout", dur(func(c *Config) *time.Duration { return &c.StreamWriteTimeout })},
 	{"login_limit_account", rate(func(c *Config) *limit.Rate { return &c.LoginLimitAccount })},
 	{"login_limit_ip", rate(func(c *Config) *limit.Rate { return &c.LoginLimitIP })},
 	{"signup_limit_ip", rate(func(c *Config) *limit.Rate { return &c.SignupLimitIP })},

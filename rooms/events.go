@@ -21,6 +21,7 @@ const (
 	EvMemberLeft     = "member.left"
 	EvRoomLeft       = "room.left"
 	EvTokenExpired   = "token.expired"
+	EvResync         = "resync"
 	EvReactionAdded  = "reaction.added"
 	EvReactionGone   = "reaction.removed"
 )
@@ -126,6 +127,12 @@ func encodeFrame(id int64, name string, payload []byte) []byte {
 
 // TokenExpiredFrame returns the frame that ends a stream whose token expired.
 func TokenExpiredFrame() []byte { return encodeFrame(0, EvTokenExpired, []byte("{}")) }
+
+// resyncFrame tells a client too far behind to reload its rooms and history
+// instead of receiving every missed event; it continues from cursor.
+func resyncFrame(cursor int64) []byte {
+	return encodeFrame(cursor, EvResync, []byte(`{"reason":"backlog"}`))
+}
 
 func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)

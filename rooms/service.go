@@ -44,6 +44,9 @@ type Caps struct {
 	RoomsPerTenant int
 	MembersPerRoom int
 	RoomsPerUser   int
+	// ReplayDepth is how many missed events a resuming stream replays; a
+	// client further behind gets one resync event instead.
+	ReplayDepth int
 }
 
 // NewService wires the rooms service.

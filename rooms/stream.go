@@ -2,15 +2,22 @@ package rooms
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
+
+	"gorm.io/gorm"
 
 	"parley/auth"
 	"parley/internal/fault"
 	"parley/store"
 )
 
-const replayPage = 500
+// replayPage is how many logged events one replay query reads. Each page is
+// written out before the next is read, so a stream holds one page, never its
+// backlog: at most replayPage messages (under 1 MiB even at 4,000 characters
+// each), however far behind its client is and however slowly it reads.
+const replayPage = 32
 
 // streamRetryAfter is when to try again after too_many_streams: by then a
 // stream whose client went away unannounced has usually been noticed (it is
@@ -107,41 +114,61 @@ func (s *Service) memberships(ctx context.Context, userID string) (map[string]bo
 // Close ends the subscription.
 func (st *Stream) Close() { st.svc.hub.Unsubscribe(st.Subscriber) }
 
-// Replay sends every logged event after the cursor that the caller may still
-// see, in order, and returns the last id sent (the cursor if none).
-func (st *Stream) Replay(ctx context.Context, send func(frame []byte) error) (int64, error) {
+// Replay sends the logged events after the cursor that the caller may still
+// see, in order, a page at a time: write must have written a page out before
+// it returns, and only then is the next one read. A client more than the
+// replay depth behind gets one resync event instead, carrying the newest
+// cursor. Replay returns the last id sent (the cursor if none).
+func (st *Stream) Replay(ctx context.Context, write func(frames [][]byte) error) (int64, error) {
 	last := st.cursor
 	if last == noCursor {
 		return 0, nil
 	}
+	if depth := st.svc.caps.ReplayDepth; depth > 0 {
+		var beyond []int64
+		if err := st.backlog(ctx, last).Order("id").Offset(depth).Limit(1).Pluck("id", &beyond).Error; err != nil {
+			return last, err
+		}
+		if len(beyond) > 0 {
+			// Everything up to the newest event is committed, so the client's
+			// reload sees it; live events after it follow on this stream.
+			var newest int64
+			if err := st.svc.st.Read(ctx).Model(&store.Event{}).Select("COALESCE(MAX(id), 0)").Scan(&newest).Error; err != nil {
+				return last, err
+			}
+			return newest, write([][]byte{resyncFrame(newest)})
+		}
+	}
 	for {
 		var evs []store.Event
-		db := st.svc.st.Read(ctx).Where("id > ?", last)
-		if st.RoomID != "" {
-			db = db.Where("room_id = ? AND (target_user_id = '' OR target_user_id = ?)", st.RoomID, st.UserID)
-		} else {
-			db = db.Where(`(target_user_id = '' AND room_id IN (SELECT room_id FROM room_members WHERE user_id = ?))
-				OR target_user_id = ?`, st.UserID, st.UserID)
-		}
-		if err := db.Order("id").Limit(replayPage).Find(&evs).Error; err != nil {
+		if err := st.backlog(ctx, last).Order("id").Limit(replayPage).Find(&evs).Error; err != nil {
 			return last, err
 		}
 		frames, err := st.svc.frames(ctx, evs)
 		if err != nil {
 			return last, err
 		}
-		for i, f := range frames {
-			if f != nil {
-				if err := send(f); err != nil {
-					return last, err
-				}
+		if len(evs) > 0 {
+			if err := write(slices.DeleteFunc(frames, func(f []byte) bool { return f == nil })); err != nil {
+				return last, err
 			}
-			last = evs[i].ID
+			last = evs[len(evs)-1].ID
 		}
 		if len(evs) < replayPage {
 			return last, nil
 		}
 	}
+}
+
+// backlog selects the logged events after the cursor that this stream's
+// user may see: of the one room, or of every room they are a member of.
+func (st *Stream) backlog(ctx context.Context, after int64) *gorm.DB {
+	db := st.svc.st.Read(ctx).Model(&store.Event{}).Where("id > ?", after)
+	if st.RoomID != "" {
+		return db.Where("room_id = ? AND (target_user_id = '' OR target_user_id = ?)", st.RoomID, st.UserID)
+	}
+	return db.Where(`(target_user_id = '' AND room_id IN (SELECT room_id FROM room_members WHERE user_id = ?))
+		OR target_user_id = ?`, st.UserID, st.UserID)
 }
 
 // frames encodes logged events; message events show the message as it is now

@@ -77,11 +77,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		auth.Options{RefreshTTL: cfg.RefreshTokenTTL, InviteTTL: cfg.InviteTTL, SelfServiceTenants: cfg.SelfServiceTenant,
 			MaxUsersPerTenant: cfg.MaxUsersPerTenant, MaxAPIKeysPerTenant: cfg.MaxAPIKeysPerTenant, Limits: limits})
 	roomSvc := rooms.NewService(st, authSvc, hub, rooms.Caps{
-		RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser})
+		RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser,
+		ReplayDepth: cfg.ReplayDepth})
 	a := &App{Auth: authSvc, Rooms: roomSvc, Store: st, hub: hub, metrics: reg, shutdown: make(chan struct{})}
 	a.handler = api.New(api.Deps{
 		Auth: authSvc, Rooms: roomSvc, Store: st, Log: log, Metrics: reg, Web: web.Static(),
-		PingInterval: cfg.PingInterval, Shutdown: a.shutdown, Streams: &a.streams,
+		PingInterval: cfg.PingInterval, StreamWriteTimeout: cfg.StreamWriteTimeout, Shutdown: a.shutdown, Streams: &a.streams,
 		TrustedProxies: cfg.Proxies(), Limits: limits, Refusals: metrics,
 	})
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))

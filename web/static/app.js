@@ -59,11 +59,16 @@ const stream = new EventStream({
     current?.onConnection?.(state);
   },
   onOpen(resumed) {
-    if (resumed) return;
-    loadRooms().catch(() => {});
-    current?.resync?.();
+    if (!resumed) refetch();
   },
+  onResync: refetch,
 });
+
+// refetch reloads what a stream could not replay: the rooms and the open screen.
+function refetch() {
+  loadRooms().catch(() => {});
+  current?.resync?.();
+}
 
 function parseHash() {
   const raw = location.hash.replace(/^#/, '') || '/';

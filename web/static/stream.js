@@ -9,7 +9,7 @@ import { accessToken, refresh } from './api.js';
 export const EVENT_NAMES = [
   'message.created', 'message.updated', 'message.deleted',
   'room.updated', 'room.deleted', 'room.left',
-  'member.joined', 'member.left', 'token.expired',
+  'member.joined', 'member.left', 'token.expired', 'resync',
 ];
 
 const MAX_DELAY_MS = 30_000;
@@ -17,11 +17,14 @@ const MAX_DELAY_MS = 30_000;
 export class EventStream {
   // onEvent(name, data) gets each event; onState(state) gets 'connecting',
   // 'live' or 'reconnecting'; onOpen(resumed) runs when a connection opens,
-  // resumed being false when the server could not replay (a first connection).
-  constructor({ onEvent, onState, onOpen }) {
+  // resumed being false when the server could not replay (a first connection);
+  // onResync() runs when the server says we missed too much to replay, so the
+  // rooms and the open room's history must be fetched again.
+  constructor({ onEvent, onState, onOpen, onResync }) {
     this.onEvent = onEvent;
     this.onState = onState;
     this.onOpen = onOpen;
+    this.onResync = onResync;
     this.source = null;
     this.token = null;
     this.lastId = '';
@@ -110,6 +113,10 @@ export class EventStream {
   dispatch(source, name, event) {
     if (this.source !== source) return;
     if (event.lastEventId) this.lastId = event.lastEventId;
+    if (name === 'resync') {
+      this.onResync(); // lastId is already the newest cursor: live events follow
+      return;
+    }
     if (name === 'token.expired') {
       this.close();
       this.setState('reconnecting');
