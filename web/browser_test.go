@@ -407,6 +407,16 @@ func (b *browser) signup(base, slug, username, display, invite string) {
 	b.waitVisible("[data-testid=room-list]")
 }
 
+func (b *browser) login(base, slug, username string) {
+	b.t.Helper()
+	b.open(base + "/#/login")
+	b.fill("#login-tenant", slug)
+	b.fill("#login-username", username)
+	b.fill("#login-password", password)
+	b.click("[data-testid=login-submit]")
+	b.waitVisible("[data-testid=room-list]")
+}
+
 func (b *browser) joinPublicRoom(name string) {
 	b.t.Helper()
 	b.click("[data-testid=nav-browse]")
@@ -743,11 +753,7 @@ func TestBrowserHistoryPaging(t *testing.T) {
 
 	carol := newBrowser(t, chromium, "carol")
 	defer carol.checkClean()
-	carol.open(srv.URL + "/#/login")
-	carol.fill("#login-tenant", "history")
-	carol.fill("#login-username", "carol")
-	carol.fill("#login-password", password)
-	carol.click("[data-testid=login-submit]")
+	carol.login(srv.URL, "history", "carol")
 	carol.openRoom("archive")
 	count := `document.querySelectorAll('#message-list [data-testid=message]').length`
 	if n := evaluate[int](carol, count); n != 50 {
