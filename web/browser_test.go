@@ -407,16 +407,6 @@ func (b *browser) signup(base, slug, username, display, invite string) {
 	b.waitVisible("[data-testid=room-list]")
 }
 
-func (b *browser) login(base, slug, username string) {
-	b.t.Helper()
-	b.open(base + "/#/login")
-	b.fill("#login-tenant", slug)
-	b.fill("#login-username", username)
-	b.fill("#login-password", password)
-	b.click("[data-testid=login-submit]")
-	b.waitVisible("[data-testid=room-list]")
-}
-
 func (b *browser) joinPublicRoom(name string) {
 	b.t.Helper()
 	b.click("[data-testid=nav-browse]")
