@@ -75,7 +75,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	})
 	authSvc := auth.NewService(st, policy, auth.NewSigner(key, cfg.AccessTokenTTL), auth.NewPasswords(cfg.BcryptCost), hub,
 		auth.Options{RefreshTTL: cfg.RefreshTokenTTL, InviteTTL: cfg.InviteTTL, SelfServiceTenants: cfg.SelfServiceTenant,
-			MaxUsersPerTenant: cfg.MaxUsersPerTenant, MaxAPIKeysPerTenant: cfg.MaxAPIKeysPerTenant, Limits: limits})
+			MaxUsersPerTenant: cfg.MaxUsersPerTenant, MaxAPIKeysPerTenant: cfg.MaxAPIKeysPerTenant,
+			MaxOpenInvitesPerTenant: cfg.MaxInvitesPerTenant, Limits: limits})
 	roomSvc := rooms.NewService(st, authSvc, hub, rooms.Caps{
 		RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser,
 		ReplayDepth: cfg.ReplayDepth})
