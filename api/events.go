@@ -20,12 +20,16 @@ const flushAt = 64 << 10
 
 // streamHeader starts a stream on a taken-over HTTP/1.1 connection. Without a
 // length or chunking, the body runs until the server closes the connection.
-const streamHeader = "HTTP/1.1 200 OK\r\n" +
-	"Content-Type: text/event-stream\r\n" +
-	"Cache-Control: no-cache\r\n" +
-	"X-Accel-Buffering: no\r\n" +
-	"X-Content-Type-Options: nosniff\r\n" +
-	"Connection: close\r\n\r\n"
+// The request id is one requestID let through: plain characters only.
+func streamHeader(requestID string) string {
+	return "HTTP/1.1 200 OK\r\n" +
+		"Content-Type: text/event-stream\r\n" +
+		"Cache-Control: no-cache\r\n" +
+		"X-Accel-Buffering: no\r\n" +
+		"X-Content-Type-Options: nosniff\r\n" +
+		requestIDHeader + ": " + requestID + "\r\n" +
+		"Connection: close\r\n\r\n"
+}
 
 const retryLine = "retry: 3000\n\n"
 
@@ -49,14 +53,18 @@ func (h *handlers) events(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusOK) // for the request log; the header goes out below
-	conn, rw, err := http.NewResponseController(c.Writer).Hijack()
+	rc := http.NewResponseController(c.Writer)
+	// A stream outlives the request deadlines: it sets a deadline per write.
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	conn, rw, err := rc.Hijack()
 	if err != nil {
 		defer st.Close()
 		h.serveInHandler(c, st, p)
 		return
 	}
 	out := &connSink{conn: conn, pool: &h.frames, timeout: h.StreamWriteTimeout}
-	if rw.Reader.Buffered() > 0 || out.send([]byte(streamHeader+retryLine)) != nil {
+	if rw.Reader.Buffered() > 0 || out.send([]byte(streamHeader(c.GetString(requestIDKey))+retryLine)) != nil {
 		conn.Close()
 		st.Close()
 		return

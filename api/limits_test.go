@@ -5,7 +5,6 @@ package api_test
 // that limits hold for requests sent in parallel.
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -196,10 +195,9 @@ func TestPostingLimits(t *testing.T) {
 	postAs(key, 6) // the key has more
 	refused(key)
 
-	metrics := s.Do(t, "GET", "/metrics", "", nil)
-	for _, want := range []string{`parley_limit_refused_total{limit="post_user"} 2`, `parley_limit_refused_total{limit="post_key"} 1`} {
-		if !bytes.Contains(metrics.Body, []byte(want)) {
-			t.Errorf("/metrics lacks %s", want)
+	for rule, want := range map[string]float64{"post_user": 2, "post_key": 1} {
+		if got := s.Metric(t, "parley_limit_refused_total", "limit", rule); got != want {
+			t.Errorf("parley_limit_refused_total{limit=%q} = %v, want %v", rule, got, want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -31,6 +33,11 @@ type Deps struct {
 	PingInterval time.Duration
 	// StreamWriteTimeout bounds one write to a stream.
 	StreamWriteTimeout time.Duration
+	// ReadTimeout and WriteTimeout bound reading the body of, and writing the
+	// answer to, every request but an event stream.
+	ReadTimeout, WriteTimeout time.Duration
+	// MetricsToken, if set, serves /metrics here to requests bearing it.
+	MetricsToken string
 	// Shutdown is closed when the server stops, to end streams cleanly.
 	Shutdown <-chan struct{}
 	// Streams counts stream writers running after their handler returned.
@@ -71,13 +78,13 @@ func New(d Deps) http.Handler {
 		d.Log.Error("ignoring trusted_proxies", "err", err)
 		_ = r.SetTrustedProxies(nil)
 	}
-	r.Use(h.recover, h.observe, securityHeaders)
+	r.Use(h.recover, h.observe, h.deadlines, securityHeaders)
 	r.NoRoute(h.noRoute)
 	r.NoMethod(methodNotAllowed)
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", h.ready)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})))
+	r.GET("/metrics", h.metricsToken, gin.WrapH(promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})))
 
 	v1 := r.Group("/api/v1")
 	v1.POST("/tenants", h.perIP(d.Limits.CreateTenant), h.createTenant)
@@ -238,10 +245,14 @@ func (h *handlers) recover(c *gin.Context) {
 	c.Next()
 }
 
-// observe logs and measures each request by its route template, never by its
-// raw URL, so a ?token= never reaches a log line.
+// observe logs and measures each request: one access log line at info, by
+// route template (never the raw URL, so a ?token= never reaches a log), with
+// the request id that the answer carries too.
 func (h *handlers) observe(c *gin.Context) {
 	start := time.Now()
+	id := requestID(c.GetHeader(requestIDHeader))
+	c.Set(requestIDKey, id)
+	c.Header(requestIDHeader, id)
 	c.Next()
 	route := c.FullPath()
 	if route == "" {
@@ -250,12 +261,59 @@ func (h *handlers) observe(c *gin.Context) {
 	status := c.Writer.Status()
 	elapsed := time.Since(start)
 	h.requests.WithLabelValues(c.Request.Method, route, http.StatusText(status)).Observe(elapsed.Seconds())
-	level := slog.LevelDebug
+	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelError
 	}
-	h.Log.Log(c.Request.Context(), level, "request", "method", c.Request.Method, "route", route,
-		"status", status, "duration", elapsed, "ip", c.ClientIP())
+	h.Log.LogAttrs(c.Request.Context(), level, "request", slog.String("method", c.Request.Method), slog.String("route", route),
+		slog.Int("status", status), slog.Int("bytes", max(0, c.Writer.Size())), slog.Duration("duration", elapsed),
+		slog.String("ip", c.ClientIP()), slog.String("request_id", id))
+}
+
+const (
+	requestIDHeader = "X-Request-ID"
+	requestIDKey    = "request_id"
+	maxRequestID    = 64
+)
+
+// requestID keeps the id a client or proxy sent when it is short and made of
+// plain characters (so it is safe in logs and headers), else makes one.
+func requestID(sent string) string {
+	ok := sent != "" && len(sent) <= maxRequestID
+	for i := 0; ok && i < len(sent); i++ {
+		b := sent[i]
+		ok = b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_' || b == '.' || b == ':'
+	}
+	if ok {
+		return sent
+	}
+	return uuid.NewString()
+}
+
+// deadlines bounds how long a client may take to send its body and to take
+// the answer, so a slow or stalled client cannot hold a connection. Event
+// streams clear them once they start: they have their own write deadline.
+func (h *handlers) deadlines(c *gin.Context) {
+	rc := http.NewResponseController(c.Writer)
+	now := time.Now()
+	_ = rc.SetReadDeadline(now.Add(h.ReadTimeout))
+	_ = rc.SetWriteDeadline(now.Add(h.WriteTimeout))
+	c.Next()
+}
+
+// metricsToken lets through only requests bearing the metrics token; without
+// one set, metrics are only on their own listener, not here.
+func (h *handlers) metricsToken(c *gin.Context) {
+	if h.MetricsToken == "" {
+		notFoundRoute(c)
+		return
+	}
+	token, _ := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if subtle.ConstantTimeCompare([]byte(token), []byte(h.MetricsToken)) != 1 {
+		h.fail(c, fault.New(fault.Unauthenticated, "send the metrics token"))
+		return
+	}
+	c.Next()
 }
 
 func securityHeaders(c *gin.Context) {

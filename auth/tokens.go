@@ -86,6 +86,9 @@ func LoadOrCreateKey(configured, dataDir string) ([]byte, error) {
 	}
 	path := filepath.Join(dataDir, "jwt.key")
 	if raw, err := os.ReadFile(path); err == nil {
+		if err := os.Chmod(path, 0o600); err != nil { // tighten a key left readable
+			return nil, fmt.Errorf("restrict signing key to its owner: %w", err)
+		}
 		key, err := hex.DecodeString(strings.TrimSpace(string(raw))) // tolerate an editor's newline
 		if err != nil || len(key) < 32 {
 			return nil, fmt.Errorf("signing key file %s is damaged", path)

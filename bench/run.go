@@ -32,6 +32,7 @@ const (
 type Config struct {
 	Scenario        string        `json:"scenario"`
 	URL             string        `json:"url"`
+	MetricsURL      string        `json:"metrics_url"` // the server's metrics listener (metrics_listen)
 	Duration        time.Duration `json:"-"`
 	SetupTimeout    time.Duration `json:"-"`
 	Settle          time.Duration `json:"-"`
@@ -60,6 +61,7 @@ func Defaults(scenario string) (Config, error) {
 	c := Config{
 		Scenario:        scenario,
 		URL:             "http://127.0.0.1:8080",
+		MetricsURL:      "http://127.0.0.1:9181",
 		Duration:        60 * time.Second,
 		SetupTimeout:    5 * time.Minute,
 		Settle:          2 * time.Second,
@@ -229,6 +231,7 @@ type runner struct {
 	cfg  Config
 	res  *Result
 	api  *API
+	mapi *API // the metrics listener; nil when it is not reachable
 	s    *Streamer
 	w    *World
 	l    Layout
@@ -313,6 +316,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	r.api = NewAPI(t, max(cfg.Workers, cfg.Posters)*2)
 	defer r.api.Close()
+	if mt, err := ResolveLoopback(ctx, cfg.MetricsURL, nil); err == nil {
+		r.mapi = NewAPI(mt, 2)
+		defer r.mapi.Close()
+	} else {
+		r.note("metrics listener: %v; no goroutine or heap figures", err)
+	}
 	if _, err := r.api.Do(ctx, "GET", "/healthz", "", nil, nil); err != nil {
 		return nil, fmt.Errorf("server not reachable: %w", err)
 	}
@@ -340,7 +349,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Memory before the streams.
 	res.Memory.RSSBefore = rss(pid)
-	if m := scrapeMetrics(ctx, r.api); m != nil {
+	if m := scrapeMetrics(ctx, r.mapi); m != nil {
 		res.Memory.GoroutinesBefore = m["go_goroutines"]
 		res.Memory.HeapInuseBefore = m["go_memstats_heap_inuse_bytes"]
 		res.Memory.StackInuseBefore = m["go_memstats_stack_inuse_bytes"]
@@ -366,7 +375,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	sleepCtx(ctx, cfg.Settle)
 	res.Memory.RSSAfterOpen = rss(pid)
 	res.Memory.HeldAtMeasure = r.s.Held.Load()
-	if m := scrapeMetrics(ctx, r.api); m != nil {
+	if m := scrapeMetrics(ctx, r.mapi); m != nil {
 		res.Memory.GoroutinesAfter = m["go_goroutines"]
 		res.Memory.HeapInuseAfter = m["go_memstats_heap_inuse_bytes"]
 		res.Memory.StackInuseAfter = m["go_memstats_stack_inuse_bytes"]
@@ -910,6 +919,9 @@ func ParseMetrics(text io.Reader, names ...string) map[string]float64 {
 }
 
 func scrapeMetrics(ctx context.Context, api *API) map[string]float64 {
+	if api == nil {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := newGet(ctx, api, "/metrics")

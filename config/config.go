@@ -42,6 +42,21 @@ type Config struct {
 	LogLevel        string        `json:"log_level"`
 	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
 	DebugListen     string        `json:"debug_listen"` // empty: no pprof; else e.g. 127.0.0.1:6060
+	// MetricsListen serves /metrics on its own address, loopback by default
+	// ("off": none). MetricsToken, if set, also serves it on the public
+	// listener to requests bearing that token.
+	MetricsListen string `json:"metrics_listen"`
+	MetricsToken  string `json:"metrics_token"`
+	// Timeouts of every request but event streams (which have their own
+	// write deadline and pings): headers, body, answer, and an idle
+	// keep-alive connection between requests.
+	ReadHeaderTimeout time.Duration `json:"read_header_timeout"`
+	ReadTimeout       time.Duration `json:"read_timeout"`
+	WriteTimeout      time.Duration `json:"write_timeout"`
+	IdleTimeout       time.Duration `json:"idle_timeout"`
+	// MaxConnsPerIP caps the connections one client IP (an IPv6 /64) holds
+	// at once; trusted proxies are not capped. 0: no cap.
+	MaxConnsPerIP int `json:"max_conns_per_ip"`
 	// TrustedProxies lists the reverse proxies (IPs or CIDRs, comma-separated)
 	// whose X-Forwarded-For names the client; empty trusts none.
 	TrustedProxies string `json:"trusted_proxies"`
@@ -82,6 +97,12 @@ func Default() Config {
 		BcryptCost:         10,
 		LogLevel:           "info",
 		ShutdownTimeout:    10 * time.Second,
+		MetricsListen:      "127.0.0.1:9181",
+		ReadHeaderTimeout:  10 * time.Second,
+		ReadTimeout:        30 * time.Second,
+		WriteTimeout:       30 * time.Second,
+		IdleTimeout:        60 * time.Second,
+		MaxConnsPerIP:      128,
 		LoginLimitAccount:  limit.Rate{N: 5, Per: 150 * time.Second},
 		LoginLimitIP:       limit.Rate{N: 30, Per: time.Minute},
 		SignupLimitIP:      limit.Rate{N: 20, Per: time.Hour},
@@ -102,6 +123,9 @@ func Default() Config {
 		MaxInvitesPerTenant: 100,
 	}
 }
+
+// Off turns off a listener setting (metrics_listen).
+const Off = "off"
 
 // DatabaseFile is where the SQLite database lives.
 func (c Config) DatabaseFile() string {
@@ -151,6 +175,18 @@ func (c Config) Validate() error {
 	}
 	if c.RoomsPerHour < 0 {
 		problems = append(problems, "rooms_per_hour must be 0 (no cap) or more")
+	}
+	if c.ReadHeaderTimeout <= 0 || c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0 {
+		problems = append(problems, "read_header_timeout, read_timeout, write_timeout and idle_timeout must be positive")
+	}
+	if c.MaxConnsPerIP < 0 {
+		problems = append(problems, "max_conns_per_ip must be 0 (no cap) or more")
+	}
+	if c.MetricsListen == "" {
+		problems = append(problems, "metrics_listen is empty (use off for none)")
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		problems = append(problems, "metrics_token must be at least 16 characters")
 	}
 	if c.ShutdownTimeout <= 0 {
 		problems = append(problems, "shutdown_timeout must be positive")
@@ -275,6 +311,13 @@ var settings = []setting{
 	{"jwt_key", str(func(c *Config) *string { return &c.JWTKey })},
 	{"log_level", str(func(c *Config) *string { return &c.LogLevel })},
 	{"debug_listen", str(func(c *Config) *string { return &c.DebugListen })},
+	{"metrics_listen", str(func(c *Config) *string { return &c.MetricsListen })},
+	{"metrics_token", str(func(c *Config) *string { return &c.MetricsToken })},
+	{"read_header_timeout", dur(func(c *Config) *time.Duration { return &c.ReadHeaderTimeout })},
+	{"read_timeout", dur(func(c *Config) *time.Duration { return &c.ReadTimeout })},
+	{"write_timeout", dur(func(c *Config) *time.Duration { return &c.WriteTimeout })},
+	{"idle_timeout", dur(func(c *Config) *time.Duration { return &c.IdleTimeout })},
+	{"max_conns_per_ip", integer(func(c *Config) *int { return &c.MaxConnsPerIP })},
 	{"trusted_proxies", str(func(c *Config) *string { return &c.TrustedProxies })},
 	{"access_token_ttl", dur(func(c *Config) *time.Duration { return &c.AccessTokenTTL })},
 	{"refresh_token_ttl", dur(func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},

@@ -114,6 +114,9 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 			return nil, fmt.Errorf("create database folder: %w", err)
 		}
 	}
+	if err := ownerOnly(path); err != nil {
+		return nil, err
+	}
 	// WAL lets readers run beside the writer; synchronous=FULL makes each commit
 	// durable before a post is acknowledged; foreign keys keep rows consistent.
 	params := "?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=10000"
@@ -131,6 +134,10 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	}
 	wdb.SetMaxOpenConns(1)
 	if err := migrate(ctx, wdb); err != nil {
+		_ = wdb.Close()
+		return nil, err
+	}
+	if err := ownerOnly(path); err != nil { // the -wal and -shm exist now
 		_ = wdb.Close()
 		return nil, err
 	}

@@ -26,6 +26,7 @@ func run() int {
 	fs := flag.NewFlagSet("parley-bench", flag.ContinueOnError)
 	scenario := fs.String("scenario", "", "idle | fanout | rooms | throughput (required)")
 	url := fs.String("url", "http://127.0.0.1:8080", "server base URL; must be on a loopback address")
+	metricsURL := fs.String("metrics-url", "http://127.0.0.1:9181", "base URL of the server's metrics listener (metrics_listen), for heap and goroutine figures; loopback only")
 	duration := fs.Duration("duration", 0, "measured window (default per scenario: 60s, throughput 30s)")
 	setup := fs.Duration("setup-timeout", 0, "bound on provisioning + opening streams (default 5m)")
 	settle := fs.Duration("settle", 0, "pause after opening streams, before measuring (default 2s)")
@@ -67,6 +68,7 @@ func run() int {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	cfg.URL = *url
+	cfg.MetricsURL = *metricsURL
 	if set["duration"] {
 		cfg.Duration = *duration
 	}

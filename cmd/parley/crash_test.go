@@ -32,7 +32,8 @@ func TestMain(m *testing.M) {
 func startChild(t *testing.T, dir, addr string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "serve", "-listen", addr, "-data-dir", dir, "-log-level", "error")
-	cmd.Env = append(os.Environ(), "PARLEY_TEST_BE_SERVER=1", "PARLEY_BCRYPT_COST=4")
+	// Metrics on a free port: tests running side by side must not share one.
+	cmd.Env = append(os.Environ(), "PARLEY_TEST_BE_SERVER=1", "PARLEY_BCRYPT_COST=4", "PARLEY_METRICS_LISTEN=127.0.0.1:0")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

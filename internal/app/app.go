@@ -4,11 +4,11 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"sync"
 	"time"
 
@@ -33,6 +33,7 @@ type App struct {
 	handler  http.Handler
 	hub      *rooms.Hub
 	metrics  *prometheus.Registry
+	counts   *nodeMetrics
 	shutdown chan struct{}
 	streams  sync.WaitGroup // stream writers that outlive their HTTP handler
 	stop     context.CancelFunc
@@ -46,6 +47,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, err
 	}
 	gin.SetMode(gin.ReleaseMode)
+	// The data dir holds the database and the signing key: its owner's only,
+	// also when it already existed with looser permissions.
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("restrict data dir to its owner: %w", err)
+	}
 	st, err := store.Open(ctx, cfg.DatabaseFile(), log)
 	if err != nil {
 		return nil, err
@@ -80,10 +89,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	roomSvc := rooms.NewService(st, authSvc, hub, rooms.Caps{
 		RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser,
 		ReplayDepth: cfg.ReplayDepth})
-	a := &App{Auth: authSvc, Rooms: roomSvc, Store: st, hub: hub, metrics: reg, shutdown: make(chan struct{})}
+	a := &App{Auth: authSvc, Rooms: roomSvc, Store: st, hub: hub, metrics: reg, counts: metrics, shutdown: make(chan struct{})}
 	a.handler = api.New(api.Deps{
 		Auth: authSvc, Rooms: roomSvc, Store: st, Log: log, Metrics: reg, Web: web.Static(),
 		PingInterval: cfg.PingInterval, StreamWriteTimeout: cfg.StreamWriteTimeout, Shutdown: a.shutdown, Streams: &a.streams,
+		ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, MetricsToken: cfg.MetricsToken,
 		TrustedProxies: cfg.Proxies(), Limits: limits, Refusals: metrics,
 	})
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -117,37 +127,6 @@ func (a *App) Close() error {
 	a.hub.Close() // after the store: its last commits still publish
 	a.streams.Wait()
 	return err
-}
-
-// Serve runs the HTTP server on cfg.Listen until ctx ends, then shuts down
-// gracefully: streams end cleanly, in-flight requests finish, writes commit.
-func Serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	a, err := New(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	if cfg.DebugListen != "" {
-		go servePprof(cfg.DebugListen, log)
-	}
-	srv := &http.Server{Addr: cfg.Listen, Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("parley listening", "addr", cfg.Listen, "database", cfg.DatabaseFile())
-	select {
-	case err := <-errc:
-		_ = a.Close()
-		return fmt.Errorf("listen: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	a.EndStreams()
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	err = srv.Shutdown(sctx)
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return errors.Join(err, a.Close())
 }
 
 // nodeMetrics counts what the hub and the limits do, for /metrics.

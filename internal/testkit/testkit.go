@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -21,13 +20,17 @@ import (
 	"parley/internal/app"
 )
 
-// Server is a running Parley node on a temporary data dir.
+// Server is a running Parley node on a temporary data dir, served as the
+// binary serves it (app.Listen: the same listeners, connection cap and
+// timeouts) on free loopback ports.
 type Server struct {
-	URL  string
-	App  *app.App
-	Cfg  config.Config
-	http *httptest.Server
-	log  *slog.Logger
+	URL        string
+	MetricsURL string // the metrics listener
+	App        *app.App
+	Cfg        config.Config
+	log        *slog.Logger
+	stop       context.CancelFunc
+	served     chan error
 }
 
 // Start runs a server on a fresh data dir; opts adjust the config.
@@ -42,6 +45,7 @@ func StartLogged(t testing.TB, log *slog.Logger, opts ...func(*config.Config)) *
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
+	cfg.Listen, cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.BcryptCost = 4 // keep tests fast; production uses the configured cost
 	for _, o := range opts {
 		o(&cfg)
@@ -58,23 +62,27 @@ func (s *Server) start(t testing.TB) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	a, err := app.New(context.Background(), s.Cfg, log)
+	srv, err := app.Listen(context.Background(), s.Cfg, log)
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}
-	s.App = a
-	s.http = httptest.NewServer(a.Handler())
-	s.URL = s.http.URL
+	ctx, stop := context.WithCancel(context.Background())
+	s.App, s.stop, s.served = srv.App, stop, make(chan error, 1)
+	s.URL = "http://" + srv.Addr()
+	if addr := srv.MetricsAddr(); addr != "" {
+		s.MetricsURL = "http://" + addr + "/metrics"
+	}
+	go func() { s.served <- srv.Serve(ctx) }()
 }
 
-// Stop shuts the server down as the binary does: streams end, then the database closes.
+// Stop shuts the server down as the binary does: streams end, requests
+// finish, then the database closes.
 func (s *Server) Stop() {
 	if s.App == nil {
 		return
 	}
-	s.App.EndStreams()
-	s.http.Close()
-	_ = s.App.Close()
+	s.stop()
+	<-s.served
 	s.App = nil
 }
 
