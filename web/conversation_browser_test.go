@@ -21,6 +21,25 @@ func apiLogin(t *testing.T, base, slug, username string) string {
 	return login.AccessToken
 }
 
+// aliceAndBob makes, over the API, the workspace acme with its owner alice and
+// the member bob, both in a new public room; it returns their access tokens
+// and the room's id.
+func aliceAndBob(t *testing.T, base, aliceName, bobName, room string) (aliceToken, bobToken, roomID string) {
+	t.Helper()
+	apiCall(t, http.MethodPost, base+"/api/v1/tenants", "", map[string]any{
+		"slug": "acme", "name": "Acme", "admin": map[string]string{"username": "alice", "password": password, "display_name": aliceName},
+	}, nil)
+	apiCall(t, http.MethodPost, base+"/api/v1/auth/signup", "", map[string]string{
+		"tenant": "acme", "username": "bob", "password": password, "display_name": bobName}, nil)
+	aliceToken, bobToken = apiLogin(t, base, "acme", "alice"), apiLogin(t, base, "acme", "bob")
+	var created struct {
+		ID string `json:"id"`
+	}
+	apiCall(t, http.MethodPost, base+"/api/v1/rooms", aliceToken, map[string]string{"name": room}, &created)
+	apiCall(t, http.MethodPost, base+"/api/v1/rooms/"+created.ID+"/join", bobToken, nil, nil)
+	return aliceToken, bobToken, created.ID
+}
+
 func (b *browser) login(base, slug, username string) {
 	b.t.Helper()
 	b.open(base + "/#/login")
@@ -58,18 +77,8 @@ func (b *browser) openActions(body, action string) {
 func TestBrowserRepliesReactionsAndMentions(t *testing.T) {
 	chromium := findChromium(t)
 	srv := startServer(t, func(c *config.Config) { c.PostLimitUser = limit.Rate{} }) // the history is seeded at full speed
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/tenants", "", map[string]any{
-		"slug": "acme", "name": "Acme", "admin": map[string]string{"username": "alice", "password": password, "display_name": "Alice Liddell"},
-	}, nil)
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/auth/signup", "", map[string]string{
-		"tenant": "acme", "username": "bob", "password": password, "display_name": "Bob Builder"}, nil)
-	aliceToken, bobToken := apiLogin(t, srv.URL, "acme", "alice"), apiLogin(t, srv.URL, "acme", "bob")
-	var room struct {
-		ID string `json:"id"`
-	}
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms", aliceToken, map[string]string{"name": "team"}, &room)
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms/"+room.ID+"/join", bobToken, nil, nil)
-	messages := srv.URL + "/api/v1/rooms/" + room.ID + "/messages"
+	aliceToken, _, roomID := aliceAndBob(t, srv.URL, "Alice Liddell", "Bob Builder", "team")
+	messages := srv.URL + "/api/v1/rooms/" + roomID + "/messages"
 	var original struct {
 		ID string `json:"id"`
 	}

@@ -16,18 +16,8 @@ func TestBrowserResyncAfterFallingFarBehind(t *testing.T) {
 	chromium := findChromium(t)
 	const depth = 3
 	srv := startServer(t, func(c *config.Config) { c.ReplayDepth = depth })
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/tenants", "", map[string]any{
-		"slug": "acme", "name": "Acme", "admin": map[string]string{"username": "alice", "password": password, "display_name": "Alice"},
-	}, nil)
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/auth/signup", "", map[string]string{
-		"tenant": "acme", "username": "bob", "password": password, "display_name": "Bob"}, nil)
-	aliceToken, bobToken := apiLogin(t, srv.URL, "acme", "alice"), apiLogin(t, srv.URL, "acme", "bob")
-	var room struct {
-		ID string `json:"id"`
-	}
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms", aliceToken, map[string]string{"name": "ops"}, &room)
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms/"+room.ID+"/join", bobToken, nil, nil)
-	messages := srv.URL + "/api/v1/rooms/" + room.ID + "/messages"
+	_, bobToken, roomID := aliceAndBob(t, srv.URL, "Alice", "Bob", "ops")
+	messages := srv.URL + "/api/v1/rooms/" + roomID + "/messages"
 
 	alice := newBrowser(t, chromium, "alice")
 	defer alice.checkClean()
