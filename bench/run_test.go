@@ -88,6 +88,9 @@ func (f *fakeParley) handler() http.Handler {
 		writeJSON(w, 201, map[string]any{"id": id})
 	})
 	mux.HandleFunc("GET /api/v1/rooms/{room}", func(w http.ResponseWriter, r *http.Request) {
+		if !needKey(w, r) { // as the server: a key may not mint a token for the admin
+			return
+		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		writeJSON(w, 200, map[string]any{"id": r.PathValue("room"), "last_seq": f.seq[r.PathValue("room")]})
