@@ -26,6 +26,9 @@ type Options struct {
 	RefreshTTL         time.Duration
 	InviteTTL          time.Duration
 	SelfServiceTenants bool
+	// Caps, 0 for none (docs/SECURITY.md).
+	MaxUsersPerTenant   int
+	MaxAPIKeysPerTenant int
 }
 
 // Service runs the identity use cases.
@@ -115,7 +118,7 @@ func (s *Service) CreateTenant(ctx context.Context, slug, name string, admin New
 	if err := checkSlug("slug", slug); err != nil {
 		return store.Tenant{}, TokenPair{}, err
 	}
-	name, err := cleanName("name", name, true)
+	name, err := CleanName("name", name, MaxNameLen, true)
 	if err != nil {
 		return store.Tenant{}, TokenPair{}, err
 	}
@@ -396,7 +399,7 @@ func (s *Service) newUser(tenantID, username, displayName, password, role string
 	if err := checkUsername(username); err != nil {
 		return store.User{}, err
 	}
-	displayName, err := cleanName("display_name", displayName, false)
+	displayName, err := CleanName("display_name", displayName, MaxNameLen, false)
 	if err != nil {
 		return store.User{}, err
 	}
@@ -419,8 +422,14 @@ func (s *Service) newUser(tenantID, username, displayName, password, role string
 		PasswordHash: hash, Role: role, CreatedAt: s.now()}, nil
 }
 
-// insertUser stores a new user and, once committed, grants its tenant role.
+// insertUser stores a new user, within the tenant's cap, and, once committed,
+// grants its tenant role.
 func (s *Service) insertUser(tx *store.Tx, user *store.User) error {
+	quota := store.Quota{Limit: "users_per_tenant", Max: s.opts.MaxUsersPerTenant,
+		Message: "this workspace has as many users as it may have"}
+	if err := tx.WithinQuota(quota, &store.User{}, "tenant_id = ? AND is_bot = ?", user.TenantID, false); err != nil {
+		return err
+	}
 	if err := tx.Create(user).Error; err != nil {
 		if store.IsUniqueViolation(err) {
 			return fault.New(fault.Conflict, "this username is taken")

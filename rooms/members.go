@@ -16,8 +16,14 @@ type MemberJSON struct {
 	JoinedAt time.Time     `json:"joined_at"`
 }
 
-// addMember inserts or re-roles a membership and logs member.joined.
-func (s *Service) addMember(tx *store.Tx, roomID, tenantID string, user store.User, role string) error {
+// addMember inserts (joining) or re-roles a membership and logs
+// member.joined. A user joining must fit the room's and their own caps.
+func (s *Service) addMember(tx *store.Tx, roomID, tenantID string, user store.User, role string, joining bool) error {
+	if joining {
+		if err := s.withinMemberCaps(tx, roomID, user.ID); err != nil {
+			return err
+		}
+	}
 	m := store.RoomMember{RoomID: roomID, UserID: user.ID, TenantID: tenantID, Role: role, JoinedAt: s.now()}
 	if err := upsertMember(tx, m); err != nil {
 		return err
@@ -26,6 +32,17 @@ func (s *Service) addMember(tx *store.Tx, roomID, tenantID string, user store.Us
 	tx.AfterCommit(func() { s.auth.Policy().SetRoomRole(user.ID, roomID, role) })
 	_, err := s.emit(tx, &store.Event{TenantID: tenantID, RoomID: roomID, Type: EvMemberJoined, Payload: payload}, nil, user.ID)
 	return err
+}
+
+func (s *Service) withinMemberCaps(tx *store.Tx, roomID, userID string) error {
+	perRoom := store.Quota{Limit: "members_per_room", Max: s.caps.MembersPerRoom,
+		Message: "this room has as many members as it may have"}
+	if err := tx.WithinQuota(perRoom, &store.RoomMember{}, "room_id = ?", roomID); err != nil {
+		return err
+	}
+	perUser := store.Quota{Limit: "rooms_per_user", Max: s.caps.RoomsPerUser,
+		Message: "this user is in as many rooms as one may be; leave one first"}
+	return tx.WithinQuota(perUser, &store.RoomMember{}, "user_id = ?", userID)
 }
 
 // Join adds the caller to a public room.
@@ -51,7 +68,7 @@ func (s *Service) Join(ctx context.Context, p auth.Principal, roomID string) (Ro
 		if err := tx.Where("id = ?", p.UserID).Take(&user).Error; err != nil {
 			return err
 		}
-		return s.addMember(tx, row.ID, row.TenantID, user, RoleMember)
+		return s.addMember(tx, row.ID, row.TenantID, user, RoleMember, true)
 	})
 	if err != nil {
 		return RoomJSON{}, err
@@ -119,7 +136,7 @@ func (s *Service) SetMember(ctx context.Context, p auth.Principal, roomID, userI
 		if current.Role != "" {
 			out.JoinedAt = current.JoinedAt.UTC()
 		}
-		return s.addMember(tx, row.ID, row.TenantID, user, role)
+		return s.addMember(tx, row.ID, row.TenantID, user, role, current.Role == "")
 	})
 	return out, err
 }
