@@ -154,37 +154,24 @@ func TestNoPostCommitsAfterTheMemberIsRemoved(t *testing.T) {
 		mu           sync.Mutex
 		acceptedIDs  = map[string]bool{}
 		lateAccepted []string
-		wg           sync.WaitGroup
 	)
-	stop := make(chan struct{})
-	for p := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				after := removed.Load()
-				res := s.Do(t, "POST", "/api/v1/rooms/"+r.ID+"/messages", bob.Token,
-					map[string]string{"body": fmt.Sprintf("bob %d/%d", p, i), "client_id": fmt.Sprintf("c-%d-%d", p, i)})
-				if res.Status != http.StatusCreated {
-					continue
-				}
-				var m message
-				res.Decode(t, &m)
-				accepted.Add(1)
-				mu.Lock()
-				acceptedIDs[m.ID] = true
-				if after {
-					lateAccepted = append(lateAccepted, m.ID)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
+	stop := testkit.Loop(8, func(p, i int) {
+		after := removed.Load()
+		res := s.Do(t, "POST", "/api/v1/rooms/"+r.ID+"/messages", bob.Token,
+			map[string]string{"body": fmt.Sprintf("bob %d/%d", p, i), "client_id": fmt.Sprintf("c-%d-%d", p, i)})
+		if res.Status != http.StatusCreated {
+			return
+		}
+		var m message
+		res.Decode(t, &m)
+		accepted.Add(1)
+		mu.Lock()
+		defer mu.Unlock()
+		acceptedIDs[m.ID] = true
+		if after {
+			lateAccepted = append(lateAccepted, m.ID)
+		}
+	})
 	for accepted.Load() < 20 {
 		log.NextNamed(t, "message.created", wait)
 	}
@@ -193,8 +180,7 @@ func TestNoPostCommitsAfterTheMemberIsRemoved(t *testing.T) {
 	for range 20 { // posts sent after the removal returned
 		expect(t, s.Do(t, "POST", "/api/v1/rooms/"+r.ID+"/messages", bob.Token, map[string]string{"body": "late"}), http.StatusNotFound, "not_found")
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	if len(lateAccepted) > 0 {
 		t.Fatalf("%d posts sent after the removal returned were accepted", len(lateAccepted))
 	}

@@ -24,39 +24,22 @@ type liveSession struct {
 
 // sessionIfLive returns the session if it exists and is not revoked.
 func (s *Service) sessionIfLive(ctx context.Context, sessionID string) (liveSession, bool, error) {
-	type found struct {
-		liveSession
-		ok bool
-	}
-	f, err := store.Cached(s.st.Cache(), sessionKey(sessionID), func() (found, bool, error) {
+	return store.CachedRow(s.st.Cache(), sessionKey(sessionID), func() (liveSession, error) {
 		var sess store.Session
 		err := s.st.Read(ctx).Select("user_id", "tenant_id").Where("id = ? AND revoked_at IS NULL", sessionID).Take(&sess).Error
-		if store.IsNotFound(err) {
-			return found{}, false, nil
-		}
-		return found{liveSession{UserID: sess.UserID, TenantID: sess.TenantID}, true}, err == nil, err
+		return liveSession{UserID: sess.UserID, TenantID: sess.TenantID}, err
 	})
-	return f.liveSession, f.ok, err
 }
 
-// userByID returns a user (nil if there is none). The user is shared with
-// other requests: never modify it.
-func (s *Service) userByID(ctx context.Context, userID string) (*store.User, error) {
-	return store.Cached(s.st.Cache(), userKey(userID), func() (*store.User, bool, error) {
+// UserByID returns the user with this id, or a NotFound fault. The user is
+// shared with other requests: never modify it.
+func (s *Service) UserByID(ctx context.Context, userID string) (*store.User, error) {
+	u, found, err := store.CachedRow(s.st.Cache(), userKey(userID), func() (*store.User, error) {
 		var u store.User
 		err := s.st.Read(ctx).Where("id = ?", userID).Take(&u).Error
-		if store.IsNotFound(err) {
-			return nil, false, nil
-		}
-		return &u, err == nil, err
+		return &u, err
 	})
-}
-
-// UserByID returns the user with this id from the cache, or a NotFound fault.
-// The user is shared with other requests: never modify it.
-func (s *Service) UserByID(ctx context.Context, userID string) (*store.User, error) {
-	u, err := s.userByID(ctx, userID)
-	if err == nil && u == nil {
+	if err == nil && !found {
 		return nil, fault.New(fault.NotFound, "user not found")
 	}
 	return u, err
@@ -72,20 +55,12 @@ type keyCredential struct {
 
 // keyByPrefix returns the key with this public prefix, if there is one.
 func (s *Service) keyByPrefix(ctx context.Context, prefix string) (keyCredential, bool, error) {
-	type found struct {
-		keyCredential
-		ok bool
-	}
-	f, err := store.Cached(s.st.Cache(), apiKeyKey(prefix), func() (found, bool, error) {
+	return store.CachedRow(s.st.Cache(), apiKeyKey(prefix), func() (keyCredential, error) {
 		var k store.APIKey
 		err := s.st.Read(ctx).Where("prefix = ?", prefix).Take(&k).Error
-		if store.IsNotFound(err) {
-			return found{}, false, nil
-		}
-		return found{keyCredential{ID: k.ID, TenantID: k.TenantID, Hash: k.Hash, Scopes: SplitScopes(k.Scopes),
-			Revoked: k.RevokedAt != nil}, true}, err == nil, err
+		return keyCredential{ID: k.ID, TenantID: k.TenantID, Hash: k.Hash, Scopes: SplitScopes(k.Scopes),
+			Revoked: k.RevokedAt != nil}, err
 	})
-	return f.keyCredential, f.ok, err
 }
 
 // liveSessionIDs lists a user's live logins, to invalidate them when they are

@@ -358,12 +358,12 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Principal, e
 	if !live || sess.UserID != claims.Subject || sess.TenantID != claims.TenantID {
 		return Principal{}, unauth
 	}
-	user, err := s.userByID(ctx, claims.Subject)
+	user, err := s.UserByID(ctx, claims.Subject)
+	if fault.Is(err, fault.NotFound) || (err == nil && (user.Disabled || user.TenantID != claims.TenantID)) {
+		return Principal{}, unauth
+	}
 	if err != nil {
 		return Principal{}, err
-	}
-	if user == nil || user.Disabled || user.TenantID != claims.TenantID {
-		return Principal{}, unauth
 	}
 	return Principal{
 		TenantID: user.TenantID, UserID: user.ID, Role: user.Role,

@@ -24,19 +24,11 @@ type roomMeta struct {
 
 // roomMetaByID returns the room, if it exists.
 func (s *Service) roomMetaByID(ctx context.Context, roomID string) (roomMeta, bool, error) {
-	type found struct {
-		roomMeta
-		ok bool
-	}
-	f, err := store.Cached(s.st.Cache(), roomKey(roomID), func() (found, bool, error) {
+	return store.CachedRow(s.st.Cache(), roomKey(roomID), func() (roomMeta, error) {
 		var r store.Room
 		err := s.st.Read(ctx).Select("id", "tenant_id", "visibility", "archived").Where("id = ?", roomID).Take(&r).Error
-		if store.IsNotFound(err) {
-			return found{}, false, nil
-		}
-		return found{roomMeta{ID: r.ID, TenantID: r.TenantID, Visibility: r.Visibility, Archived: r.Archived}, true}, err == nil, err
+		return roomMeta{ID: r.ID, TenantID: r.TenantID, Visibility: r.Visibility, Archived: r.Archived}, err
 	})
-	return f.roomMeta, f.ok, err
 }
 
 // memberRole returns the user's role in the room, "" if not a member. Both

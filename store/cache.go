@@ -99,3 +99,21 @@ func Cached[V any](c *Cache, key string, load func() (v V, keep bool, err error)
 	sh.mu.Unlock()
 	return v, nil
 }
+
+// CachedRow is Cached for a row that may not exist: load's NotFound error
+// reports found=false, which is not kept (creating the row needs no
+// invalidation).
+func CachedRow[V any](c *Cache, key string, load func() (V, error)) (v V, found bool, err error) {
+	type row struct {
+		v     V
+		found bool
+	}
+	r, err := Cached(c, key, func() (row, bool, error) {
+		v, err := load()
+		if IsNotFound(err) {
+			return row{}, false, nil
+		}
+		return row{v, true}, err == nil, err
+	})
+	return r.v, r.found, err
+}
