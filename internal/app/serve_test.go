@@ -150,7 +150,7 @@ func TestWriteTimeoutCutsAClientThatDoesNotRead(t *testing.T) {
 		s.Must(t, http.StatusCreated, "POST", "/api/v1/rooms/"+rm.ID+"/messages", alice.Token, map[string]string{"body": fmt.Sprint(i, big)}, nil)
 	}
 	path := "/api/v1/rooms/" + rm.ID + "/messages?limit=200"
-	whole := len(s.Must(t, http.StatusOK, "GET", path, alice.Token, nil, nil).Body)
+	bodies := 200 * len(`"`+strings.Repeat(`\u003c`, 3990)+`"`) // the answer holds at least these
 	conn := dial(t, s, "127.0.0.1")
 	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: parley\r\nAuthorization: Bearer %s\r\nX-Request-ID: never-reads\r\n\r\n", path, alice.Token)
 	deadline := time.Now().Add(patience)
@@ -161,8 +161,8 @@ func TestWriteTimeoutCutsAClientThatDoesNotRead(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// What reached the client is cut short.
-	if got := closedByServer(t, conn, "an answer nobody reads"); len(got) >= whole {
-		t.Fatalf("the whole answer (%d bytes of %d) was delivered", len(got), whole)
+	if got := closedByServer(t, conn, "an answer nobody reads"); len(got) >= bodies {
+		t.Fatalf("the whole answer (%d bytes, at least %d due) was delivered", len(got), bodies)
 	}
 }
 
@@ -275,7 +275,9 @@ func TestMetricsAreNotOnThePublicPort(t *testing.T) {
 // pings) stays open and live well past them.
 func TestStreamsOutliveRequestTimeouts(t *testing.T) {
 	t.Parallel()
-	const timeout = 500 * time.Millisecond
+	// Short, yet long enough for every request of this test on a busy machine
+	// with -race (the answer deadline counts from the request's start).
+	const timeout = 2 * time.Second
 	s := testkit.Start(t, func(c *config.Config) {
 		c.ReadHeaderTimeout, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout = timeout, timeout, timeout, timeout
 	})
@@ -286,7 +288,7 @@ func TestStreamsOutliveRequestTimeouts(t *testing.T) {
 	s.Must(t, http.StatusCreated, "POST", "/api/v1/rooms", alice.Token, map[string]string{"name": "long"}, &rm)
 	st := s.Open(t, "/api/v1/rooms/"+rm.ID+"/events", alice.Token, "")
 	// Talk for several times the timeouts; every message arrives on the one stream.
-	for i, start := 0, time.Now(); time.Since(start) < 6*timeout; i++ {
+	for i, start := 0, time.Now(); time.Since(start) < 3*timeout; i++ {
 		body := fmt.Sprint("still here ", i)
 		s.Must(t, http.StatusCreated, "POST", "/api/v1/rooms/"+rm.ID+"/messages", alice.Token, map[string]string{"body": body}, nil)
 		ev := st.NextNamed(t, "message.created", patience)
