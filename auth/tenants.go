@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"strings"
-	"time"
 
 	"parley/internal/fault"
 	"parley/store"
@@ -61,18 +60,6 @@ func (s *Service) UpdateTenant(ctx context.Context, p Principal, ch TenantChange
 		}
 	}
 	return s.Tenant(ctx, p)
-}
-
-// CreateInvite returns a new invite code, valid until its expiry.
-func (s *Service) CreateInvite(ctx context.Context, p Principal) (string, time.Time, error) {
-	if err := s.Require(p, TenantObject, "invites.create"); err != nil {
-		return "", time.Time{}, err
-	}
-	code := randomToken(12)
-	now := s.now()
-	inv := store.Invite{Hash: hashSecret(code), TenantID: p.TenantID, CreatedBy: p.Subject(), CreatedAt: now, ExpiresAt: now.Add(s.opts.InviteTTL)}
-	err := s.st.Write(ctx, func(tx *store.Tx) error { return tx.Create(&inv).Error })
-	return code, inv.ExpiresAt, err
 }
 
 // UserQuery pages through a tenant's users, by username.
@@ -164,10 +151,18 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch
 			Updates(map[string]any{"role": user.Role, "disabled": user.Disabled}).Error; err != nil {
 			return err
 		}
+		tx.Invalidate(userKey(user.ID))
 		if disabling {
+			ids, err := liveSessionIDs(tx, user.ID)
+			if err != nil {
+				return err
+			}
 			if err := tx.Model(&store.Session{}).Where("user_id = ? AND revoked_at IS NULL", user.ID).
 				Update("revoked_at", s.now()).Error; err != nil {
 				return err
+			}
+			for _, id := range ids {
+				tx.Invalidate(sessionKey(id))
 			}
 		}
 		u := user
