@@ -57,7 +57,12 @@ func parallelLogins(t *testing.T, s *testkit.Server, bodies []map[string]string,
 // exception once the limit is reached.
 func TestLoginLimitsCountAttemptsInFlight(t *testing.T) {
 	t.Parallel()
-	s := testkit.Start(t, func(c *config.Config) { c.TrustedProxies = "127.0.0.1/8" })
+	s := testkit.Start(t, func(c *config.Config) {
+		c.TrustedProxies = "127.0.0.1/8"
+		// The default bursts, refilled so slowly that none comes back during the test.
+		c.LoginLimitAccount = limit.Rate{N: 5, Per: 5 * time.Hour}
+		c.LoginLimitIP = limit.Rate{N: 30, Per: 30 * time.Hour}
+	})
 	s.CreateTenant(t, "acme", "alice")
 	s.Signup(t, "acme", "bob")
 	const guesses = 100
