@@ -34,12 +34,21 @@ type Service struct {
 	st   *store.Store
 	auth *auth.Service
 	hub  *Hub
+	caps Caps
 	now  func() time.Time
 }
 
+// Caps bound how many rooms a tenant has, and how many members a room and
+// rooms a user; 0 is no cap.
+type Caps struct {
+	RoomsPerTenant int
+	MembersPerRoom int
+	RoomsPerUser   int
+}
+
 // NewService wires the rooms service.
-func NewService(st *store.Store, authSvc *auth.Service, hub *Hub) *Service {
-	return &Service{st: st, auth: authSvc, hub: hub, now: func() time.Time { return time.Now().UTC() }}
+func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps) *Service {
+	return &Service{st: st, auth: authSvc, hub: hub, caps: caps, now: func() time.Time { return time.Now().UTC() }}
 }
 
 // Hub returns the live broadcaster.
@@ -154,7 +163,12 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (Roo
 	now := s.now()
 	room := store.Room{ID: newID(), TenantID: p.TenantID, Name: name, Topic: topic, Visibility: in.Visibility,
 		CreatedBy: p.Subject(), CreatedAt: now, LastActivityAt: now}
+	quota := store.Quota{Limit: "rooms_per_tenant", Max: s.caps.RoomsPerTenant,
+		Message: "this workspace has as many rooms as it may have; delete one first"}
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.WithinQuota(quota, &store.Room{}, "tenant_id = ?", p.TenantID); err != nil {
+			return err
+		}
 		if err := tx.Create(&room).Error; err != nil {
 			return err
 		}
@@ -165,7 +179,7 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (Roo
 		if err := tx.Where("id = ?", p.UserID).Take(&creator).Error; err != nil {
 			return err
 		}
-		return s.addMember(tx, room, creator, RoleOwner)
+		return s.addMember(tx, room, creator, RoleOwner, true)
 	})
 	if err != nil {
 		return RoomJSON{}, err
