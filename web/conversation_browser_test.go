@@ -28,6 +28,25 @@ func (b *browser) login(base, slug, username string) {
 	b.waitVisible("[data-testid=room-list]")
 }
 
+// twoInATeam starts a server where Alice (owner of tenant acme) and Bob are
+// both in the public room "team", and returns their tokens and the room id.
+func twoInATeam(t *testing.T, aliceName, bobName string) (srv *server, aliceToken, bobToken, roomID string) {
+	t.Helper()
+	srv = startServer(t, nil)
+	apiCall(t, http.MethodPost, srv.URL+"/api/v1/tenants", "", map[string]any{
+		"slug": "acme", "name": "Acme", "admin": map[string]string{"username": "alice", "password": password, "display_name": aliceName},
+	}, nil)
+	apiCall(t, http.MethodPost, srv.URL+"/api/v1/auth/signup", "", map[string]string{
+		"tenant": "acme", "username": "bob", "password": password, "display_name": bobName}, nil)
+	aliceToken, bobToken = apiLogin(t, srv.URL, "acme", "alice"), apiLogin(t, srv.URL, "acme", "bob")
+	var room struct {
+		ID string `json:"id"`
+	}
+	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms", aliceToken, map[string]string{"name": "team"}, &room)
+	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms/"+room.ID+"/join", bobToken, nil, nil)
+	return srv, aliceToken, bobToken, room.ID
+}
+
 // messageWith is a JavaScript expression for the message whose text is body.
 func messageWith(body string) string {
 	return fmt.Sprintf(`[...document.querySelectorAll('#message-list [data-testid=message]')].find((m) => m.querySelector('.msg-body').textContent === %s)`, jsString(body))
@@ -54,19 +73,8 @@ func (b *browser) openActions(body, action string) {
 // as elements, links are safe.
 func TestBrowserRepliesReactionsAndMentions(t *testing.T) {
 	chromium := findChromium(t)
-	srv := startServer(t, nil)
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/tenants", "", map[string]any{
-		"slug": "acme", "name": "Acme", "admin": map[string]string{"username": "alice", "password": password, "display_name": "Alice Liddell"},
-	}, nil)
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/auth/signup", "", map[string]string{
-		"tenant": "acme", "username": "bob", "password": password, "display_name": "Bob Builder"}, nil)
-	aliceToken, bobToken := apiLogin(t, srv.URL, "acme", "alice"), apiLogin(t, srv.URL, "acme", "bob")
-	var room struct {
-		ID string `json:"id"`
-	}
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms", aliceToken, map[string]string{"name": "team"}, &room)
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms/"+room.ID+"/join", bobToken, nil, nil)
-	messages := srv.URL + "/api/v1/rooms/" + room.ID + "/messages"
+	srv, aliceToken, _, roomID := twoInATeam(t, "Alice Liddell", "Bob Builder")
+	messages := srv.URL + "/api/v1/rooms/" + roomID + "/messages"
 	var original struct {
 		ID string `json:"id"`
 	}
@@ -161,19 +169,8 @@ func TestBrowserRepliesReactionsAndMentions(t *testing.T) {
 // older history until the message shows, highlighted.
 func TestBrowserSearchAndJump(t *testing.T) {
 	chromium := findChromium(t)
-	srv := startServer(t, nil)
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/tenants", "", map[string]any{
-		"slug": "acme", "name": "Acme", "admin": map[string]string{"username": "alice", "password": password, "display_name": "Alice"},
-	}, nil)
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/auth/signup", "", map[string]string{
-		"tenant": "acme", "username": "bob", "password": password, "display_name": "Bob"}, nil)
-	aliceToken, bobToken := apiLogin(t, srv.URL, "acme", "alice"), apiLogin(t, srv.URL, "acme", "bob")
-	var room struct {
-		ID string `json:"id"`
-	}
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms", aliceToken, map[string]string{"name": "team"}, &room)
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms/"+room.ID+"/join", bobToken, nil, nil)
-	messages := srv.URL + "/api/v1/rooms/" + room.ID + "/messages"
+	srv, aliceToken, _, roomID := twoInATeam(t, "Alice", "Bob")
+	messages := srv.URL + "/api/v1/rooms/" + roomID + "/messages"
 	apiCall(t, http.MethodPost, messages, aliceToken, map[string]string{"body": "大家你好啊，今天开会"}, nil)
 	for i := 1; i <= 60; i++ {
 		apiCall(t, http.MethodPost, messages, aliceToken, map[string]string{"body": fmt.Sprintf("filler %d", i)}, nil)
