@@ -29,7 +29,7 @@ func (s *Service) indexMessage(tx *store.Tx, m store.Message) error {
 
 // readable loads a room whose messages the caller may read: a room they
 // belong to, or a public room of their tenant (a preview before joining).
-func (s *Service) readable(ctx context.Context, p auth.Principal, roomID string) (roomRow, error) {
+func (s *Service) readable(ctx context.Context, p auth.Principal, roomID string) (roomAccess, error) {
 	row, err := s.access(ctx, p, roomID, "room.read")
 	if fault.Is(err, fault.Forbidden) && row.Visibility == "public" && !p.IsKey() &&
 		s.auth.Can(p, auth.RoomObject(roomID), "room.join_public") {
