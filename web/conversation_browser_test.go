@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"parley/config"
+	"parley/internal/limit"
 )
 
 // apiLogin logs a user in through the API and returns the access token.
@@ -32,7 +35,7 @@ func (b *browser) login(base, slug, username string) {
 // both in the public room "team", and returns their tokens and the room id.
 func twoInATeam(t *testing.T, aliceName, bobName string) (srv *server, aliceToken, bobToken, roomID string) {
 	t.Helper()
-	srv = startServer(t, nil)
+	srv = startServer(t, func(c *config.Config) { c.PostLimitUser = limit.Rate{} }) // the history is seeded at full speed
 	apiCall(t, http.MethodPost, srv.URL+"/api/v1/tenants", "", map[string]any{
 		"slug": "acme", "name": "Acme", "admin": map[string]string{"username": "alice", "password": password, "display_name": aliceName},
 	}, nil)
