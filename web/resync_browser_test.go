@@ -15,14 +15,13 @@ import (
 func TestBrowserResyncAfterFallingFarBehind(t *testing.T) {
 	chromium := findChromium(t)
 	const depth = 3
-	srv := startServer(t, func(c *config.Config) { c.ReplayDepth = depth })
-	_, bobToken, roomID := aliceAndBob(t, srv.URL, "Alice", "Bob", "ops")
+	srv, _, bobToken, roomID := twoInATeam(t, "Alice", "Bob", func(c *config.Config) { c.ReplayDepth = depth })
 	messages := srv.URL + "/api/v1/rooms/" + roomID + "/messages"
 
 	alice := newBrowser(t, chromium, "alice")
 	defer alice.checkClean()
 	alice.login(srv.URL, "acme", "alice")
-	alice.openRoom("ops")
+	alice.openRoom("team")
 	apiCall(t, http.MethodPost, messages, bobToken, map[string]string{"body": "before the tunnel"}, nil)
 	alice.waitMessage("before the tunnel")
 
