@@ -109,28 +109,7 @@ func TestHTTP2ResumeIsExact(t *testing.T) {
 	resumed := openH2(t, s, "/api/v1/events", alice.Token, cursor)
 	postRange(backlog, backlog+during)
 
-	seen := map[string]bool{}
-	lastSeq := map[string]int64{rooms[0].ID: 1, rooms[1].ID: 0}
-	var lastID int64
-	for len(seen) < backlog+during {
-		ev := resumed.NextNamed(t, "message.created", wait)
-		var me messageEvent
-		ev.Decode(t, &me)
-		if seen[me.Message.Body] {
-			t.Fatalf("duplicate %s", me.Message.Body)
-		}
-		seen[me.Message.Body] = true
-		if me.Message.Seq != lastSeq[me.RoomID]+1 {
-			t.Fatalf("room %s: seq %d after %d", me.RoomID, me.Message.Seq, lastSeq[me.RoomID])
-		}
-		lastSeq[me.RoomID] = me.Message.Seq
-		var id int64
-		fmt.Sscan(ev.ID, &id)
-		if id <= lastID {
-			t.Fatalf("event ids out of order: %d after %d", id, lastID)
-		}
-		lastID = id
-	}
+	expectGapless(t, resumed, backlog+during, map[string]int64{rooms[0].ID: 1, rooms[1].ID: 0})
 	expectSilence(t, resumed, 200*time.Millisecond)
 	post(t, s, alice, rooms[1].ID, "live again")
 	expectMessage(t, resumed, "live again")
