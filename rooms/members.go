@@ -139,9 +139,25 @@ func (s *Service) SetMember(ctx context.Context, p auth.Principal, roomID, userI
 		if current.Role != "" {
 			out.JoinedAt = current.JoinedAt.UTC()
 		}
-		return s.addMember(tx, row.Room, user, role, current.Role == "")
+		if err := s.addMember(tx, row.Room, user, role, current.Role == ""); err != nil {
+			return err
+		}
+		if current.Role == "" {
+			return s.audit.Record(tx, p, "member.added", auth.UserTarget(user), memberDetail(row.Room, "role", role))
+		}
+		return s.audit.Record(tx, p, "member.role_changed", auth.UserTarget(user), memberDetail(row.Room, "from", current.Role, "to", role))
 	})
 	return out, err
+}
+
+// memberDetail is an audit entry's detail about a membership: the room, and
+// the given pairs of names and values.
+func memberDetail(room store.Room, pairs ...string) map[string]string {
+	d := map[string]string{"room_id": room.ID, "room": room.Name}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		d[pairs[i]] = pairs[i+1]
+	}
+	return d
 }
 
 // RemoveMember takes a user out of a room (or lets them leave). Their delivery
@@ -152,7 +168,8 @@ func (s *Service) RemoveMember(ctx context.Context, p auth.Principal, roomID, us
 	if self {
 		act = "room.view"
 	}
-	if _, err := s.access(ctx, p, roomID, act); err != nil {
+	row, err := s.access(ctx, p, roomID, act)
+	if err != nil {
 		return err
 	}
 	mayRole := s.auth.Can(p, auth.RoomObject(roomID), "members.set_role")
@@ -172,9 +189,12 @@ func (s *Service) RemoveMember(ctx context.Context, p auth.Principal, roomID, us
 			return err
 		}
 		tx.AfterCommit(func() { s.auth.Policy().SetRoomRole(userID, roomID, "") })
-		reason := "removed"
-		if self {
-			reason = "left"
+		reason := "left"
+		if !self {
+			reason = "removed"
+			if err := s.audit.Record(tx, p, "member.removed", auth.UserTarget(user), memberDetail(row.Room, "role", current.Role)); err != nil {
+				return err
+			}
 		}
 		left := string(mustJSON(memberPayload{RoomID: roomID, User: auth.ViewUser(user), Role: current.Role}))
 		if _, err := s.emit(tx, &store.Event{TenantID: p.TenantID, RoomID: roomID, Type: EvMemberLeft, Payload: left}, nil, ""); err != nil {

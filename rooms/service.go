@@ -4,6 +4,7 @@ package rooms
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -31,11 +32,12 @@ const (
 
 // Service runs the room and message use cases.
 type Service struct {
-	st   *store.Store
-	auth *auth.Service
-	hub  *Hub
-	caps Caps
-	now  func() time.Time
+	st    *store.Store
+	auth  *auth.Service
+	hub   *Hub
+	caps  Caps
+	audit auth.Auditor
+	now   func() time.Time
 }
 
 // Caps bound how many rooms a tenant has, and how many members a room and
@@ -47,8 +49,8 @@ type Caps struct {
 }
 
 // NewService wires the rooms service.
-func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps) *Service {
-	return &Service{st: st, auth: authSvc, hub: hub, caps: caps, now: func() time.Time { return time.Now().UTC() }}
+func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps, auditor auth.Auditor) *Service {
+	return &Service{st: st, auth: authSvc, hub: hub, caps: caps, audit: auditor, now: func() time.Time { return time.Now().UTC() }}
 }
 
 // Hub returns the live broadcaster.
@@ -126,6 +128,8 @@ type NewRoom struct {
 	Name, Topic, Visibility string
 }
 
+func roomTarget(r store.Room) auth.Target { return auth.Target{Type: "room", ID: r.ID, Name: r.Name} }
+
 func checkVisibility(v string) error {
 	if v != "public" && v != "private" {
 		return fault.Field("visibility", "must be public or private")
@@ -170,6 +174,9 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (Roo
 			return err
 		}
 		if err := tx.Create(&room).Error; err != nil {
+			return err
+		}
+		if err := s.audit.Record(tx, p, "room.created", roomTarget(room), map[string]string{"visibility": room.Visibility}); err != nil {
 			return err
 		}
 		if p.IsKey() {
@@ -248,7 +255,8 @@ type RoomChange struct {
 
 // Update renames, re-describes, changes visibility of, or archives a room.
 func (s *Service) Update(ctx context.Context, p auth.Principal, roomID string, ch RoomChange) (RoomJSON, error) {
-	if _, err := s.access(ctx, p, roomID, "room.update"); err != nil {
+	before, err := s.access(ctx, p, roomID, "room.update")
+	if err != nil {
 		return RoomJSON{}, err
 	}
 	updates := map[string]any{}
@@ -275,13 +283,22 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, roomID string, c
 	if ch.Archived != nil {
 		updates["archived"] = *ch.Archived
 	}
-	err := s.st.Write(ctx, func(tx *store.Tx) error {
+	err = s.st.Write(ctx, func(tx *store.Tx) error {
 		res := tx.Model(&store.Room{}).Where("id = ? AND tenant_id = ?", roomID, p.TenantID).Updates(updates)
 		if res.Error != nil {
 			return res.Error
 		}
-		if res.RowsAffected == 0 && len(updates) > 0 {
-			return fault.New(fault.NotFound, "room not found")
+		if len(updates) > 0 {
+			if res.RowsAffected == 0 {
+				return fault.New(fault.NotFound, "room not found")
+			}
+			detail := map[string]string{}
+			for k, v := range updates {
+				detail[k] = fmt.Sprint(v)
+			}
+			if err := s.audit.Record(tx, p, "room.updated", roomTarget(before.Room), detail); err != nil {
+				return err
+			}
 		}
 		return s.emitRoomUpdated(tx, roomID)
 	})
@@ -322,6 +339,9 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, roomID string) e
 			return err
 		}
 		if err := tx.Delete(&room).Error; err != nil {
+			return err
+		}
+		if err := s.audit.Record(tx, p, "room.deleted", roomTarget(room), nil); err != nil {
 			return err
 		}
 		// Each former member gets a room.deleted of their own in the log, so a
