@@ -72,10 +72,7 @@ func (s *Service) insertKey(ctx context.Context, p Principal, name string, scope
 	if createdBy == "" {
 		createdBy = ActorOperator
 	}
-	idBytes := make([]byte, keyPrefixBytes)
-	_, _ = rand.Read(idBytes)
-	prefix := lowerBase32.EncodeToString(idBytes) // 8 characters, public
-	secret := KeyPrefix + prefix + "_" + randomToken(keySecretBytes)
+	prefix, secret := newKeySecret()
 	now := s.now()
 	key := store.APIKey{ID: newID(), TenantID: tenantID, Name: name, Prefix: prefix, Hash: hashSecret(secret),
 		Scopes: strings.Join(scopes, ","), CreatedBy: createdBy, CreatedAt: now}
@@ -130,6 +127,7 @@ func (s *Service) RevokeKey(ctx context.Context, p Principal, keyID string) erro
 		if err := tx.Model(&store.APIKey{}).Where("id = ?", key.ID).Update("revoked_at", s.now()).Error; err != nil {
 			return err
 		}
+		tx.Invalidate(apiKeyKey(key.Prefix))
 		tx.AfterCommit(func() { s.policy.SetKeyScopes(keyID, p.TenantID, nil) })
 		return s.audit.Record(tx, p, "apikey.revoked", keyTarget(key), nil)
 	})
@@ -149,6 +147,14 @@ var (
 	keySecretLen = base64.RawURLEncoding.EncodedLen(keySecretBytes)
 )
 
+// newKeySecret draws a new key and returns its public prefix and the whole key.
+func newKeySecret() (prefix, secret string) {
+	idBytes := make([]byte, keyPrefixBytes)
+	_, _ = rand.Read(idBytes)
+	prefix = lowerBase32.EncodeToString(idBytes)
+	return prefix, KeyPrefix + prefix + "_" + randomToken(keySecretBytes)
+}
+
 // keyPublicPrefix returns the public prefix of a well-formed key.
 func keyPublicPrefix(secret string) (string, bool) {
 	rest, ok := strings.CutPrefix(secret, KeyPrefix)
@@ -159,10 +165,12 @@ func keyPublicPrefix(secret string) (string, bool) {
 	if !ok || len(prefix) != keyPrefixLen || len(random) != keySecretLen {
 		return "", false
 	}
-	if _, err := lowerBase32.DecodeString(prefix); err != nil {
+	// Decoding alone would skip CR/LF and ignore stray low bits: a key must
+	// also be the one spelling that its bytes encode to.
+	if raw, err := lowerBase32.DecodeString(prefix); err != nil || lowerBase32.EncodeToString(raw) != prefix {
 		return "", false
 	}
-	if _, err := base64.RawURLEncoding.DecodeString(random); err != nil {
+	if raw, err := base64.RawURLEncoding.DecodeString(random); err != nil || base64.RawURLEncoding.EncodeToString(raw) != random {
 		return "", false
 	}
 	return prefix, true
@@ -174,18 +182,15 @@ func (s *Service) authenticateKey(ctx context.Context, secret string) (Principal
 	if !ok {
 		return Principal{}, unauth
 	}
-	var key store.APIKey
-	if err := s.st.Read(ctx).Where("prefix = ?", prefix).Take(&key).Error; err != nil {
-		if store.IsNotFound(err) {
-			return Principal{}, unauth
-		}
+	key, found, err := s.keyByPrefix(ctx, prefix)
+	if err != nil {
 		return Principal{}, err
 	}
-	if subtle.ConstantTimeCompare([]byte(key.Hash), []byte(hashSecret(secret))) != 1 || key.RevokedAt != nil {
+	if !found || subtle.ConstantTimeCompare([]byte(key.Hash), []byte(hashSecret(secret))) != 1 || key.Revoked {
 		return Principal{}, unauth
 	}
 	s.keys.touch(key.ID, s.now())
-	return Principal{TenantID: key.TenantID, KeyID: key.ID, KeyName: key.Name, Scopes: SplitScopes(key.Scopes)}, nil
+	return Principal{TenantID: key.TenantID, KeyID: key.ID, KeyName: key.Name, Scopes: key.Scopes}, nil
 }
 
 // FlushKeyUsage writes the remembered last-use times of keys, so that using a

@@ -171,10 +171,18 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch
 		if err := s.auditUserChange(tx, p, was, user); err != nil {
 			return err
 		}
+		tx.Invalidate(userKey(user.ID))
 		if disabling {
+			ids, err := liveSessionIDs(tx, user.ID)
+			if err != nil {
+				return err
+			}
 			if err := tx.Model(&store.Session{}).Where("user_id = ? AND revoked_at IS NULL", user.ID).
 				Update("revoked_at", s.now()).Error; err != nil {
 				return err
+			}
+			for _, id := range ids {
+				tx.Invalidate(sessionKey(id))
 			}
 		}
 		u := user

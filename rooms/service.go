@@ -98,12 +98,28 @@ func (s *Service) roomFor(ctx context.Context, p auth.Principal, roomID string) 
 	return row, store.NotFound(err, "room")
 }
 
-// access loads a room and checks that the principal may do act there. A private
-// room the principal does not belong to is reported as missing, never forbidden.
-func (s *Service) access(ctx context.Context, p auth.Principal, roomID, act string) (roomRow, error) {
-	row, err := s.roomFor(ctx, p, roomID)
+// roomAccess is a room as access checks see it, with the caller's role there.
+type roomAccess struct {
+	roomMeta
+	MyRole string
+}
+
+// access checks that the principal may do act in a room of their tenant,
+// reading the room and the membership through the cache. A private room the
+// principal does not belong to is reported as missing, never forbidden.
+func (s *Service) access(ctx context.Context, p auth.Principal, roomID, act string) (roomAccess, error) {
+	room, found, err := s.roomMetaByID(ctx, roomID)
 	if err != nil {
-		return row, err
+		return roomAccess{}, err
+	}
+	if !found || room.TenantID != p.TenantID {
+		return roomAccess{}, fault.New(fault.NotFound, "room not found")
+	}
+	row := roomAccess{roomMeta: room}
+	if !p.IsKey() { // keys are never members
+		if row.MyRole, err = s.memberRole(ctx, roomID, p.UserID); err != nil {
+			return roomAccess{}, err
+		}
 	}
 	obj := auth.RoomObject(roomID)
 	if s.auth.Can(p, obj, act) {
@@ -186,7 +202,7 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (Roo
 		if err := tx.Where("id = ?", p.UserID).Take(&creator).Error; err != nil {
 			return err
 		}
-		return s.addMember(tx, room, creator, RoleOwner, true)
+		return s.addMember(tx, room.ID, room.TenantID, creator, RoleOwner, true)
 	})
 	if err != nil {
 		return RoomJSON{}, err
@@ -196,7 +212,10 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (Roo
 
 // Get returns one room the principal may see.
 func (s *Service) Get(ctx context.Context, p auth.Principal, roomID string) (RoomJSON, error) {
-	row, err := s.access(ctx, p, roomID, "room.view")
+	if _, err := s.access(ctx, p, roomID, "room.view"); err != nil {
+		return RoomJSON{}, err
+	}
+	row, err := s.roomFor(ctx, p, roomID)
 	if err != nil {
 		return RoomJSON{}, err
 	}
@@ -255,8 +274,7 @@ type RoomChange struct {
 
 // Update renames, re-describes, changes visibility of, or archives a room.
 func (s *Service) Update(ctx context.Context, p auth.Principal, roomID string, ch RoomChange) (RoomJSON, error) {
-	before, err := s.access(ctx, p, roomID, "room.update")
-	if err != nil {
+	if _, err := s.access(ctx, p, roomID, "room.update"); err != nil {
 		return RoomJSON{}, err
 	}
 	updates := map[string]any{}
@@ -283,23 +301,24 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, roomID string, c
 	if ch.Archived != nil {
 		updates["archived"] = *ch.Archived
 	}
-	err = s.st.Write(ctx, func(tx *store.Tx) error {
-		res := tx.Model(&store.Room{}).Where("id = ? AND tenant_id = ?", roomID, p.TenantID).Updates(updates)
-		if res.Error != nil {
-			return res.Error
+	err := s.st.Write(ctx, func(tx *store.Tx) error {
+		was, err := roomInWrite(tx, p.TenantID, roomID)
+		if err != nil {
+			return err
 		}
 		if len(updates) > 0 {
-			if res.RowsAffected == 0 {
-				return fault.New(fault.NotFound, "room not found")
+			if err := tx.Model(&store.Room{}).Where("id = ?", roomID).Updates(updates).Error; err != nil {
+				return err
 			}
 			detail := map[string]string{}
 			for k, v := range updates {
 				detail[k] = fmt.Sprint(v)
 			}
-			if err := s.audit.Record(tx, p, "room.updated", roomTarget(before.Room), detail); err != nil {
+			if err := s.audit.Record(tx, p, "room.updated", roomTarget(was), detail); err != nil {
 				return err
 			}
 		}
+		tx.Invalidate(roomKey(roomID))
 		return s.emitRoomUpdated(tx, roomID)
 	})
 	if err != nil {
@@ -327,9 +346,9 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, roomID string) e
 		return err
 	}
 	return s.st.Write(ctx, func(tx *store.Tx) error {
-		var room store.Room
-		if err := tx.Where("id = ? AND tenant_id = ?", roomID, p.TenantID).Take(&room).Error; err != nil {
-			return store.NotFound(err, "room")
+		room, err := roomInWrite(tx, p.TenantID, roomID)
+		if err != nil {
+			return err
 		}
 		var members []string
 		if err := tx.Model(&store.RoomMember{}).Where("room_id = ?", roomID).Pluck("user_id", &members).Error; err != nil {
@@ -343,6 +362,10 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, roomID string) e
 		}
 		if err := s.audit.Record(tx, p, "room.deleted", roomTarget(room), nil); err != nil {
 			return err
+		}
+		tx.Invalidate(roomKey(roomID))
+		for _, uid := range members { // their rows went with the room
+			tx.Invalidate(memberKey(roomID, uid))
 		}
 		// Each former member gets a room.deleted of their own in the log, so a
 		// stream that resumes later still learns the room is gone.
