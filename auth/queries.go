@@ -50,8 +50,8 @@ func (s *Service) UserByID(ctx context.Context, userID string) (*store.User, err
 // without concerning authentication.
 type keyCredential struct {
 	ID, TenantID, Name, Hash string
-	Scopes             []string
-	Revoked            bool
+	Scopes                   []string
+	Revoked                  bool
 }
 
 // keyByPrefix returns the key with this public prefix, if there is one.
