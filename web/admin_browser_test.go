@@ -106,9 +106,9 @@ func TestBrowserAuditScreen(t *testing.T) {
 		} `json:"user"`
 	}
 	apiCall(t, http.MethodPost, srv.URL+"/api/v1/auth/signup", "", map[string]string{"tenant": "audited", "username": "bob", "password": password}, &bob)
-	const rooms = 55 // more than one page of 50
-	for i := range rooms {
-		apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms", owner, map[string]string{"name": fmt.Sprintf("room %02d", i)}, nil)
+	const renames = 55 // more than one page of 50
+	for i := range renames {
+		apiCall(t, http.MethodPatch, srv.URL+"/api/v1/tenant", owner, map[string]string{"name": fmt.Sprintf("Audited %02d", i)}, nil)
 	}
 	var key struct {
 		ID string `json:"id"`
@@ -134,9 +134,9 @@ func TestBrowserAuditScreen(t *testing.T) {
 		t.Errorf("the second entry is %q", second)
 	}
 	alice.click("[data-testid=audit-more]")
-	alice.waitJS("the older page follows", fmt.Sprintf("%s.length === %d", entries, rooms+3))
+	alice.waitJS("the older page follows", fmt.Sprintf("%s.length === %d", entries, renames+3))
 	alice.waitGone("[data-testid=audit-more]")
-	if last := evaluate[string](alice, entries+"["+fmt.Sprint(rooms+2)+"].textContent"); !strings.Contains(last, "Created the room room 00") {
+	if last := evaluate[string](alice, entries+"["+fmt.Sprint(renames+2)+"].textContent"); !strings.Contains(last, "Changed the workspace settings") || !strings.Contains(last, "name: Audited 00") {
 		t.Errorf("the oldest entry is %q", last)
 	}
 
