@@ -1,5 +1,6 @@
 // English interface strings. {name} placeholders are filled by t().
 export default {
+  'common.close': 'Close',
   'common.cancel': 'Cancel',
   'common.save': 'Save',
   'common.saved': 'Saved',
@@ -63,6 +64,10 @@ export default {
   'chat.placeholder': 'Write a message',
   'chat.send': 'Send',
   'chat.save': 'Save changes',
+  'chat.authorLabel': 'About {name}',
+  'profile.member': 'In this room: {role}',
+  'profile.notMember': 'Not in this room',
+  'profile.sameName': 'Someone else here has the same display name: the @username tells them apart.',
   'chat.you': 'You',
   'chat.sending': 'Sending…',
   'chat.sent': 'Sent',

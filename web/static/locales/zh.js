@@ -1,5 +1,6 @@
 // 简体中文界面文字。{name} 之类的占位符由 t() 填入。
 export default {
+  'common.close': '关闭',
   'common.cancel': '取消',
   'common.save': '保存',
   'common.saved': '已保存',
@@ -62,6 +63,10 @@ export default {
   'chat.placeholder': '输入消息',
   'chat.send': '发送',
   'chat.save': '保存修改',
+  'chat.authorLabel': '关于 {name}',
+  'profile.member': '在此聊天室中：{role}',
+  'profile.notMember': '不在此聊天室中',
+  'profile.sameName': '这里有人的显示名称与此相同：请以 @用户名 区分。',
   'chat.you': '你',
   'chat.sending': '发送中…',
   'chat.sent': '已发送',
