@@ -37,6 +37,7 @@ type Service struct {
 	hub   *Hub
 	caps  Caps
 	audit auth.Auditor
+	index MessageIndex // nil: no search
 	now   func() time.Time
 }
 
@@ -49,9 +50,19 @@ type Caps struct {
 }
 
 // NewService wires the rooms service.
-func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps, auditor auth.Auditor) *Service {
-	return &Service{st: st, auth: authSvc, hub: hub, caps: caps, audit: auditor, now: func() time.Time { return time.Now().UTC() }}
+func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps, auditor auth.Auditor, opts ...Option) *Service {
+	s := &Service{st: st, auth: authSvc, hub: hub, caps: caps, audit: auditor, now: func() time.Time { return time.Now().UTC() }}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
+
+// Option adds an optional part to the service.
+type Option func(*Service)
+
+// WithSearch keeps idx in step with every message written, and searches it.
+func WithSearch(idx MessageIndex) Option { return func(s *Service) { s.index = idx } }
 
 // Hub returns the live broadcaster.
 func (s *Service) Hub() *Hub { return s.hub }
@@ -356,6 +367,11 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, roomID string) e
 		}
 		if err := tx.Where("room_id = ?", roomID).Delete(&store.Event{}).Error; err != nil {
 			return err
+		}
+		if s.index != nil {
+			if err := s.index.DropRoom(tx, roomID); err != nil {
+				return err
+			}
 		}
 		if err := tx.Delete(&room).Error; err != nil {
 			return err
