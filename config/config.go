@@ -42,6 +42,10 @@ type Config struct {
 	LogLevel        string        `json:"log_level"`
 	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
 	DebugListen     string        `json:"debug_listen"` // empty: no pprof; else e.g. 127.0.0.1:6060
+	// TLSCert and TLSKey are PEM files; set, the server speaks HTTPS, and with
+	// it HTTP/2, instead of plain HTTP/1.1.
+	TLSCert string `json:"tls_cert"`
+	TLSKey  string `json:"tls_key"`
 	// MetricsListen serves /metrics on its own address, loopback by default
 	// ("off": none). MetricsToken, if set, also serves it on the public
 	// listener to requests bearing that token.
@@ -188,6 +192,9 @@ func (c Config) Validate() error {
 	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
 		problems = append(problems, "metrics_token must be at least 16 characters")
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		problems = append(problems, "tls_cert and tls_key must be set together")
+	}
 	if c.ShutdownTimeout <= 0 {
 		problems = append(problems, "shutdown_timeout must be positive")
 	}
@@ -319,6 +326,8 @@ var settings = []setting{
 	{"idle_timeout", dur(func(c *Config) *time.Duration { return &c.IdleTimeout })},
 	{"max_conns_per_ip", integer(func(c *Config) *int { return &c.MaxConnsPerIP })},
 	{"trusted_proxies", str(func(c *Config) *string { return &c.TrustedProxies })},
+	{"tls_cert", str(func(c *Config) *string { return &c.TLSCert })},
+	{"tls_key", str(func(c *Config) *string { return &c.TLSKey })},
 	{"access_token_ttl", dur(func(c *Config) *time.Duration { return &c.AccessTokenTTL })},
 	{"refresh_token_ttl", dur(func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
 	{"ping_interval", dur(func(c *Config) *time.Duration { return &c.PingInterval })},

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"parley/api"
+	"parley/audit"
 	"parley/auth"
 	"parley/config"
 	"parley/internal/limit"
@@ -83,7 +85,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		PostUser: cfg.PostLimitUser, PostKey: cfg.PostLimitKey, RoomUser: cfg.RoomLimitUser, RoomKey: cfg.RoomLimitKey,
 		RoomsPerHour: cfg.RoomsPerHour,
 	})
-	authSvc := auth.NewService(st, policy, auth.NewSigner(key, cfg.AccessTokenTTL), auth.NewPasswords(cfg.BcryptCost), hub,
+	auditLog := audit.New(st, policy)
+	authSvc := auth.NewService(st, policy, auth.NewSigner(key, cfg.AccessTokenTTL), auth.NewPasswords(cfg.BcryptCost), hub, auditLog,
 		auth.Options{RefreshTTL: cfg.RefreshTokenTTL, InviteTTL: cfg.InviteTTL, SelfServiceTenants: cfg.SelfServiceTenant,
 			MaxUsersPerTenant: cfg.MaxUsersPerTenant, MaxAPIKeysPerTenant: cfg.MaxAPIKeysPerTenant,
 			MaxOpenInvitesPerTenant: cfg.MaxInvitesPerTenant, Limits: limits})
@@ -95,10 +98,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	roomSvc := rooms.NewService(st, authSvc, hub, rooms.Caps{
 		RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser,
 		ReplayDepth: cfg.ReplayDepth},
-		rooms.WithSearch(index))
+		auditLog, rooms.WithSearch(index))
 	a := &App{Auth: authSvc, Rooms: roomSvc, Store: st, hub: hub, metrics: reg, counts: metrics, shutdown: make(chan struct{})}
 	a.handler = api.New(api.Deps{
-		Auth: authSvc, Rooms: roomSvc, Store: st, Log: log, Metrics: reg, Web: web.Static(),
+		Auth: authSvc, Rooms: roomSvc, Audit: auditLog, Store: st, Log: log, Metrics: reg, Web: web.Static(),
 		PingInterval: cfg.PingInterval, StreamWriteTimeout: cfg.StreamWriteTimeout, Shutdown: a.shutdown, Streams: &a.streams,
 		ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, MetricsToken: cfg.MetricsToken,
 		TrustedProxies: cfg.Proxies(), Limits: limits, Refusals: metrics,
@@ -136,11 +139,13 @@ func (a *App) Close() error {
 	return err
 }
 
-// nodeMetrics counts what the hub and the limits do, for /metrics.
+// nodeMetrics counts what the hub, the limits and the public listener do,
+// for /metrics.
 type nodeMetrics struct {
 	delivered prometheus.Counter
 	dropped   prometheus.Counter
 	refused   *prometheus.CounterVec
+	accepted  prometheus.Counter
 }
 
 func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
@@ -149,14 +154,22 @@ func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
 		dropped:   prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_subscribers_dropped_total", Help: "Subscribers cut off for reading too slowly."}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_limit_refused_total",
 			Help: "Requests and connections refused by a rate limit or cap, by limit."}, []string{"limit"}),
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_connections_accepted_total",
+			Help: "Connections the public listener accepted (within the per-IP cap)."}),
 	}
-	reg.MustRegister(m.delivered, m.dropped, m.refused)
+	reg.MustRegister(m.delivered, m.dropped, m.refused, m.accepted)
 	return m
 }
 
 func (m *nodeMetrics) Delivered(n int)     { m.delivered.Add(float64(n)) }
 func (m *nodeMetrics) Dropped()            { m.dropped.Inc() }
 func (m *nodeMetrics) Refused(rule string) { m.refused.WithLabelValues(rule).Inc() }
+
+func (m *nodeMetrics) connState(_ net.Conn, state http.ConnState) {
+	if state == http.StateNew {
+		m.accepted.Inc()
+	}
+}
 
 // servePprof serves Go's profiler on its own address (keep it on loopback),
 // for measuring the server under load; it is off unless configured.

@@ -40,7 +40,8 @@ func Listen(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, 
 	// Idle keep-alive connections and slowly sent headers are cut by the
 	// server; bodies and answers by per-request deadlines (api), because
 	// event streams must outlive any server-wide read or write timeout.
-	s.public = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: cfg.ReadHeaderTimeout, IdleTimeout: cfg.IdleTimeout, ErrorLog: errorLog}
+	s.public = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: cfg.ReadHeaderTimeout, IdleTimeout: cfg.IdleTimeout, ErrorLog: errorLog,
+		ConnState: a.counts.connState}
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		_ = a.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -96,11 +97,19 @@ func (s *Server) MetricsAddr() string {
 // A listener that fails shuts the node down too, and its error is returned.
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 2)
-	go func() { errc <- s.public.Serve(s.ln) }()
+	go func() {
+		// With a certificate, HTTPS, where net/http also speaks HTTP/2;
+		// else plain HTTP/1.1. Either way over the capped listener.
+		if s.cfg.TLSCert != "" {
+			errc <- s.public.ServeTLS(s.ln, s.cfg.TLSCert, s.cfg.TLSKey)
+			return
+		}
+		errc <- s.public.Serve(s.ln)
+	}()
 	if s.metrics != nil {
 		go func() { errc <- s.metrics.Serve(s.mln) }()
 	}
-	s.log.Info("parley listening", "addr", s.Addr(), "metrics", s.MetricsAddr(), "database", s.cfg.DatabaseFile())
+	s.log.Info("parley listening", "addr", s.Addr(), "tls", s.cfg.TLSCert != "", "metrics", s.MetricsAddr(), "database", s.cfg.DatabaseFile())
 	var failed error
 	select {
 	case failed = <-errc:

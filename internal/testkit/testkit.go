@@ -6,11 +6,22 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -28,7 +39,10 @@ type Server struct {
 	MetricsURL string // the metrics listener
 	App        *app.App
 	Cfg        config.Config
+	Client     *http.Client // trusts the server's certificate when it serves TLS
 	log        *slog.Logger
+	http2      bool  // TLS with HTTP/2, as browsers reach a server with tls_cert set
+	conns      int64 // connections accepted by servers stopped before this one
 	stop       context.CancelFunc
 	served     chan error
 }
@@ -43,14 +57,32 @@ func Start(t testing.TB, opts ...func(*config.Config)) *Server {
 // buffer to check what the server writes; Restart keeps the logger.
 func StartLogged(t testing.TB, log *slog.Logger, opts ...func(*config.Config)) *Server {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.Listen, cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
-	cfg.BcryptCost = 4 // keep tests fast; production uses the configured cost
-	for _, o := range opts {
-		o(&cfg)
+	return launch(t, &Server{log: log}, opts)
+}
+
+// StartHTTP2 is Start over TLS with HTTP/2, as browsers reach a server with
+// tls_cert set: every request and stream of Client shares one connection, and
+// streams are served inside the handler.
+func StartHTTP2(t testing.TB, opts ...func(*config.Config)) *Server {
+	t.Helper()
+	return launch(t, &Server{http2: true}, opts)
+}
+
+func launch(t testing.TB, s *Server, opts []func(*config.Config)) *Server {
+	t.Helper()
+	s.Cfg = config.Default()
+	s.Cfg.DataDir = t.TempDir()
+	s.Cfg.Listen, s.Cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
+	s.Cfg.BcryptCost = 4 // keep tests fast; production uses the configured cost
+	s.Client = http.DefaultClient
+	if s.http2 {
+		var roots *x509.CertPool
+		s.Cfg.TLSCert, s.Cfg.TLSKey, roots = selfSigned(t)
+		s.Client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}}
 	}
-	s := &Server{Cfg: cfg, log: log}
+	for _, o := range opts {
+		o(&s.Cfg)
+	}
 	s.start(t)
 	t.Cleanup(s.Stop)
 	return s
@@ -69,10 +101,71 @@ func (s *Server) start(t testing.TB) {
 	ctx, stop := context.WithCancel(context.Background())
 	s.App, s.stop, s.served = srv.App, stop, make(chan error, 1)
 	s.URL = "http://" + srv.Addr()
+	if s.Cfg.TLSCert != "" {
+		s.URL = "https://" + srv.Addr()
+	}
 	if addr := srv.MetricsAddr(); addr != "" {
 		s.MetricsURL = "http://" + addr + "/metrics"
 	}
 	go func() { s.served <- srv.Serve(ctx) }()
+}
+
+// ConnsOpened is how many connections the server has accepted, across restarts.
+func (s *Server) ConnsOpened() int64 {
+	return s.conns + s.accepted()
+}
+
+func (s *Server) accepted() int64 {
+	if s.App == nil {
+		return 0
+	}
+	var n float64
+	if families, err := s.App.Metrics().Gather(); err == nil {
+		for _, f := range families {
+			if f.GetName() == "parley_connections_accepted_total" {
+				n = f.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+	}
+	return int64(n)
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key to PEM files, and
+// returns them with a pool that trusts the certificate.
+func selfSigned(t testing.TB) (certFile, keyFile string, roots *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "parley test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for file, block := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: der}, keyFile: {Type: "PRIVATE KEY", Bytes: keyDER}} {
+		if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots = x509.NewCertPool()
+	roots.AddCert(cert)
+	return certFile, keyFile, roots
 }
 
 // Stop shuts the server down as the binary does: streams end, requests
@@ -81,6 +174,7 @@ func (s *Server) Stop() {
 	if s.App == nil {
 		return
 	}
+	s.conns += s.accepted()
 	s.stop()
 	<-s.served
 	s.App = nil
@@ -96,6 +190,7 @@ func (s *Server) Restart(t testing.TB) {
 // Response is a finished HTTP exchange.
 type Response struct {
 	Status int
+	Proto  string // "HTTP/1.1", "HTTP/2.0"
 	Header http.Header
 	Body   []byte
 }
@@ -166,7 +261,7 @@ func (s *Server) Send(method, path, token string, body any, header map[string]st
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.Client.Do(req)
 	if err != nil {
 		return Response{}, err
 	}
@@ -175,7 +270,7 @@ func (s *Server) Send(method, path, token string, body any, header map[string]st
 	if err != nil {
 		return Response{}, fmt.Errorf("read body: %w", err)
 	}
-	return Response{Status: resp.StatusCode, Header: resp.Header, Body: raw}, nil
+	return Response{Status: resp.StatusCode, Proto: resp.Proto, Header: resp.Header, Body: raw}, nil
 }
 
 // Must is Do that fails the test unless the status is want, decoding into out.
@@ -259,6 +354,7 @@ func (e Event) Decode(t testing.TB, v any) {
 // Stream is an open SSE connection, read as the wire format says.
 type Stream struct {
 	Status int
+	Proto  string // "HTTP/1.1", "HTTP/2.0"
 	Header http.Header
 	Retry  string
 	events chan Event
@@ -271,6 +367,13 @@ type Stream struct {
 // A non-200 answer is returned with its status and no events.
 func (s *Server) Open(t testing.TB, path, token, lastEventID string) *Stream {
 	t.Helper()
+	return s.OpenWith(t, s.Client, path, token, lastEventID)
+}
+
+// OpenWith is Open through another client, e.g. one with its own connection
+// or HTTP/2 settings.
+func (s *Server) OpenWith(t testing.TB, client *http.Client, path, token, lastEventID string) *Stream {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, "GET", s.URL+path, nil)
 	if err != nil {
@@ -282,12 +385,12 @@ func (s *Server) Open(t testing.TB, path, token, lastEventID string) *Stream {
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		cancel()
 		t.Fatalf("open %s: %v", path, err)
 	}
-	st := &Stream{Status: resp.StatusCode, Header: resp.Header, events: make(chan Event, 10000), ended: make(chan struct{}), cancel: cancel, body: resp.Body}
+	st := &Stream{Status: resp.StatusCode, Proto: resp.Proto, Header: resp.Header, events: make(chan Event, 10000), ended: make(chan struct{}), cancel: cancel, body: resp.Body}
 	t.Cleanup(st.Close)
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
@@ -400,8 +503,9 @@ func (s *Server) Count(t testing.TB, model any) int64 {
 	return n
 }
 
-// Metric returns the value of a counter or gauge of the node's metrics whose
-// labels include every name=value pair of labels (0 if there is none).
+// Metric returns the value of a counter or gauge (or the sample count of a
+// histogram) of the node's metrics whose labels include every name=value pair
+// of labels (0 if there is none).
 func (s *Server) Metric(t testing.TB, name string, labels ...string) float64 {
 	t.Helper()
 	families, err := s.App.Metrics().Gather()
@@ -422,7 +526,7 @@ func (s *Server) Metric(t testing.TB, name string, labels ...string) float64 {
 				match = match && have[labels[i]] == labels[i+1]
 			}
 			if match {
-				return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				return m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
 			}
 		}
 	}
