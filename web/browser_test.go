@@ -67,6 +67,8 @@ type gate struct {
 	mu          sync.Mutex
 	streamsDown bool
 	postsDown   bool
+	held        func(*http.Request) bool // requests that wait for heldUntil
+	heldUntil   chan struct{}
 }
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -80,10 +82,33 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = io.WriteString(w, `{"error":{"code":"internal","message":"the test made posts fail"}}`)
+	case g.held != nil && g.held(r):
+		until := g.heldUntil
+		g.mu.Unlock()
+		select {
+		case <-until:
+			g.next.ServeHTTP(w, r)
+		case <-r.Context().Done():
+		}
 	default:
 		g.mu.Unlock()
 		g.next.ServeHTTP(w, r)
 	}
+}
+
+// hold makes the requests that match wait, as on a slow network, until
+// release is called.
+func (g *gate) hold(match func(*http.Request) bool) (release func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	until := make(chan struct{})
+	g.held, g.heldUntil = match, until
+	return sync.OnceFunc(func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.held = nil
+		close(until)
+	})
 }
 
 // setStreams opens or drops every event stream (and refuses new ones while down).
@@ -248,9 +273,19 @@ func (b *browser) open(url string) {
 	b.do("open "+url, chromedp.Navigate(url))
 }
 
+// click taps an element, then waits until the screen on display is the one
+// the URL names, so that the next step never acts on a screen on its way out.
 func (b *browser) click(sel string) {
 	b.t.Helper()
 	b.do("click "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
+	b.settle()
+}
+
+// settle waits until the app has drawn the screen of the current URL (app.js
+// marks the screen it drew in #view's data-route).
+func (b *browser) settle() {
+	b.t.Helper()
+	b.waitJS("the screen follows the URL", `document.getElementById('view').dataset.route === location.hash.slice(1).split('?')[0]`)
 }
 
 func (b *browser) fill(sel, value string) {
@@ -404,6 +439,17 @@ func (b *browser) signup(base, slug, username, display, invite string) {
 		b.fill("#signup-invite_code", invite)
 	}
 	b.click("[data-testid=signup-submit]")
+	b.waitVisible("[data-testid=room-list]")
+}
+
+// login logs in on the login screen.
+func (b *browser) login(base, tenant, username string) {
+	b.t.Helper()
+	b.open(base + "/#/login")
+	b.fill("#login-tenant", tenant)
+	b.fill("#login-username", username)
+	b.fill("#login-password", password)
+	b.click("[data-testid=login-submit]")
 	b.waitVisible("[data-testid=room-list]")
 }
 
@@ -617,10 +663,7 @@ func TestBrowserWorkspaceChatAndAdmin(t *testing.T) {
 	alice.click("[data-testid=nav-me]")
 	alice.click("[data-testid=logout]")
 	alice.waitVisible("#login")
-	alice.fill("#login-tenant", "acme")
-	alice.fill("#login-username", "alice")
-	alice.fill("#login-password", password)
-	alice.click("[data-testid=login-submit]")
+	alice.login(srv.URL, "acme", "alice")
 	alice.waitVisible(`[data-testid=room-item][data-name="general"]`)
 }
 
@@ -720,34 +763,39 @@ func apiCall(t *testing.T, method, url, token string, body, out any) {
 	}
 }
 
+// createTenant creates a workspace whose owner is username (display name: the
+// same, capitalised) and returns the owner's access token.
+func createTenant(t *testing.T, base, slug, username string) string {
+	t.Helper()
+	var login struct {
+		AccessToken string `json:"access_token"`
+	}
+	apiCall(t, http.MethodPost, base+"/api/v1/tenants", "", map[string]any{
+		"slug": slug, "name": strings.ToUpper(slug[:1]) + slug[1:],
+		"admin": map[string]string{"username": username, "password": password, "display_name": strings.ToUpper(username[:1]) + username[1:]},
+	}, &login)
+	return login.AccessToken
+}
+
 // TestBrowserHistoryPaging: a long room opens on its last 50 messages and
 // loads older pages, in order and without gaps, as the person scrolls up.
 func TestBrowserHistoryPaging(t *testing.T) {
 	chromium := findChromium(t)
 	srv := startServer(t, nil)
-	var login struct {
-		AccessToken string `json:"access_token"`
-	}
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/tenants", "", map[string]any{
-		"slug": "history", "name": "History", "admin": map[string]string{"username": "carol", "password": password, "display_name": "Carol"},
-	}, &login)
+	token := createTenant(t, srv.URL, "history", "carol")
 	var room struct {
 		ID string `json:"id"`
 	}
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms", login.AccessToken, map[string]string{"name": "archive"}, &room)
+	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms", token, map[string]string{"name": "archive"}, &room)
 	const total = 120
 	for i := 1; i <= total; i++ {
-		apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms/"+room.ID+"/messages", login.AccessToken,
+		apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms/"+room.ID+"/messages", token,
 			map[string]string{"body": fmt.Sprintf("message %d", i)}, nil)
 	}
 
 	carol := newBrowser(t, chromium, "carol")
 	defer carol.checkClean()
-	carol.open(srv.URL + "/#/login")
-	carol.fill("#login-tenant", "history")
-	carol.fill("#login-username", "carol")
-	carol.fill("#login-password", password)
-	carol.click("[data-testid=login-submit]")
+	carol.login(srv.URL, "history", "carol")
 	carol.openRoom("archive")
 	count := `document.querySelectorAll('#message-list [data-testid=message]').length`
 	if n := evaluate[int](carol, count); n != 50 {

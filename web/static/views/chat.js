@@ -6,14 +6,13 @@ import { api, getSession, isTenantAdmin } from '../api.js';
 import { getRoom, upsertRoom, setActiveRoom, markRoomRead } from '../store.js';
 import { h, dialog, toast, errorText, uid, actionButton } from '../dom.js';
 import { t, formatTime } from '../i18n.js';
-import { navigate, setTitle } from '../nav.js';
 import { icon } from '../icons.js';
 
 const PAGE_SIZE = 50;
 const NEAR_BOTTOM_PX = 80;
 const coarsePointer = window.matchMedia('(pointer: coarse)');
 
-export function chatView({ id }) {
+export function chatView({ id }, query, { navigate, setTitle, signal }) {
   const path = `/rooms/${encodeURIComponent(id)}`;
   const me = getSession().user;
   let room = getRoom(id) || null;
@@ -215,6 +214,7 @@ export function chatView({ id }) {
       api('GET', path),
       api('GET', `${path}/messages?limit=${PAGE_SIZE}`),
     ]);
+    if (signal.aborted) return; // left meanwhile: mark nothing read
     if (roomResult.status === 'rejected') {
       edge.replaceChildren(h('p', { role: 'alert' }, errorText(roomResult.reason)));
       return;

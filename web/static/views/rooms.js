@@ -5,7 +5,6 @@ import { api, getSession, logout } from '../api.js';
 import { roomList, onRoomsChange, roomsLoaded, upsertRoom } from '../store.js';
 import { h, form, fillList, actionButton, initials, languagePicker } from '../dom.js';
 import { t, formatTime, formatCount } from '../i18n.js';
-import { navigate } from '../nav.js';
 import { icon } from '../icons.js';
 
 const roomHref = (room) => `#/rooms/${encodeURIComponent(room.id)}`;
@@ -75,12 +74,12 @@ export function roomCreateForm(id, onCreated) {
   });
 }
 
-export function newRoomView() {
+export function newRoomView(params, query, { navigate }) {
   const el = roomCreateForm('new-room-form', (room) => navigate(`/rooms/${encodeURIComponent(room.id)}`, { replace: true }));
   return { title: t('rooms.new'), back: '/rooms', el: h('div', { class: 'page' }, el) };
 }
 
-export function browseView() {
+export function browseView(params, query, { navigate }) {
   const list = h('ul', { class: 'list', testid: 'public-rooms', 'aria-label': t('browse.title') });
   const item = (room) => {
     const control = room.my_role
