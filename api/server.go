@@ -38,6 +38,7 @@ type Deps struct {
 type handlers struct {
 	Deps
 	requests *prometheus.HistogramVec
+	refusals *prometheus.CounterVec // requests refused by a limit, by limit
 	frames   sync.Pool // write buffers lent to streams while they write
 }
 
@@ -53,7 +54,10 @@ func New(d Deps) http.Handler {
 		Name: "parley_http_request_duration_seconds", Help: "HTTP requests by route and status.",
 		Buckets: prometheus.DefBuckets,
 	}, []string{"method", "route", "status"})
-	d.Metrics.MustRegister(h.requests)
+	h.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_limit_refused_total", Help: "Requests refused because a cap or rate limit was reached, by limit.",
+	}, []string{"limit"})
+	d.Metrics.MustRegister(h.requests, h.refusals)
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -105,6 +109,9 @@ func New(d Deps) http.Handler {
 	authed.GET("/rooms/:room/messages", h.history)
 	authed.PATCH("/rooms/:room/messages/:id", h.editMessage)
 	authed.DELETE("/rooms/:room/messages/:id", h.deleteMessage)
+	authed.PUT("/rooms/:room/messages/:id/reactions/:emoji", h.putReaction)
+	authed.DELETE("/rooms/:room/messages/:id/reactions/:emoji", h.deleteReaction)
+	authed.GET("/mentions", h.mentions)
 
 	streams := v1.Group("", h.authenticate(true))
 	streams.GET("/events", h.events)
@@ -142,7 +149,12 @@ func (h *handlers) authenticate(allowQuery bool) gin.HandlerFunc {
 	}
 }
 
-func (h *handlers) fail(c *gin.Context, err error) { fail(c, h.Log, err) }
+func (h *handlers) fail(c *gin.Context, err error) {
+	if fe, ok := fault.As(err); ok && fe.Limit != "" {
+		h.refusals.WithLabelValues(fe.Limit).Inc()
+	}
+	fail(c, h.Log, err)
+}
 
 // render sends v as JSON with status, or the error.
 func (h *handlers) render(c *gin.Context, status int, v any, err error) {

@@ -26,6 +26,9 @@ type Options struct {
 	RefreshTTL         time.Duration
 	InviteTTL          time.Duration
 	SelfServiceTenants bool
+	// Caps, 0 for none (docs/SECURITY.md).
+	MaxUsersPerTenant   int
+	MaxAPIKeysPerTenant int
 }
 
 // Service runs the identity use cases.
@@ -115,7 +118,7 @@ func (s *Service) CreateTenant(ctx context.Context, slug, name string, admin New
 	if err := checkSlug("slug", slug); err != nil {
 		return store.Tenant{}, TokenPair{}, err
 	}
-	name, err := cleanName("name", name, true)
+	name, err := CleanName("name", name, MaxNameLen, true)
 	if err != nil {
 		return store.Tenant{}, TokenPair{}, err
 	}
@@ -226,12 +229,32 @@ func (s *Service) IssueFor(ctx context.Context, p Principal, userID string) (Tok
 	if user.Disabled {
 		return TokenPair{}, fault.New(fault.Conflict, "the user is disabled")
 	}
+	if err := ActsOnlyForMembers(user.Role); err != nil {
+		return TokenPair{}, err
+	}
 	var pair TokenPair
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		// Checked again in the write: a promotion may have committed since.
+		var now store.User
+		if err := tx.Select("role").Where("id = ?", user.ID).Take(&now).Error; err != nil {
+			return err
+		}
+		if err := ActsOnlyForMembers(now.Role); err != nil {
+			return err
+		}
 		pair, err = s.startSession(tx, user)
 		return err
 	})
 	return pair, err
+}
+
+// ActsOnlyForMembers refuses to act for a tenant admin or owner on a key's
+// behalf (tokens:write, as_user): a key must never obtain more than its scopes.
+func ActsOnlyForMembers(role string) error {
+	if role != RoleMember {
+		return fault.New(fault.Forbidden, "an API key acts only for members, never for a tenant admin or owner")
+	}
+	return nil
 }
 
 // Refresh trades a refresh token for a new pair. A token presented twice means
@@ -383,7 +406,7 @@ func (s *Service) newUser(tenantID, username, displayName, password, role string
 	if err := checkUsername(username); err != nil {
 		return store.User{}, err
 	}
-	displayName, err := cleanName("display_name", displayName, false)
+	displayName, err := CleanName("display_name", displayName, MaxNameLen, false)
 	if err != nil {
 		return store.User{}, err
 	}
@@ -406,8 +429,14 @@ func (s *Service) newUser(tenantID, username, displayName, password, role string
 		PasswordHash: hash, Role: role, CreatedAt: s.now()}, nil
 }
 
-// insertUser stores a new user and, once committed, grants its tenant role.
+// insertUser stores a new user, within the tenant's cap, and, once committed,
+// grants its tenant role.
 func (s *Service) insertUser(tx *store.Tx, user *store.User) error {
+	quota := store.Quota{Limit: "users_per_tenant", Max: s.opts.MaxUsersPerTenant,
+		Message: "this workspace has as many users as it may have"}
+	if err := tx.WithinQuota(quota, &store.User{}, "tenant_id = ? AND is_bot = ?", user.TenantID, false); err != nil {
+		return err
+	}
 	if err := tx.Create(user).Error; err != nil {
 		if store.IsUniqueViolation(err) {
 			return fault.New(fault.Conflict, "this username is taken")

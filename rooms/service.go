@@ -4,9 +4,7 @@ package rooms
 
 import (
 	"context"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -36,12 +34,21 @@ type Service struct {
 	st   *store.Store
 	auth *auth.Service
 	hub  *Hub
+	caps Caps
 	now  func() time.Time
 }
 
+// Caps bound how many rooms a tenant has, and how many members a room and
+// rooms a user; 0 is no cap.
+type Caps struct {
+	RoomsPerTenant int
+	MembersPerRoom int
+	RoomsPerUser   int
+}
+
 // NewService wires the rooms service.
-func NewService(st *store.Store, authSvc *auth.Service, hub *Hub) *Service {
-	return &Service{st: st, auth: authSvc, hub: hub, now: func() time.Time { return time.Now().UTC() }}
+func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps) *Service {
+	return &Service{st: st, auth: authSvc, hub: hub, caps: caps, now: func() time.Time { return time.Now().UTC() }}
 }
 
 // Hub returns the live broadcaster.
@@ -52,9 +59,10 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 // roomRow is a room with the caller's membership, as listing queries return it.
 type roomRow struct {
 	store.Room
-	MemberCount int64
-	MyRole      string
-	LastReadSeq int64
+	MemberCount  int64
+	MyRole       string
+	LastReadSeq  int64
+	MentionCount int64
 }
 
 func (r roomRow) view() RoomJSON {
@@ -64,7 +72,7 @@ func (r roomRow) view() RoomJSON {
 	}
 	return RoomJSON{ID: r.ID, Name: r.Name, Topic: r.Topic, Visibility: r.Visibility, Archived: r.Archived,
 		CreatedAt: r.CreatedAt.UTC(), MemberCount: r.MemberCount, MyRole: r.MyRole, LastSeq: r.LastSeq,
-		Unread: unread, LastActivityAt: r.LastActivityAt.UTC()}
+		Unread: unread, MentionCount: r.MentionCount, LastActivityAt: r.LastActivityAt.UTC()}
 }
 
 // roomColumns is a room with the caller's membership (joined as "me").
@@ -73,6 +81,11 @@ const roomColumns = `rooms.*, COALESCE(me.role, '') AS my_role, COALESCE(me.last
 // memberCount counts a room's members; it is read only where a room is shown,
 // never on the hot paths (posting, streaming) that merely check access.
 const memberCount = `(SELECT COUNT(*) FROM room_members c WHERE c.room_id = rooms.id) AS member_count`
+
+// mentionCount counts the caller's unread mentions (bound to the caller's id),
+// read, like memberCount, only where a room is shown.
+const mentionCount = `(SELECT COUNT(*) FROM message_mentions mm WHERE mm.room_id = rooms.id AND mm.user_id = ?
+	AND mm.seq > COALESCE(me.last_read_seq, 0)) AS mention_count`
 
 // roomFor loads a room of the principal's tenant with the principal's membership.
 func (s *Service) roomFor(ctx context.Context, p auth.Principal, roomID string) (roomRow, error) {
@@ -113,25 +126,6 @@ type NewRoom struct {
 	Name, Topic, Visibility string
 }
 
-func cleanRoomName(name string) (string, error) {
-	name = strings.TrimSpace(name)
-	if name == "" {
-		return "", fault.Field("name", "is required")
-	}
-	if utf8.RuneCountInString(name) > maxRoomName {
-		return "", fault.Field("name", "must be at most 64 characters")
-	}
-	return name, nil
-}
-
-func cleanTopic(topic string) (string, error) {
-	topic = strings.TrimSpace(topic)
-	if utf8.RuneCountInString(topic) > maxTopic {
-		return "", fault.Field("topic", "must be at most 250 characters")
-	}
-	return topic, nil
-}
-
 func checkVisibility(v string) error {
 	if v != "public" && v != "private" {
 		return fault.Field("visibility", "must be public or private")
@@ -152,11 +146,11 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (Roo
 	if err := s.auth.Require(p, auth.TenantObject, "room.create"); err != nil {
 		return RoomJSON{}, err
 	}
-	name, err := cleanRoomName(in.Name)
+	name, err := auth.CleanName("name", in.Name, maxRoomName, true)
 	if err != nil {
 		return RoomJSON{}, err
 	}
-	topic, err := cleanTopic(in.Topic)
+	topic, err := auth.CleanName("topic", in.Topic, maxTopic, false)
 	if err != nil {
 		return RoomJSON{}, err
 	}
@@ -169,7 +163,12 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (Roo
 	now := s.now()
 	room := store.Room{ID: newID(), TenantID: p.TenantID, Name: name, Topic: topic, Visibility: in.Visibility,
 		CreatedBy: p.Subject(), CreatedAt: now, LastActivityAt: now}
+	quota := store.Quota{Limit: "rooms_per_tenant", Max: s.caps.RoomsPerTenant,
+		Message: "this workspace has as many rooms as it may have; delete one first"}
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.WithinQuota(quota, &store.Room{}, "tenant_id = ?", p.TenantID); err != nil {
+			return err
+		}
 		if err := tx.Create(&room).Error; err != nil {
 			return err
 		}
@@ -180,7 +179,7 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (Roo
 		if err := tx.Where("id = ?", p.UserID).Take(&creator).Error; err != nil {
 			return err
 		}
-		return s.addMember(tx, room, creator, RoleOwner)
+		return s.addMember(tx, room, creator, RoleOwner, true)
 	})
 	if err != nil {
 		return RoomJSON{}, err
@@ -194,7 +193,13 @@ func (s *Service) Get(ctx context.Context, p auth.Principal, roomID string) (Roo
 	if err != nil {
 		return RoomJSON{}, err
 	}
-	err = s.st.Read(ctx).Model(&store.RoomMember{}).Where("room_id = ?", roomID).Count(&row.MemberCount).Error
+	if err := s.st.Read(ctx).Model(&store.RoomMember{}).Where("room_id = ?", roomID).Count(&row.MemberCount).Error; err != nil {
+		return RoomJSON{}, err
+	}
+	if row.MyRole != "" {
+		err = s.st.Read(ctx).Model(&store.Mention{}).Where("room_id = ? AND user_id = ? AND seq > ?", roomID, p.UserID, row.LastReadSeq).
+			Count(&row.MentionCount).Error
+	}
 	return row.view(), err
 }
 
@@ -214,7 +219,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, scope string) ([]R
 	if err := s.auth.Require(p, auth.TenantObject, act); err != nil && !(p.IsKey() && scope != ScopeAll) {
 		return nil, err
 	}
-	db := s.st.Read(ctx).Table("rooms").Select(roomColumns+", "+memberCount).Where("rooms.tenant_id = ?", p.TenantID)
+	db := s.st.Read(ctx).Table("rooms").Select(roomColumns+", "+memberCount+", "+mentionCount, p.Subject()).Where("rooms.tenant_id = ?", p.TenantID)
 	switch scope {
 	case ScopePublic:
 		db = db.Joins("LEFT JOIN room_members me ON me.room_id = rooms.id AND me.user_id = ?", p.Subject()).
@@ -248,14 +253,14 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, roomID string, c
 	}
 	updates := map[string]any{}
 	if ch.Name != nil {
-		name, err := cleanRoomName(*ch.Name)
+		name, err := auth.CleanName("name", *ch.Name, maxRoomName, true)
 		if err != nil {
 			return RoomJSON{}, err
 		}
 		updates["name"] = name
 	}
 	if ch.Topic != nil {
-		topic, err := cleanTopic(*ch.Topic)
+		topic, err := auth.CleanName("topic", *ch.Topic, maxTopic, false)
 		if err != nil {
 			return RoomJSON{}, err
 		}
