@@ -24,17 +24,25 @@ func (b *browser) pressAcrossRedraw(sel, path string) {
 	b.do("release "+sel, chromedp.MouseEvent(chromedp.MouseReleased, at[0], at[1], chromedp.ButtonLeft, chromedp.ClickCount(1)))
 }
 
+// ownerLoggedIn starts a server with the workspace slug, owned by username,
+// who is logged in on a phone of their own.
+func ownerLoggedIn(t *testing.T, slug, username string) (*server, *browser) {
+	t.Helper()
+	chromium := findChromium(t)
+	srv := startServer(t, nil)
+	createTenant(t, srv.URL, slug, username)
+	b := newBrowser(t, chromium, username)
+	t.Cleanup(b.checkClean)
+	b.login(srv.URL, slug, username)
+	return srv, b
+}
+
 // TestBrowserTapDuringRedraw: a tap on an admin section or a tab of the tab
 // bar lands even when the screen is redrawn between the finger going down and
 // coming up (the lost tap that made TestBrowserWorkspaceChatAndAdmin flaky on a
 // busy machine, and that a phone on a slow network saw too).
 func TestBrowserTapDuringRedraw(t *testing.T) {
-	chromium := findChromium(t)
-	srv := startServer(t, nil)
-	createTenant(t, srv.URL, "taps", "dana")
-	dana := newBrowser(t, chromium, "dana")
-	defer dana.checkClean()
-	dana.login(srv.URL, "taps", "dana")
+	_, dana := ownerLoggedIn(t, "taps", "dana")
 	dana.click("[data-testid=nav-admin]")
 	dana.click("[data-testid=admin-tab-users]")
 	dana.waitVisible("[data-testid=user-list]")
@@ -54,12 +62,7 @@ func TestBrowserTapDuringRedraw(t *testing.T) {
 // person has moved on (a room created on a slow network, then Back), the
 // screen they moved to stays: the late answer navigates nowhere.
 func TestBrowserLateAnswerStaysPut(t *testing.T) {
-	chromium := findChromium(t)
-	srv := startServer(t, nil)
-	createTenant(t, srv.URL, "late", "erin")
-	erin := newBrowser(t, chromium, "erin")
-	defer erin.checkClean()
-	erin.login(srv.URL, "late", "erin")
+	srv, erin := ownerLoggedIn(t, "late", "erin")
 
 	erin.click("[data-testid=new-room]")
 	erin.fill("#new-room-form-name", "slowpoke")

@@ -21,6 +21,7 @@ import { roomListView, browseView, newRoomView, meView } from './views/rooms.js'
 import { chatView } from './views/chat.js';
 import { membersView } from './views/members.js';
 import { adminView } from './views/admin.js';
+import { mentionsView } from './views/mentions.js';
 
 const routes = [
   { path: '/login', view: loginView, public: true },
@@ -30,6 +31,7 @@ const routes = [
   { path: '/new-room', view: newRoomView },
   { path: '/browse', view: browseView },
   { path: '/me', view: meView },
+  { path: '/mentions', view: mentionsView },
   { path: '/rooms/:id', view: chatView },
   { path: '/rooms/:id/members', view: membersView },
   { path: '/admin', redirect: '/admin/rooms' },

@@ -42,8 +42,8 @@ export async function loadRooms() {
 export function upsertRoom(room) {
   const known = rooms.get(room.id);
   // room.updated carries the room as seen by whoever changed it: keep my own
-  // role and unread count.
-  const mine = known ? { my_role: known.my_role || room.my_role, unread: known.unread } : {};
+  // role and unread counts.
+  const mine = known ? { my_role: known.my_role || room.my_role, unread: known.unread, mention_count: known.mention_count } : {};
   rooms.set(room.id, { ...known, ...room, ...mine });
   changed();
 }
@@ -65,8 +65,9 @@ export function setActiveRoom(id) {
 
 export function markRoomRead(id) {
   const room = rooms.get(id);
-  if (room && room.unread) {
+  if (room && (room.unread || room.mention_count)) {
     room.unread = 0;
+    room.mention_count = 0;
     changed();
   }
 }
@@ -95,6 +96,7 @@ export function applyEvent(name, data) {
         room.last_activity_at = message.created_at;
         const seen = document.visibilityState === 'visible' && activeRoom === room.id;
         if (message.author?.id !== me && !seen) room.unread = (room.unread || 0) + 1;
+        if ((message.mentions || []).includes(me) && !seen) room.mention_count = (room.mention_count || 0) + 1;
         changed();
       }
       return;

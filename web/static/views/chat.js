@@ -7,10 +7,21 @@ import { getRoom, upsertRoom, setActiveRoom, markRoomRead } from '../store.js';
 import { h, dialog, toast, errorText, uid, actionButton } from '../dom.js';
 import { t, formatTime } from '../i18n.js';
 import { icon } from '../icons.js';
+import { formatBody } from '../format.js';
+
+// The fixed reaction picker; any other single emoji can be typed in.
+export const QUICK_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮', '🙏'];
+const MAX_SUGGESTIONS = 6;
 
 const PAGE_SIZE = 50;
 const NEAR_BOTTOM_PX = 80;
 const coarsePointer = window.matchMedia('(pointer: coarse)');
+
+// firstLine is the start of a text, on one line, for quotes and notes.
+export function firstLine(text, max = 80) {
+  const line = String(text || '').split('\n').find((l) => l.trim()) || '';
+  return line.length > max ? `${line.slice(0, max)}…` : line;
+}
 
 export function chatView({ id }, query, { navigate, setTitle, signal }) {
   const path = `/rooms/${encodeURIComponent(id)}`;
@@ -26,7 +37,11 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   let catchingUp = false;
   let readSeq = room ? room.last_seq - (room.unread || 0) : 0;
   let editing = null;
+  let replyingTo = null;
+  let openMenu = null; // {id, picker}: the message whose actions stay open when it is redrawn
   let readTimer = 0;
+  let older = null; // the page of older messages being loaded
+  const members = new Map(); // user id → user, for names of who reacted and @suggestions
 
   // ---- layout ----
   const edge = h('div', { class: 'history-edge', testid: 'history-edge' });
@@ -37,14 +52,21 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   const input = h('textarea', {
     id: 'composer-input', rows: '1', maxlength: '4000', enterkeyhint: 'send',
     placeholder: t('chat.placeholder'), 'aria-label': t('chat.messageLabel'),
+    'aria-autocomplete': 'list', 'aria-controls': 'mention-suggest', 'aria-expanded': 'false',
   });
+  const suggest = h('ul', { class: 'mention-suggest', id: 'mention-suggest', role: 'listbox', hidden: true,
+    testid: 'mention-suggest', 'aria-label': t('chat.mentionSuggestions') });
+  const replyText = h('span', { class: 'reply-text' });
+  const replyNote = h('div', { class: 'reply-note', hidden: true, testid: 'reply-note' },
+    replyText,
+    h('button', { type: 'button', class: 'link', testid: 'reply-cancel', onclick: stopReplying }, t('common.cancel')));
   const sendButton = h('button', { type: 'submit', class: 'send', testid: 'send', 'aria-label': t('chat.send') },
     icon('send'));
   const editNote = h('div', { class: 'edit-note', hidden: true },
     h('span', null, t('chat.editing')),
     h('button', { type: 'button', class: 'link', testid: 'edit-cancel', onclick: stopEditing }, t('common.cancel')));
   const composer = h('form', { class: 'composer', id: 'composer', testid: 'composer' },
-    editNote, h('div', { class: 'composer-row' }, input, sendButton));
+    suggest, editNote, replyNote, h('div', { class: 'composer-row' }, input, sendButton));
   const footer = h('div', { class: 'chat-footer' });
   const el = h('div', { class: 'chat' }, log, jump, footer);
 
@@ -53,15 +75,22 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     submit();
   });
   input.addEventListener('keydown', (event) => {
+    if (!suggest.hidden && suggestKey(event)) return;
     // Enter sends on a keyboard; on a phone it is a new line (the button sends).
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && !coarsePointer.matches) {
       event.preventDefault();
       submit();
     } else if (event.key === 'Escape' && editing) {
       stopEditing();
+    } else if (event.key === 'Escape' && replyingTo) {
+      stopReplying();
     }
   });
-  input.addEventListener('input', autosize);
+  input.addEventListener('input', () => {
+    autosize();
+    updateSuggestions();
+  });
+  input.addEventListener('blur', () => setTimeout(hideSuggestions, 150));
   log.addEventListener('scroll', () => {
     if (nearBottom()) {
       jump.hidden = true;
@@ -82,6 +111,12 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
 
   function nearBottom() {
     return log.scrollHeight - log.scrollTop - log.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  // newestInView is true when the newest message shows at least in part.
+  function newestInView() {
+    const last = list.lastElementChild;
+    return nearBottom() || (last && last.getBoundingClientRect().top < log.getBoundingClientRect().bottom);
   }
 
   function scrollToEnd(behavior = 'auto') {
@@ -106,31 +141,108 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
       h('span', { 'aria-hidden': 'true' }, '✓'), h('span', { class: 'sr-only' }, t('chat.sent')));
   }
 
+  function nameOf(userId) {
+    if (userId === me.id) return t('chat.you');
+    const user = members.get(userId);
+    return user ? (user.display_name || user.username) : '?';
+  }
+
+  function authorName(user) {
+    return user?.id === me.id ? t('chat.you') : (user?.display_name || user?.username || '?');
+  }
+
+  // quoteNode shows the message a reply answers; a tap jumps to it.
+  function quoteNode(reply) {
+    if (!reply) return null;
+    const who = authorName(reply.author);
+    const text = reply.deleted ? t('chat.deleted') : firstLine(reply.body);
+    return h('button', {
+      type: 'button', class: `msg-quote${reply.deleted ? ' gone' : ''}`, testid: 'msg-quote', 'data-reply-id': reply.id,
+      'aria-label': t('chat.quoteLabel', { name: who, text }),
+      onclick: () => jumpTo(reply.id, reply.seq),
+    }, h('span', { class: 'quote-author' }, who), h('span', { class: 'quote-body' }, text));
+  }
+
+  function reactionsNode(message) {
+    if (message.deleted || !message.reactions?.length) return null;
+    return h('div', { class: 'reactions', testid: 'reactions' }, message.reactions.map((r) => {
+      const mine = r.user_ids.includes(me.id);
+      const names = r.user_ids.map(nameOf).join(', ');
+      return h('button', {
+        type: 'button', class: `reaction${mine ? ' mine' : ''}`, testid: 'reaction', 'data-emoji': r.emoji,
+        'aria-pressed': String(mine), title: names,
+        'aria-label': t('chat.reactedBy', { emoji: r.emoji, n: r.user_ids.length, names }),
+        onclick: () => react(message, r.emoji, !mine),
+      }, h('span', { 'aria-hidden': 'true' }, r.emoji), h('span', { class: 'count', 'aria-hidden': 'true' }, String(r.user_ids.length)));
+    }));
+  }
+
+  // reactionPicker is the fixed set, any other emoji typed in, and who reacted.
+  function reactionPicker(message) {
+    const other = h('input', { type: 'text', class: 'emoji-input', testid: 'emoji-input', maxlength: '16',
+      'aria-label': t('chat.otherEmoji'), placeholder: t('chat.otherEmoji'), autocomplete: 'off' });
+    const pick = (emoji) => react(message, emoji, !(message.reactions || []).some((r) => r.emoji === emoji && r.user_ids.includes(me.id)));
+    const form = h('form', { class: 'emoji-other' }, other,
+      h('button', { type: 'submit', testid: 'emoji-add' }, t('chat.addReaction')));
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const emoji = other.value.trim();
+      const graphemes = typeof Intl.Segmenter === 'function' ? [...new Intl.Segmenter().segment(emoji)].length : 1;
+      if (!emoji || graphemes !== 1) {
+        toast(t('chat.notOneEmoji'));
+        return;
+      }
+      pick(emoji);
+    });
+    return h('div', { class: 'reaction-picker', testid: 'reaction-picker' },
+      h('div', { class: 'quick-reactions', role: 'group', 'aria-label': t('chat.react') },
+        QUICK_REACTIONS.map((emoji) => h('button', { type: 'button', class: 'quick-reaction', testid: 'quick-reaction',
+          'data-emoji': emoji, 'aria-label': t('chat.reactWith', { emoji }), onclick: () => pick(emoji) }, emoji))),
+      form,
+      (message.reactions || []).length > 0 && h('ul', { class: 'who-reacted', testid: 'who-reacted' },
+        message.reactions.map((r) => h('li', null, h('span', { 'aria-hidden': 'true' }, r.emoji), ' ',
+          h('span', { class: 'sr-only' }, `${r.emoji}: `), r.user_ids.map(nameOf).join(', ')))));
+  }
+
   function messageTools(message, mine) {
-    const canEdit = mine && !message.deleted && !room?.archived;
-    const canDelete = !message.deleted && (mine || canModerate());
-    if (!canEdit && !canDelete) return null;
+    if (message.deleted) return null;
+    const canEdit = mine && !room?.archived;
+    const canDelete = mine || canModerate();
+    const canPost = Boolean(room?.my_role) && !room?.archived;
+    if (!canEdit && !canDelete && !canPost) return null;
     const menuId = `msg-actions-${message.id}`;
-    const menu = h('div', { class: 'msg-actions', id: menuId, hidden: true },
-      canEdit && h('button', { type: 'button', testid: 'msg-edit', onclick: () => startEditing(message) }, t('chat.edit')),
-      canDelete && h('button', { type: 'button', class: 'danger', testid: 'msg-delete', onclick: () => remove(message) }, t('chat.delete')));
+    const open = openMenu?.id === message.id;
+    const picker = h('div', { class: 'picker-slot' }, open && openMenu.picker && reactionPicker(message));
+    const togglePicker = () => {
+      openMenu = { id: message.id, picker: !picker.firstChild };
+      picker.replaceChildren(openMenu.picker ? reactionPicker(message) : '');
+    };
+    const menu = h('div', { class: 'msg-actions', id: menuId, hidden: !open },
+      h('div', { class: 'msg-actions-row' },
+        canPost && h('button', { type: 'button', testid: 'msg-reply', onclick: () => startReplying(message) }, t('chat.reply')),
+        canPost && h('button', { type: 'button', testid: 'msg-react', onclick: togglePicker }, t('chat.react')),
+        canEdit && h('button', { type: 'button', testid: 'msg-edit', onclick: () => startEditing(message) }, t('chat.edit')),
+        canDelete && h('button', { type: 'button', class: 'danger', testid: 'msg-delete', onclick: () => remove(message) }, t('chat.delete'))),
+      picker);
     const toggle = h('button', {
       type: 'button', class: 'msg-more', testid: 'msg-more',
-      'aria-expanded': 'false', 'aria-controls': menuId, 'aria-label': t('chat.actions'),
+      'aria-expanded': String(open), 'aria-controls': menuId, 'aria-label': t('chat.actions'),
     }, icon('more'));
     toggle.addEventListener('click', () => {
-      const open = menu.hidden;
-      menu.hidden = !open;
-      toggle.setAttribute('aria-expanded', String(open));
+      const opening = menu.hidden;
+      menu.hidden = !opening;
+      toggle.setAttribute('aria-expanded', String(opening));
+      openMenu = opening ? { id: message.id, picker: Boolean(picker.firstChild) } : null;
     });
     return h('div', { class: 'msg-tools' }, toggle, menu);
   }
 
   function messageNode(message, status, item) {
     const mine = message.author?.id === me.id;
-    const author = mine ? t('chat.you') : (message.author?.display_name || message.author?.username || '?');
+    const author = authorName(message.author);
+    const mentionsMe = (message.mentions || []).includes(me.id);
     return h('li', {
-      class: `msg${mine ? ' mine' : ''}${message.deleted ? ' deleted' : ''}`,
+      class: `msg${mine ? ' mine' : ''}${message.deleted ? ' deleted' : ''}${mentionsMe ? ' mentions-me' : ''}`,
       testid: 'message',
       'data-id': message.id,
       'data-seq': message.seq,
@@ -139,7 +251,10 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
       'data-author': message.author?.username,
     },
     h('span', { class: mine ? 'msg-author sr-only' : 'msg-author' }, author),
-    h('p', { class: 'msg-body' }, message.deleted ? t('chat.deleted') : message.body),
+    !message.deleted && quoteNode(message.reply_to),
+    h('p', { class: 'msg-body' }, message.deleted ? t('chat.deleted')
+      : formatBody(message.body, { me: me.username, mentionsMe })),
+    reactionsNode(message),
     h('p', { class: 'msg-meta' },
       h('time', { datetime: message.created_at }, formatTime(message.created_at)),
       message.edited_at && !message.deleted && h('span', null, t('chat.edited')),
@@ -232,17 +347,32 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     scrollToEnd();
     scheduleRead();
     observer.observe(edge);
+    await loadMembers();
+    if (members.size) for (const entry of entries.values()) if (entry.message.reactions?.length) place(entry.message);
+    const target = query?.get('msg');
+    if (target) await jumpTo(target, Number(query.get('seq')) || 0);
   }
 
-  async function loadOlder() {
-    if (loadingOlder || !hasMore || !loaded) return;
+  // loadOlder loads the page before the oldest message shown (once at a
+  // time: a second call gets the page already on its way).
+  function loadOlder(limit = PAGE_SIZE) {
+    if (!older && hasMore && loaded) {
+      older = fetchOlder(limit).then((ok) => {
+        older = null;
+        if (ok && hasMore && log.scrollTop < 300) loadOlder();
+      });
+    }
+    return older || Promise.resolve();
+  }
+
+  async function fetchOlder(limit) {
     loadingOlder = true;
     log.setAttribute('aria-busy', 'true');
     drawEdge();
     const fromBottom = log.scrollHeight - log.scrollTop;
     let ok = false;
     try {
-      const page = await api('GET', `${path}/messages?before_seq=${oldest}&limit=${PAGE_SIZE}`);
+      const page = await api('GET', `${path}/messages?before_seq=${oldest}&limit=${limit}`);
       for (const message of [...(page.messages || [])].reverse()) place(message);
       hasMore = Boolean(page.has_more);
       ok = true;
@@ -254,7 +384,36 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
       drawEdge();
       log.scrollTop = log.scrollHeight - fromBottom; // keep what was on screen in place
     }
-    if (ok && hasMore && log.scrollTop < 300) loadOlder();
+    return ok;
+  }
+
+  // jumpTo scrolls to a message, loading older history until it is there.
+  async function jumpTo(messageId, seq) {
+    while (!entries.has(messageId) && hasMore && (!seq || oldest > seq)) {
+      const before = oldest;
+      await loadOlder(200);
+      if (oldest === before && !older) break; // the page failed
+    }
+    const entry = entries.get(messageId);
+    if (!entry) {
+      toast(t('chat.notFound'));
+      return;
+    }
+    entry.el.scrollIntoView({ block: 'center' });
+    entry.el.classList.add('flash');
+    entry.el.setAttribute('tabindex', '-1');
+    entry.el.focus({ preventScroll: true });
+    setTimeout(() => entry.el.classList.remove('flash'), 2500);
+    scheduleRead();
+  }
+
+  async function loadMembers() {
+    if (!room?.my_role) return;
+    try {
+      for (const m of await api('GET', `${path}/members`) || []) members.set(m.user.id, m.user);
+    } catch {
+      // names of who reacted fall back to "?"; suggestions stay empty
+    }
   }
 
   // catchUp fetches every message after seq (after a gap or a reconnect that
@@ -288,7 +447,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   }
 
   async function markRead() {
-    if (!loaded || !room?.my_role || document.visibilityState !== 'visible' || !nearBottom() || newest <= readSeq) return;
+    if (!loaded || !room?.my_role || document.visibilityState !== 'visible' || !newestInView() || newest <= readSeq) return;
     readSeq = newest;
     markRoomRead(id);
     try {
@@ -308,7 +467,8 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     }
     input.value = '';
     autosize();
-    const item = { client_id: uid(), body, status: 'pending', error: null, el: null };
+    const item = { client_id: uid(), body, reply_to: replyingTo, status: 'pending', error: null, el: null };
+    stopReplying();
     pending.set(item.client_id, item);
     drawPending(item);
     scrollToEnd();
@@ -316,7 +476,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   }
 
   function drawPending(item) {
-    const pseudo = { body: item.body, author: me, client_id: item.client_id, created_at: new Date().toISOString() };
+    const pseudo = { body: item.body, author: me, client_id: item.client_id, created_at: new Date().toISOString(), reply_to: item.reply_to };
     const node = messageNode(pseudo, item.status, item);
     if (item.el) item.el.replaceWith(node);
     else pendingList.append(node);
@@ -327,7 +487,9 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     item.status = 'pending';
     drawPending(item);
     try {
-      const message = await api('POST', `${path}/messages`, { body: item.body, client_id: item.client_id });
+      const request = { body: item.body, client_id: item.client_id };
+      if (item.reply_to) request.reply_to = item.reply_to.id;
+      const message = await api('POST', `${path}/messages`, request);
       receive(message);
     } catch (err) {
       if (!pending.has(item.client_id)) return;
@@ -342,7 +504,112 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     pending.delete(clientId);
   }
 
+  function startReplying(message) {
+    if (editing) stopEditing();
+    replyingTo = { id: message.id, seq: message.seq, author: message.author, body: message.body };
+    replyText.replaceChildren(h('strong', null, t('chat.replyingTo', { name: authorName(message.author) })), ' ', firstLine(message.body, 60));
+    replyNote.hidden = false;
+    input.focus();
+  }
+
+  function stopReplying() {
+    replyingTo = null;
+    replyNote.hidden = true;
+  }
+
+  // react adds or takes back my emoji; the change shows at once and the
+  // server's event (or its refusal) settles it.
+  async function react(message, emoji, add) {
+    applyReaction(message.id, emoji, me.id, add);
+    try {
+      await api(add ? 'PUT' : 'DELETE', `${path}/messages/${encodeURIComponent(message.id)}/reactions/${encodeURIComponent(emoji)}`);
+    } catch (err) {
+      applyReaction(message.id, emoji, me.id, !add);
+      toast(errorText(err));
+    }
+  }
+
+  function applyReaction(messageId, emoji, userId, add) {
+    const entry = entries.get(messageId);
+    if (!entry) return;
+    const reactions = (entry.message.reactions || []).map((r) => ({ ...r, user_ids: [...r.user_ids] }));
+    let r = reactions.find((x) => x.emoji === emoji);
+    if (add) {
+      if (!r) reactions.push(r = { emoji, user_ids: [] });
+      if (!r.user_ids.includes(userId)) r.user_ids.push(userId);
+    } else if (r) {
+      r.user_ids = r.user_ids.filter((u) => u !== userId);
+    }
+    place({ ...entry.message, reactions: reactions.filter((x) => x.user_ids.length) });
+  }
+
+  // ---- @mention suggestions ----
+  let suggestions = [];
+  let active = 0;
+
+  function mentionAtCaret() {
+    const before = input.value.slice(0, input.selectionStart);
+    const m = /(^|[^\w.@-])@([\w.-]{0,32})$/.exec(before);
+    return m ? { start: before.length - m[2].length - 1, text: m[2].toLowerCase() } : null;
+  }
+
+  function updateSuggestions() {
+    const at = mentionAtCaret();
+    suggestions = !at ? [] : [...members.values()]
+      .filter((u) => u.id !== me.id && (u.username.toLowerCase().startsWith(at.text)
+        || (u.display_name || '').toLowerCase().includes(at.text)))
+      .slice(0, MAX_SUGGESTIONS);
+    active = 0;
+    drawSuggestions();
+  }
+
+  function drawSuggestions() {
+    suggest.hidden = suggestions.length === 0;
+    input.setAttribute('aria-expanded', String(!suggest.hidden));
+    suggest.replaceChildren(...suggestions.map((u, i) => h('li', {
+      id: `mention-opt-${i}`, role: 'option', class: 'suggestion', testid: 'mention-option', 'data-username': u.username,
+      'aria-selected': String(i === active),
+      onmousedown: (event) => event.preventDefault(), // keep the focus in the composer
+      onclick: () => chooseSuggestion(u),
+    }, h('span', { class: 'suggestion-name' }, u.display_name || u.username), h('span', { class: 'suggestion-user' }, `@${u.username}`))));
+    if (suggest.hidden) input.removeAttribute('aria-activedescendant');
+    else input.setAttribute('aria-activedescendant', `mention-opt-${active}`);
+  }
+
+  function hideSuggestions() {
+    suggestions = [];
+    drawSuggestions();
+  }
+
+  function chooseSuggestion(user) {
+    const at = mentionAtCaret();
+    if (!at) return;
+    const caret = input.selectionStart;
+    const text = `@${user.username} `;
+    input.value = input.value.slice(0, at.start) + text + input.value.slice(caret);
+    input.selectionStart = input.selectionEnd = at.start + text.length;
+    hideSuggestions();
+    input.focus();
+  }
+
+  // suggestKey handles the keys of an open suggestion list; true when used.
+  function suggestKey(event) {
+    if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+      active = (active + (event.key === 'ArrowDown' ? 1 : suggestions.length - 1)) % suggestions.length;
+      drawSuggestions();
+    } else if ((event.key === 'Enter' || event.key === 'Tab') && !event.isComposing) {
+      chooseSuggestion(suggestions[active]);
+    } else if (event.key === 'Escape') {
+      hideSuggestions();
+    } else {
+      return false;
+    }
+    event.preventDefault();
+    return true;
+  }
+
   function startEditing(message) {
+    if (replyingTo) stopReplying();
     editing = message;
     input.value = message.body;
     editNote.hidden = false;
@@ -425,6 +692,10 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
           if (entries.has(data.message.id)) place(data.message);
           else if (data.message.seq > newest) receive(data.message);
           break;
+        case 'reaction.added':
+        case 'reaction.removed':
+          applyReaction(data.message_id, data.emoji, data.user_id, name === 'reaction.added');
+          break;
         case 'room.updated':
           if (data.room.id !== id) return;
           room = { ...room, ...data.room, my_role: room?.my_role || data.room.my_role };
@@ -437,9 +708,11 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
           navigate('/rooms', { replace: true });
           break;
         case 'member.joined':
+          if (data.user) members.set(data.user.id, data.user);
           if (data.user?.id === me.id && room) {
             room.my_role = data.role || 'member';
             drawFooter();
+            loadMembers();
           }
           break;
         default:
@@ -456,6 +729,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
       setActiveRoom(null);
       observer.disconnect();
       clearTimeout(readTimer);
+      markRead(); // what was on screen when leaving has been read
       document.removeEventListener('visibilitychange', onVisible);
     },
   };

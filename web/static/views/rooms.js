@@ -20,7 +20,10 @@ function roomItem(room) {
         h('span', { class: 'room-sub' }, sub)),
       h('span', { class: 'room-side' },
         h('time', { datetime: room.last_activity_at }, formatTime(room.last_activity_at || room.created_at)),
-        unread && h('span', { class: 'badge', testid: 'unread', 'aria-hidden': 'true' }, formatCount(room.unread)),
+        h('span', { class: 'badges' },
+          room.mention_count > 0 && h('span', { class: 'badge mention', testid: 'mention-badge', 'aria-hidden': 'true' }, '@'),
+          room.mention_count > 0 && h('span', { class: 'sr-only' }, t('rooms.mentioned', { n: room.mention_count })),
+          unread && h('span', { class: 'badge', testid: 'unread', 'aria-hidden': 'true' }, formatCount(room.unread))),
         unread && h('span', { class: 'sr-only' }, t('rooms.unread', { n: room.unread })))));
 }
 
@@ -42,6 +45,9 @@ export function roomListView() {
     title: t('rooms.title'),
     el: h('div', { class: 'rooms' }, list, empty, fab),
     tabs: true,
+    actions: [
+      h('a', { class: 'icon-button', href: '#/mentions', testid: 'open-mentions', 'aria-label': t('mentions.title') }, icon('at')),
+    ],
     destroy: off,
   };
 }
