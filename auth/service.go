@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"parley/internal/fault"
+	"parley/internal/limit"
 	"parley/store"
 )
 
@@ -26,6 +27,7 @@ type Options struct {
 	RefreshTTL         time.Duration
 	InviteTTL          time.Duration
 	SelfServiceTenants bool
+	Limits             *limit.Limiter // log-in attempts per account and per client IP
 	// Caps, 0 for none (docs/SECURITY.md).
 	MaxUsersPerTenant       int
 	MaxAPIKeysPerTenant     int
@@ -40,8 +42,6 @@ type Service struct {
 	passwords *Passwords
 	revoker   Revoker
 	opts      Options
-	byUser    *FailureLimiter
-	byIP      *FailureLimiter
 	keys      *keyCache
 	now       func() time.Time
 }
@@ -50,10 +50,8 @@ type Service struct {
 func NewService(st *store.Store, policy *Policy, signer *Signer, passwords *Passwords, revoker Revoker, opts Options) *Service {
 	return &Service{
 		st: st, policy: policy, signer: signer, passwords: passwords, revoker: revoker, opts: opts,
-		byUser: NewFailureLimiter(5, 30*time.Second),
-		byIP:   NewFailureLimiter(30, 2*time.Second),
-		keys:   newKeyCache(),
-		now:    func() time.Time { return time.Now().UTC() },
+		keys: newKeyCache(),
+		now:  func() time.Time { return time.Now().UTC() },
 	}
 }
 
@@ -182,28 +180,29 @@ func (s *Service) Signup(ctx context.Context, slug, username, password, displayN
 	return pair, err
 }
 
-// Login checks a password, rate-limiting failures per tenant+username and per IP.
+// Login checks a password. Attempts count against the account and the client
+// IP while they are checked (so parallel guesses are limited as serial ones),
+// and keep counting when they fail.
 // Usernames are unique regardless of case, so they match regardless of case.
 func (s *Service) Login(ctx context.Context, slug, username, password, clientIP string) (TokenPair, error) {
 	if err := checkLogin(slug, username, password); err != nil {
 		return TokenPair{}, err
 	}
-	now := s.now()
-	userKey := slug + "\x00" + strings.ToLower(username)
-	if wait := max(s.byUser.Wait(userKey, now), s.byIP.Wait(clientIP, now)); wait > 0 {
-		return TokenPair{}, &fault.Error{Kind: fault.RateLimited, Message: "too many failed log-ins; try again later", RetryAfter: wait}
+	refund, err := s.opts.Limits.StartLogin(ctx, slug, username, clientIP)
+	if err != nil {
+		return TokenPair{}, err
 	}
 	var user store.User
-	err := s.st.Read(ctx).Joins("JOIN tenants ON tenants.id = users.tenant_id").
+	err = s.st.Read(ctx).Joins("JOIN tenants ON tenants.id = users.tenant_id").
 		Where("tenants.slug = ? AND users.username = ? COLLATE NOCASE", slug, username).Take(&user).Error
 	if err != nil && !store.IsNotFound(err) {
+		refund() // our failure, not the client's
 		return TokenPair{}, err
 	}
 	if !s.passwords.Check(user.PasswordHash, password) || user.Disabled {
-		s.byUser.Fail(userKey, now)
-		s.byIP.Fail(clientIP, now)
 		return TokenPair{}, errBadCredentials
 	}
+	refund()
 	var pair TokenPair
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
 		pair, err = s.startSession(tx, user)
@@ -260,9 +259,8 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 		return TokenPair{}, err
 	}
 	var (
-		pair    TokenPair
-		reused  bool
-		revoked string
+		pair   TokenPair
+		reused bool
 	)
 	invalid := fault.New(fault.Unauthenticated, "the refresh token is invalid or expired")
 	err := s.st.Write(ctx, func(tx *store.Tx) error {
@@ -281,8 +279,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 		if rt.UsedAt != nil {
 			reused = true
 			if sess.RevokedAt == nil {
-				revoked = sess.ID
-				return tx.Model(&store.Session{}).Where("id = ?", sess.ID).Update("revoked_at", now).Error
+				return s.revokeSession(tx, sess.ID)
 			}
 			return nil
 		}
@@ -307,9 +304,6 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 		return TokenPair{}, err
 	}
 	if reused {
-		if revoked != "" {
-			s.revoker.SessionRevoked(revoked)
-		}
 		return TokenPair{}, fault.New(fault.Unauthenticated, "the refresh token was already used; this login has been revoked")
 	}
 	return pair, nil
@@ -320,8 +314,7 @@ func (s *Service) Logout(ctx context.Context, p Principal, refreshToken string) 
 	if err := checkSecret("refresh_token", refreshToken, true); err != nil {
 		return err
 	}
-	var sessionID string
-	err := s.st.Write(ctx, func(tx *store.Tx) error {
+	return s.st.Write(ctx, func(tx *store.Tx) error {
 		var sess store.Session
 		err := tx.Joins("JOIN refresh_tokens ON refresh_tokens.session_id = sessions.id").
 			Where("refresh_tokens.hash = ? AND sessions.user_id = ?", hashSecret(refreshToken), p.UserID).
@@ -332,17 +325,11 @@ func (s *Service) Logout(ctx context.Context, p Principal, refreshToken string) 
 			}
 			return err
 		}
-		sessionID = sess.ID
 		if sess.RevokedAt != nil {
 			return nil
 		}
-		return tx.Model(&store.Session{}).Where("id = ?", sess.ID).Update("revoked_at", s.now()).Error
+		return s.revokeSession(tx, sess.ID)
 	})
-	if err != nil {
-		return err
-	}
-	s.revoker.SessionRevoked(sessionID)
-	return nil
 }
 
 // Authenticate turns a bearer credential (a JWT, or an API key starting with
@@ -357,12 +344,17 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Principal, e
 	if err != nil {
 		return Principal{}, unauth
 	}
-	// One query: the user, provided the login is still live.
-	var user store.User
-	err = s.st.Read(ctx).Table("users").Select("users.*").
-		Joins("JOIN sessions ON sessions.user_id = users.id AND sessions.id = ? AND sessions.revoked_at IS NULL", claims.SessionID).
-		Where("users.id = ? AND users.tenant_id = ?", claims.Subject, claims.TenantID).Take(&user).Error
-	if store.IsNotFound(err) || (err == nil && user.Disabled) {
+	// The login must be live and the user enabled, as the cache (never stale)
+	// or the database says.
+	sess, live, err := s.sessionIfLive(ctx, claims.SessionID)
+	if err != nil {
+		return Principal{}, err
+	}
+	if !live || sess.UserID != claims.Subject || sess.TenantID != claims.TenantID {
+		return Principal{}, unauth
+	}
+	user, err := s.UserByID(ctx, claims.Subject)
+	if fault.Is(err, fault.NotFound) || (err == nil && (user.Disabled || user.TenantID != claims.TenantID)) {
 		return Principal{}, unauth
 	}
 	if err != nil {
@@ -370,7 +362,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Principal, e
 	}
 	return Principal{
 		TenantID: user.TenantID, UserID: user.ID, Role: user.Role,
-		SessionID: claims.SessionID, ExpiresAt: claims.ExpiresAt.Time, User: &user,
+		SessionID: claims.SessionID, ExpiresAt: claims.ExpiresAt.Time, User: user,
 	}, nil
 }
 

@@ -151,10 +151,18 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch
 			Updates(map[string]any{"role": user.Role, "disabled": user.Disabled}).Error; err != nil {
 			return err
 		}
+		tx.Invalidate(userKey(user.ID))
 		if disabling {
+			ids, err := liveSessionIDs(tx, user.ID)
+			if err != nil {
+				return err
+			}
 			if err := tx.Model(&store.Session{}).Where("user_id = ? AND revoked_at IS NULL", user.ID).
 				Update("revoked_at", s.now()).Error; err != nil {
 				return err
+			}
+			for _, id := range ids {
+				tx.Invalidate(sessionKey(id))
 			}
 		}
 		u := user

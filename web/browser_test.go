@@ -31,6 +31,7 @@ import (
 
 	"parley/config"
 	"parley/internal/app"
+	"parley/internal/limit"
 )
 
 const (
@@ -781,7 +782,7 @@ func createTenant(t *testing.T, base, slug, username string) string {
 // loads older pages, in order and without gaps, as the person scrolls up.
 func TestBrowserHistoryPaging(t *testing.T) {
 	chromium := findChromium(t)
-	srv := startServer(t, nil)
+	srv := startServer(t, func(c *config.Config) { c.PostLimitUser = limit.Rate{} }) // the history is seeded at full speed
 	token := createTenant(t, srv.URL, "history", "carol")
 	var room struct {
 		ID string `json:"id"`
