@@ -33,7 +33,7 @@ export function membersView({ id }, query, { navigate, setTitle }) {
       if (user.id !== me.id) {
         controls.push(actionButton(t('members.remove'), async () => {
           await api('DELETE', memberPath(user.id));
-          reload();
+          await reload();
         }, { danger: true, confirm: t('members.removeConfirm', { name }), testid: 'member-remove' }));
       }
     }

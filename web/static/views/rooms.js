@@ -3,9 +3,10 @@
 
 import { api, getSession, logout } from '../api.js';
 import { roomList, onRoomsChange, roomsLoaded, upsertRoom } from '../store.js';
-import { h, form, fillList, actionButton, initials, languagePicker } from '../dom.js';
+import { h, form, fillList, actionButton, initials, languagePicker, keyedChildren } from '../dom.js';
 import { t, formatTime, formatCount } from '../i18n.js';
 import { icon } from '../icons.js';
+import { enterKeyPicker } from '../prefs.js';
 
 const roomHref = (room) => `#/rooms/${encodeURIComponent(room.id)}`;
 
@@ -34,7 +35,7 @@ export function roomListView() {
     h('a', { class: 'button', href: '#/browse' }, t('rooms.browse')));
   const draw = () => {
     const rooms = roomList();
-    list.replaceChildren(...rooms.map(roomItem));
+    keyedChildren(list, rooms, (room) => room.id, roomItem);
     empty.hidden = rooms.length > 0 || !roomsLoaded();
     list.setAttribute('aria-busy', String(!roomsLoaded()));
   };
@@ -115,6 +116,7 @@ export function meView() {
         h('p', { class: 'muted' }, `@${user.username} · ${tenant}`),
         h('p', { class: 'muted' }, t(`role.${user.role}`)))),
     languagePicker(),
+    enterKeyPicker(),
     actionButton(t('me.logout'), logout, { testid: 'logout', class: 'danger wide' }));
   return { title: t('me.title'), el, tabs: true };
 }
