@@ -46,6 +46,7 @@ func TestBrowserTapDuringRedraw(t *testing.T) {
 	dana.click("[data-testid=nav-admin]")
 	dana.click("[data-testid=admin-tab-users]")
 	dana.waitVisible("[data-testid=user-list]")
+	dana.checkA11y("admin users")
 
 	for _, c := range []struct{ tap, redraw, want, shown string }{
 		{"[data-testid=admin-tab-keys]", "/admin/rooms", "/admin/keys", "#apikey-form"},
@@ -55,6 +56,7 @@ func TestBrowserTapDuringRedraw(t *testing.T) {
 		dana.waitJS("the tap on "+c.tap+" leads to "+c.want, fmt.Sprintf(`location.hash === %s`, jsString("#"+c.want)))
 		dana.settle()
 		dana.waitVisible(c.shown)
+		dana.checkA11y(c.want)
 	}
 }
 
@@ -65,6 +67,7 @@ func TestBrowserLateAnswerStaysPut(t *testing.T) {
 	srv, erin := ownerLoggedIn(t, "late", "erin")
 
 	erin.click("[data-testid=new-room]")
+	erin.checkA11y("new room")
 	erin.fill("#new-room-form-name", "slowpoke")
 	release := srv.gate.hold(func(r *http.Request) bool {
 		return r.Method == http.MethodPost && r.URL.Path == "/api/v1/rooms"

@@ -6,9 +6,6 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
-
-	"parley/config"
-	"parley/internal/limit"
 )
 
 // apiLogin logs a user in through the API and returns the access token.
@@ -47,7 +44,7 @@ func (b *browser) openActions(body, action string) {
 // as elements, links are safe.
 func TestBrowserRepliesReactionsAndMentions(t *testing.T) {
 	chromium := findChromium(t)
-	srv := startServer(t, func(c *config.Config) { c.PostLimitUser = limit.Rate{} }) // the history is seeded at full speed
+	srv := startServer(t, seedAtFullSpeed)
 	apiCall(t, http.MethodPost, srv.URL+"/api/v1/tenants", "", map[string]any{
 		"slug": "acme", "name": "Acme", "admin": map[string]string{"username": "alice", "password": password, "display_name": "Alice Liddell"},
 	}, nil)
@@ -90,6 +87,7 @@ func TestBrowserRepliesReactionsAndMentions(t *testing.T) {
 	bob.waitVisible("[data-testid=reply-note]")
 	bob.do("type a mention", chromedp.SendKeys(chromedp.CSS("#composer-input"), "@lidd"))
 	bob.waitJS("Alice is suggested", `document.querySelector('[data-testid=mention-option][data-username="alice"]') !== null`)
+	bob.checkA11y("chat, replying, @ suggestions")
 	bob.screenshot("chat-mention-suggest")
 	bob.click(`[data-testid=mention-option][data-username="alice"]`)
 	if got := bob.value("#composer-input"); got != "@alice " {
@@ -107,6 +105,7 @@ func TestBrowserRepliesReactionsAndMentions(t *testing.T) {
 	alice.waitJS("the @ badge shows", `document.querySelector('[data-testid=room-item][data-name="team"] [data-testid=mention-badge]') !== null`)
 	alice.click("[data-testid=open-mentions]")
 	alice.waitVisible("[data-testid=mention-item]")
+	alice.checkA11y("mentions")
 	alice.screenshot("mentions")
 	alice.click("[data-testid=mention-item]")
 	alice.waitJS("the mentioned message is shown in its room", `(() => { const m = `+messageWith(sent)+`; return m && m.classList.contains('flash'); })()`)
@@ -144,6 +143,7 @@ func TestBrowserRepliesReactionsAndMentions(t *testing.T) {
 	alice.click("[data-testid=emoji-add]")
 	bob.waitJS("the typed 🦄 arrives", chip("🦄")+`?.textContent === '🦄1'`)
 	alice.waitVisible("[data-testid=who-reacted]")
+	alice.checkA11y("chat, reactions and the picker")
 	alice.screenshot("chat-reactions")
 	bob.click(`[data-testid=reaction][data-emoji="👍"]`)
 	alice.waitJS("Bob takes his 👍 back", chip("👍")+`?.textContent === '👍1'`)
