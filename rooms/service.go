@@ -34,8 +34,9 @@ type Service struct {
 	st   *store.Store
 	auth *auth.Service
 	hub  *Hub
-	caps Caps
-	now  func() time.Time
+	caps  Caps
+	index MessageIndex // nil: no search
+	now   func() time.Time
 }
 
 // Caps bound how many rooms a tenant has, and how many members a room and
@@ -47,9 +48,19 @@ type Caps struct {
 }
 
 // NewService wires the rooms service.
-func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps) *Service {
-	return &Service{st: st, auth: authSvc, hub: hub, caps: caps, now: func() time.Time { return time.Now().UTC() }}
+func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps, opts ...Option) *Service {
+	s := &Service{st: st, auth: authSvc, hub: hub, caps: caps, now: func() time.Time { return time.Now().UTC() }}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
+
+// Option adds an optional part to the service.
+type Option func(*Service)
+
+// WithSearch keeps idx in step with every message written, and searches it.
+func WithSearch(idx MessageIndex) Option { return func(s *Service) { s.index = idx } }
 
 // Hub returns the live broadcaster.
 func (s *Service) Hub() *Hub { return s.hub }
@@ -340,6 +351,11 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, roomID string) e
 		}
 		if err := tx.Where("room_id = ?", roomID).Delete(&store.Event{}).Error; err != nil {
 			return err
+		}
+		if s.index != nil {
+			if err := s.index.DropRoom(tx, roomID); err != nil {
+				return err
+			}
 		}
 		if err := tx.Delete(&room).Error; err != nil {
 			return err
