@@ -693,7 +693,7 @@ func TestBrowserWorkspaceChatAndAdmin(t *testing.T) {
 	alice.screenshot("chat-zh-360")
 	alice.click("[data-testid=back]")
 	alice.click("[data-testid=nav-admin]")
-	for _, tab := range []string{"users", "invites", "keys", "rooms"} {
+	for _, tab := range []string{"users", "invites", "keys", "audit", "rooms"} {
 		alice.click("[data-testid=admin-tab-" + tab + "]")
 		alice.waitJS("the admin "+tab+" screen fits 360 px", noOverflow)
 		alice.checkA11y("admin " + tab + " at 360 px")

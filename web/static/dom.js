@@ -175,17 +175,20 @@ export function form({ id, fields, submit, onSubmit, before, after }) {
 
 // dialog opens a modal <dialog> and resolves with the entered values (an
 // object, empty when there are no fields) or null when cancelled.
-export function dialog({ title, message, fields = [], confirm, danger = false }) {
+// Without confirm it only shows something: its one button closes it.
+export function dialog({ title, message, content, fields = [], confirm, danger = false, testid = 'dialog' }) {
   return new Promise((resolve) => {
     const titleId = `dlg-${uid()}`;
     const body = h('form', { method: 'dialog', class: 'form' },
       h('h2', { id: titleId }, title),
       message && h('p', null, message),
+      content,
       fields.map((f) => field('dialog', f)),
       h('div', { class: 'row end' },
-        h('button', { type: 'button', value: 'cancel', testid: 'dialog-cancel', onclick: () => finish(null) }, t('common.cancel')),
-        h('button', { type: 'submit', class: danger ? 'danger' : 'primary', testid: 'dialog-ok' }, confirm)));
-    const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': titleId, testid: 'dialog' }, body);
+        h('button', { type: 'button', value: 'cancel', testid: 'dialog-cancel', onclick: () => finish(null) },
+          confirm ? t('common.cancel') : t('common.close')),
+        confirm && h('button', { type: 'submit', class: danger ? 'danger' : 'primary', testid: 'dialog-ok' }, confirm)));
+    const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': titleId, testid }, body);
     const opener = document.activeElement;
     function finish(result) {
       dlg.close();

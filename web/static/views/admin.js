@@ -1,5 +1,5 @@
 // Admin screens for tenant owners and admins: one screen with a section per
-// tab (rooms, users, invites and sign-up, API keys).
+// tab (rooms, users, invites and sign-up, API keys, audit log).
 
 import { api } from '../api.js';
 import { h, form, field, fillList, listRow, actionButton, secretBox, asList, toast } from '../dom.js';
@@ -7,6 +7,7 @@ import { t, formatDate } from '../i18n.js';
 import { adminRooms } from './admin-rooms.js';
 import { adminUsers } from './admin-users.js';
 import { adminKeys } from './admin-keys.js';
+import { adminAudit } from './admin-audit.js';
 
 const SIGNUP_POLICIES = ['open', 'invite', 'closed'];
 
@@ -87,6 +88,7 @@ const TABS = [
   ['users', adminUsers],
   ['invites', adminInvites],
   ['keys', adminKeys],
+  ['audit', adminAudit],
 ];
 
 // adminView is one screen for every section: moving to another section swaps

@@ -44,6 +44,9 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   let readTimer = 0;
   let older = null; // the page of older messages being loaded
   const members = new Map(); // user id → user, for names of who reacted and @suggestions
+  const roles = new Map(); // user id → room role, of the members
+  const people = new Map(); // user id → user: members and authors shown, to tell apart people who share a name
+  let sameName = new Set(); // ids of the people whose display name someone else here shares
 
   // ---- layout ----
   const edge = h('div', { class: 'history-edge', testid: 'history-edge' });
@@ -158,11 +161,67 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   function nameOf(userId) {
     if (userId === me.id) return t('chat.you');
     const user = members.get(userId);
-    return user ? (user.display_name || user.username) : '?';
+    return user ? authorName(user) : '?';
   }
 
+  // authorName is how a person is named here: "You", their display name, and
+  // their @username too when someone else here has the same display name.
   function authorName(user) {
-    return user?.id === me.id ? t('chat.you') : (user?.display_name || user?.username || '?');
+    if (user?.id === me.id) return t('chat.you');
+    const name = user?.display_name || user?.username || '?';
+    return sameName.has(user?.id) ? `${name} @${user.username}` : name;
+  }
+
+  // nameKey is a display name as a reader sees it: case, accents, spaces,
+  // invisible characters and lookalike forms (full-width letters) do not
+  // tell two names apart.
+  function nameKey(user) {
+    return (user.display_name || user.username || '').normalize('NFKD').toLocaleLowerCase()
+      .replace(/[\p{M}\p{Default_Ignorable_Code_Point}\s]/gu, '');
+  }
+
+  // learn notes people seen here and reports whether that changed who
+  // shares a display name with someone else (then names are drawn again).
+  function learn(users) {
+    let fresh = false;
+    for (const u of users) {
+      const known = u?.id && people.get(u.id);
+      if (!u?.id || (known && known.display_name === u.display_name && known.username === u.username)) continue;
+      people.set(u.id, u);
+      fresh = true;
+    }
+    if (!fresh) return false;
+    const byKey = new Map();
+    for (const u of people.values()) byKey.set(nameKey(u), [...(byKey.get(nameKey(u)) || []), u.id]);
+    const next = new Set([...byKey.values()].filter((ids) => ids.length > 1).flat());
+    const changed = next.size !== sameName.size || [...next].some((id) => !sameName.has(id));
+    sameName = next;
+    return changed;
+  }
+
+  // showProfile tells who wrote a message: display name, @username and role here.
+  function showProfile(author) {
+    const user = people.get(author.id) || author;
+    const role = roles.get(user.id);
+    dialog({
+      title: user.display_name || user.username,
+      testid: 'profile',
+      content: [
+        h('p', { class: 'profile-username', testid: 'profile-username' }, `@${user.username}`),
+        h('p', { class: 'hint' }, role ? t('profile.member', { role: t(`roomRole.${role}`) }) : t('profile.notMember')),
+        sameName.has(user.id) && h('p', { class: 'hint' }, t('profile.sameName')),
+      ],
+    });
+  }
+
+  function authorNode(message, mine) {
+    const author = message.author;
+    if (mine || !author?.id) return h('span', { class: mine ? 'msg-author sr-only' : 'msg-author' }, authorName(author));
+    const name = author.display_name || author.username;
+    return h('button', {
+      type: 'button', class: 'msg-author', testid: 'msg-author', 'aria-haspopup': 'dialog',
+      'aria-label': t('chat.authorLabel', { name: authorName(author) }), onclick: () => showProfile(author),
+    }, name, sameName.has(author.id) && h('span', { class: 'msg-handle', testid: 'msg-handle' }, `@${author.username}`));
   }
 
   // quoteNode shows the message a reply answers; a tap jumps to it.
@@ -278,7 +337,6 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
 
   function messageNode(message, status, item) {
     const mine = message.author?.id === me.id;
-    const author = authorName(message.author);
     const mentionsMe = (message.mentions || []).includes(me.id);
     return h('li', {
       class: `msg${mine ? ' mine' : ''}${message.deleted ? ' deleted' : ''}${mentionsMe ? ' mentions-me' : ''}`,
@@ -289,7 +347,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
       'data-status': status,
       'data-author': message.author?.username,
     },
-    h('span', { class: mine ? 'msg-author sr-only' : 'msg-author' }, author),
+    authorNode(message, mine),
     !message.deleted && quoteNode(message.reply_to),
     h('p', { class: 'msg-body' }, message.deleted ? t('chat.deleted')
       : formatBody(message.body, { me: me.username, mentionsMe })),
@@ -313,6 +371,18 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   // place inserts a server message in seq order, or redraws it when known.
   // It returns true when the message is new here.
   function place(message) {
+    const redraw = learn([message.author, message.reply_to?.author]);
+    const isNew = placeOne(message);
+    if (redraw) redrawNames();
+    return isNew;
+  }
+
+  // redrawNames draws every message again once who shares a name has changed.
+  function redrawNames() {
+    for (const entry of entries.values()) placeOne(entry.message);
+  }
+
+  function placeOne(message) {
     const node = messageNode(message, 'sent');
     const known = entries.get(message.id);
     if (known) {
@@ -466,7 +536,11 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   async function loadMembers() {
     if (!room?.my_role) return;
     try {
-      for (const m of await api('GET', `${path}/members`) || []) members.set(m.user.id, m.user);
+      for (const m of await api('GET', `${path}/members`) || []) {
+        members.set(m.user.id, m.user);
+        roles.set(m.user.id, m.role);
+      }
+      if (learn([...members.values()])) redrawNames();
     } catch {
       // names of who reacted fall back to "?"; suggestions stay empty
     }
@@ -762,8 +836,15 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
           toast(name === 'room.deleted' ? t('chat.roomDeleted') : t('chat.roomLeft'));
           navigate('/rooms', { replace: true });
           break;
+        case 'member.left':
+          if (data.user) roles.delete(data.user.id);
+          break;
         case 'member.joined':
-          if (data.user) members.set(data.user.id, data.user);
+          if (data.user) {
+            members.set(data.user.id, data.user);
+            roles.set(data.user.id, data.role || 'member');
+            if (learn([data.user])) redrawNames();
+          }
           if (data.user?.id === me.id && room) {
             room.my_role = data.role || 'member';
             drawFooter();
