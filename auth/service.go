@@ -15,10 +15,12 @@ import (
 )
 
 // Revoker is told when a user's or a login's access ends, so that open
-// streams can be closed at once. The rooms hub implements it.
+// streams can be closed at once, or when a user's account changes (role,
+// name), so that their open apps follow at once. The rooms hub implements it.
 type Revoker interface {
 	UserDisabled(userID string)
 	SessionRevoked(sessionID string)
+	UserUpdated(user UserJSON)
 }
 
 // Options are the identity settings from config.
@@ -26,6 +28,7 @@ type Options struct {
 	RefreshTTL         time.Duration
 	InviteTTL          time.Duration
 	SelfServiceTenants bool
+	LoginEnder         LoginEnder // nil: nothing else to end with a login
 }
 
 // Service runs the identity use cases.
@@ -200,10 +203,13 @@ func (s *Service) Login(ctx context.Context, slug, username, password, clientIP 
 	if err != nil && !store.IsNotFound(err) {
 		return TokenPair{}, err
 	}
-	if !s.passwords.Check(user.PasswordHash, password) || user.Disabled {
+	if !s.passwords.Check(user.PasswordHash, password) {
 		s.byUser.Fail(userKey, now)
 		s.byIP.Fail(clientIP, now)
 		return TokenPair{}, errBadCredentials
+	}
+	if user.Disabled {
+		return TokenPair{}, errDisabled
 	}
 	var pair TokenPair
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
@@ -263,18 +269,18 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 			reused = true
 			if sess.RevokedAt == nil {
 				revoked = sess.ID
-				return tx.Model(&store.Session{}).Where("id = ?", sess.ID).Update("revoked_at", now).Error
+				return s.endLogins(tx, sess.UserID, []string{sess.ID})
 			}
 			return nil
-		}
-		if sess.RevokedAt != nil || !now.Before(rt.ExpiresAt) || !now.Before(sess.ExpiresAt) {
-			return invalid
 		}
 		var user store.User
 		if err := tx.Where("id = ?", sess.UserID).Take(&user).Error; err != nil {
 			return err
 		}
 		if user.Disabled {
+			return errDisabled // say why the app is logged out
+		}
+		if sess.RevokedAt != nil || !now.Before(rt.ExpiresAt) || !now.Before(sess.ExpiresAt) {
 			return invalid
 		}
 		if err := tx.Model(&store.RefreshToken{}).Where("hash = ?", rt.Hash).Update("used_at", now).Error; err != nil {
@@ -317,7 +323,7 @@ func (s *Service) Logout(ctx context.Context, p Principal, refreshToken string) 
 		if sess.RevokedAt != nil {
 			return nil
 		}
-		return tx.Model(&store.Session{}).Where("id = ?", sess.ID).Update("revoked_at", s.now()).Error
+		return s.endLogins(tx, p.UserID, []string{sess.ID})
 	})
 	if err != nil {
 		return err

@@ -165,8 +165,7 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch
 			return err
 		}
 		if disabling {
-			if err := tx.Model(&store.Session{}).Where("user_id = ? AND revoked_at IS NULL", user.ID).
-				Update("revoked_at", s.now()).Error; err != nil {
+			if err := s.endLogins(tx, user.ID, nil); err != nil {
 				return err
 			}
 		}
@@ -179,6 +178,8 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch
 			s.policy.SetTenantRole(u.ID, u.TenantID, role)
 			if disabling {
 				s.revoker.UserDisabled(u.ID)
+			} else {
+				s.revoker.UserUpdated(ViewUser(u)) // e.g. a new role: the Admin tab comes or goes at once
 			}
 		})
 		return nil

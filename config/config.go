@@ -37,6 +37,11 @@ type Config struct {
 	// TrustedProxies lists the reverse proxies (IPs or CIDRs, comma-separated)
 	// whose X-Forwarded-For names the client; empty trusts none.
 	TrustedProxies string `json:"trusted_proxies"`
+	// PresenceGrace is how long someone whose last stream closed still shows
+	// as online, so a phone that reconnects does not flicker for everyone.
+	PresenceGrace time.Duration `json:"presence_grace"`
+	// TypingInterval is the least time between two typing events of one user in one room.
+	TypingInterval time.Duration `json:"typing_interval"`
 }
 
 // Default returns the settings a fresh machine starts with.
@@ -53,6 +58,8 @@ func Default() Config {
 		BcryptCost:        10,
 		LogLevel:          "info",
 		ShutdownTimeout:   10 * time.Second,
+		PresenceGrace:     10 * time.Second,
+		TypingInterval:    2 * time.Second,
 	}
 }
 
@@ -101,6 +108,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		problems = append(problems, "shutdown_timeout must be positive")
+	}
+	if c.PresenceGrace < 0 || c.TypingInterval < 0 {
+		problems = append(problems, "presence_grace and typing_interval must not be negative")
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
@@ -214,6 +224,8 @@ var settings = []setting{
 	{"ping_interval", dur(func(c *Config) *time.Duration { return &c.PingInterval })},
 	{"invite_ttl", dur(func(c *Config) *time.Duration { return &c.InviteTTL })},
 	{"shutdown_timeout", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	{"presence_grace", dur(func(c *Config) *time.Duration { return &c.PresenceGrace })},
+	{"typing_interval", dur(func(c *Config) *time.Duration { return &c.TypingInterval })},
 	{"subscriber_queue", integer(func(c *Config) *int { return &c.SubscriberQueue })},
 	{"bcrypt_cost", integer(func(c *Config) *int { return &c.BcryptCost })},
 	{"self_service_tenants", func(c *Config, v string) error {

@@ -99,6 +99,10 @@ func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in 
 			return err
 		}
 		out = ViewMessage(msg, author)
+		if s.notifier != nil {
+			posted := out
+			tx.AfterCommit(func() { s.notifier.MessageCreated(p.TenantID, posted) })
+		}
 		return s.emitMessage(tx, EvMessageCreated, p.TenantID, out)
 	})
 	if errors.Is(err, errSameClientID) {
@@ -214,15 +218,9 @@ func (s *Service) render(ctx context.Context, msgs []store.Message) ([]MessageJS
 	for _, m := range msgs {
 		ids = append(ids, m.AuthorID)
 	}
-	var users []store.User
-	if len(ids) > 0 {
-		if err := s.st.Read(ctx).Where("id IN ?", ids).Find(&users).Error; err != nil {
-			return nil, err
-		}
-	}
-	byID := make(map[string]store.User, len(users))
-	for _, u := range users {
-		byID[u.ID] = u
+	byID, err := s.usersByID(ctx, ids)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]MessageJSON, len(msgs))
 	for i, m := range msgs {

@@ -31,18 +31,61 @@ const (
 	maxLimit     = 200
 )
 
+// Room kinds.
+const (
+	KindRoom = "room"
+	KindDM   = "dm"
+)
+
+// Notification levels: which new messages of a room notify a member.
+const (
+	NotifyAll      = "all"
+	NotifyMentions = "mentions"
+	NotifyNone     = "none"
+)
+
 // Service runs the room and message use cases.
 type Service struct {
-	st   *store.Store
-	auth *auth.Service
-	hub  *Hub
-	now  func() time.Time
+	st       *store.Store
+	auth     *auth.Service
+	hub      *Hub
+	presence Presence
+	notifier MessageNotifier
+	typing   *intervalLimiter
+	announce *announcer
+	now      func() time.Time
+}
+
+// MessageNotifier hears of each new message once it is durable (push
+// notifications). It must return at once: it runs on the writer's goroutine.
+type MessageNotifier interface {
+	MessageCreated(tenantID string, m MessageJSON)
+}
+
+// Options are the rooms settings, and the parts a cluster replaces.
+type Options struct {
+	Presence       Presence        // nil: this node's own streams
+	Notifier       MessageNotifier // nil: nobody is notified
+	PresenceGrace  time.Duration   // how long a user without streams still counts as online to others
+	TypingInterval time.Duration   // the least time between two typing events of a user in a room
 }
 
 // NewService wires the rooms service.
-func NewService(st *store.Store, authSvc *auth.Service, hub *Hub) *Service {
-	return &Service{st: st, auth: authSvc, hub: hub, now: func() time.Time { return time.Now().UTC() }}
+func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, opts Options) *Service {
+	if opts.Presence == nil {
+		opts.Presence = NewMemoryPresence()
+	}
+	s := &Service{st: st, auth: authSvc, hub: hub, presence: opts.Presence, notifier: opts.Notifier,
+		typing: newIntervalLimiter(opts.TypingInterval, maxTypingKeys), now: func() time.Time { return time.Now().UTC() }}
+	s.announce = newAnnouncer(s, opts.PresenceGrace)
+	return s
 }
+
+// Close stops pending presence announcements.
+func (s *Service) Close() { s.announce.stop() }
+
+// Presence returns who is online.
+func (s *Service) Presence() Presence { return s.presence }
 
 // Hub returns the live broadcaster.
 func (s *Service) Hub() *Hub { return s.hub }
@@ -52,23 +95,26 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 // roomRow is a room with the caller's membership, as listing queries return it.
 type roomRow struct {
 	store.Room
-	MemberCount int64
-	MyRole      string
-	LastReadSeq int64
+	MemberCount     int64
+	MyRole          string
+	LastReadSeq     int64
+	MyNotifications string
 }
 
+// view renders the row; per-viewer extras (peer, last message) come from views.
 func (r roomRow) view() RoomJSON {
 	unread := int64(0)
 	if r.MyRole != "" {
 		unread = max(r.LastSeq-r.LastReadSeq, 0)
 	}
-	return RoomJSON{ID: r.ID, Name: r.Name, Topic: r.Topic, Visibility: r.Visibility, Archived: r.Archived,
+	return RoomJSON{ID: r.ID, Kind: r.Kind, Name: r.Name, Topic: r.Topic, Visibility: r.Visibility, Archived: r.Archived,
 		CreatedAt: r.CreatedAt.UTC(), MemberCount: r.MemberCount, MyRole: r.MyRole, LastSeq: r.LastSeq,
-		Unread: unread, LastActivityAt: r.LastActivityAt.UTC()}
+		Unread: unread, LastActivityAt: r.LastActivityAt.UTC(), Notifications: r.MyNotifications}
 }
 
 // roomColumns is a room with the caller's membership (joined as "me").
-const roomColumns = `rooms.*, COALESCE(me.role, '') AS my_role, COALESCE(me.last_read_seq, 0) AS last_read_seq`
+const roomColumns = `rooms.*, COALESCE(me.role, '') AS my_role, COALESCE(me.last_read_seq, 0) AS last_read_seq,
+	COALESCE(me.notifications, '') AS my_notifications`
 
 // memberCount counts a room's members; it is read only where a room is shown,
 // never on the hot paths (posting, streaming) that merely check access.
@@ -89,6 +135,11 @@ func (s *Service) access(ctx context.Context, p auth.Principal, roomID, act stri
 	row, err := s.roomFor(ctx, p, roomID)
 	if err != nil {
 		return row, err
+	}
+	if row.Kind == KindDM && row.MyRole == "" {
+		// A conversation between two people: not even tenant admins or API
+		// keys learn that it exists.
+		return row, fault.New(fault.NotFound, "room not found")
 	}
 	obj := auth.RoomObject(roomID)
 	if s.auth.Can(p, obj, act) {
@@ -167,7 +218,7 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (Roo
 		return RoomJSON{}, err
 	}
 	now := s.now()
-	room := store.Room{ID: newID(), TenantID: p.TenantID, Name: name, Topic: topic, Visibility: in.Visibility,
+	room := store.Room{ID: newID(), TenantID: p.TenantID, Kind: KindRoom, Name: name, Topic: topic, Visibility: in.Visibility,
 		CreatedBy: p.Subject(), CreatedAt: now, LastActivityAt: now}
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
 		if err := tx.Create(&room).Error; err != nil {
@@ -194,8 +245,14 @@ func (s *Service) Get(ctx context.Context, p auth.Principal, roomID string) (Roo
 	if err != nil {
 		return RoomJSON{}, err
 	}
-	err = s.st.Read(ctx).Model(&store.RoomMember{}).Where("room_id = ?", roomID).Count(&row.MemberCount).Error
-	return row.view(), err
+	if err := s.st.Read(ctx).Model(&store.RoomMember{}).Where("room_id = ?", roomID).Count(&row.MemberCount).Error; err != nil {
+		return RoomJSON{}, err
+	}
+	views, err := s.views(ctx, p, []roomRow{row})
+	if err != nil {
+		return RoomJSON{}, err
+	}
+	return views[0], nil
 }
 
 // Which rooms List returns.
@@ -220,7 +277,9 @@ func (s *Service) List(ctx context.Context, p auth.Principal, scope string) ([]R
 		db = db.Joins("LEFT JOIN room_members me ON me.room_id = rooms.id AND me.user_id = ?", p.Subject()).
 			Where("rooms.visibility = 'public' AND rooms.archived = ? AND me.user_id IS NULL", false)
 	case ScopeAll:
-		db = db.Joins("LEFT JOIN room_members me ON me.room_id = rooms.id AND me.user_id = ?", p.Subject())
+		// Every room, but not other people's direct messages.
+		db = db.Joins("LEFT JOIN room_members me ON me.room_id = rooms.id AND me.user_id = ?", p.Subject()).
+			Where("rooms.kind = ? OR me.user_id IS NOT NULL", KindRoom)
 	default:
 		db = db.Joins("JOIN room_members me ON me.room_id = rooms.id AND me.user_id = ?", p.Subject())
 	}
@@ -228,11 +287,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, scope string) ([]R
 	if err := db.Order("rooms.last_activity_at DESC, rooms.id").Limit(1000).Find(&rows).Error; err != nil {
 		return nil, err
 	}
-	out := make([]RoomJSON, len(rows))
-	for i, r := range rows {
-		out[i] = r.view()
-	}
-	return out, nil
+	return s.views(ctx, p, rows)
 }
 
 // RoomChange is a PATCH of a room; nil fields stay as they are.
@@ -243,8 +298,12 @@ type RoomChange struct {
 
 // Update renames, re-describes, changes visibility of, or archives a room.
 func (s *Service) Update(ctx context.Context, p auth.Principal, roomID string, ch RoomChange) (RoomJSON, error) {
-	if _, err := s.access(ctx, p, roomID, "room.update"); err != nil {
+	row, err := s.access(ctx, p, roomID, "room.update")
+	if err != nil {
 		return RoomJSON{}, err
+	}
+	if row.Kind == KindDM {
+		return RoomJSON{}, fault.New(fault.Conflict, "a direct message has no name, topic or visibility to change")
 	}
 	updates := map[string]any{}
 	if ch.Name != nil {
@@ -270,7 +329,7 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, roomID string, c
 	if ch.Archived != nil {
 		updates["archived"] = *ch.Archived
 	}
-	err := s.st.Write(ctx, func(tx *store.Tx) error {
+	err = s.st.Write(ctx, func(tx *store.Tx) error {
 		res := tx.Model(&store.Room{}).Where("id = ? AND tenant_id = ?", roomID, p.TenantID).Updates(updates)
 		if res.Error != nil {
 			return res.Error

@@ -68,7 +68,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 
 	authSvc := auth.NewService(st, policy, auth.NewSigner(key, cfg.AccessTokenTTL), auth.NewPasswords(cfg.BcryptCost), hub,
 		auth.Options{RefreshTTL: cfg.RefreshTokenTTL, InviteTTL: cfg.InviteTTL, SelfServiceTenants: cfg.SelfServiceTenant})
-	roomSvc := rooms.NewService(st, authSvc, hub)
+	roomSvc := rooms.NewService(st, authSvc, hub, rooms.Options{
+		PresenceGrace: cfg.PresenceGrace, TypingInterval: cfg.TypingInterval,
+	})
 	a := &App{Auth: authSvc, Rooms: roomSvc, Store: st, hub: hub, shutdown: make(chan struct{})}
 	a.handler = api.New(api.Deps{
 		Auth: authSvc, Rooms: roomSvc, Store: st, Log: log, Metrics: reg, Web: web.Static(),
@@ -97,6 +99,7 @@ func (a *App) EndStreams() {
 // Close ends streams, flushes pending bookkeeping and closes the database.
 func (a *App) Close() error {
 	a.EndStreams()
+	a.Rooms.Close()
 	a.stop()
 	a.bg.Wait()
 	err := a.Store.Close()

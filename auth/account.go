@@ -1,0 +1,121 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+
+	"parley/internal/fault"
+	"parley/store"
+)
+
+// LoginEnder is told, inside the transaction that ends them, which logins of a
+// user end (nil: every one), so that what belongs to a login (its push
+// subscriptions) ends with it, on every node at once.
+type LoginEnder interface {
+	LoginsEnded(tx *store.Tx, userID string, sessionIDs []string) error
+}
+
+// errDisabled tells a person who still holds a valid password or login why it
+// no longer lets them in. Only they learn it: a wrong password says nothing.
+var errDisabled = fault.New(fault.Forbidden, "this account has been disabled by an admin of the workspace")
+
+// UpdateMe changes the caller's display name.
+func (s *Service) UpdateMe(ctx context.Context, p Principal, displayName string) (store.User, error) {
+	if p.IsKey() {
+		return store.User{}, fault.New(fault.Forbidden, "an API key is not a user")
+	}
+	name, err := cleanName("display_name", displayName, true)
+	if err != nil {
+		return store.User{}, err
+	}
+	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		return tx.Model(&store.User{}).Where("id = ? AND tenant_id = ?", p.UserID, p.TenantID).Update("display_name", name).Error
+	})
+	if err != nil {
+		return store.User{}, err
+	}
+	user, err := s.user(ctx, p.TenantID, p.UserID)
+	if err == nil {
+		s.revoker.UserUpdated(ViewUser(user)) // the person's other devices
+	}
+	return user, err
+}
+
+// ChangePassword sets a new password once the current one is confirmed, and
+// ends every other login of the user (and their streams). Wrong current
+// passwords are rate-limited like log-ins, so a stolen access token cannot be
+// used to guess the password.
+func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next string) error {
+	if p.IsKey() {
+		return fault.New(fault.Forbidden, "an API key is not a user")
+	}
+	if current == "" {
+		return fault.Field("current_password", "is required")
+	}
+	if err := checkPassword(next); err != nil {
+		return renameField(err, "new_password")
+	}
+	now := s.now()
+	key := "password\x00" + p.UserID
+	if wait := s.byUser.Wait(key, now); wait > 0 {
+		return &fault.Error{Kind: fault.RateLimited, Message: "too many wrong passwords; try again later", RetryAfter: wait}
+	}
+	user, err := s.user(ctx, p.TenantID, p.UserID)
+	if err != nil {
+		return err
+	}
+	if !s.passwords.Check(user.PasswordHash, current) {
+		s.byUser.Fail(key, now)
+		return fault.Field("current_password", "is not your current password")
+	}
+	hash, err := s.passwords.Hash(next)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	var ended []string
+	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.Model(&store.User{}).Where("id = ?", user.ID).Update("password_hash", hash).Error; err != nil {
+			return err
+		}
+		if err := tx.Model(&store.Session{}).Where("user_id = ? AND revoked_at IS NULL AND id <> ?", user.ID, p.SessionID).
+			Pluck("id", &ended).Error; err != nil {
+			return err
+		}
+		return s.endLogins(tx, user.ID, ended)
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range ended {
+		s.revoker.SessionRevoked(id)
+	}
+	return nil
+}
+
+// endLogins revokes logins of a user (nil: every live one) in tx.
+func (s *Service) endLogins(tx *store.Tx, userID string, sessionIDs []string) error {
+	if sessionIDs != nil && len(sessionIDs) == 0 {
+		return nil
+	}
+	q := tx.Model(&store.Session{}).Where("user_id = ? AND revoked_at IS NULL", userID)
+	if sessionIDs != nil {
+		q = q.Where("id IN ?", sessionIDs)
+	}
+	if err := q.Update("revoked_at", s.now()).Error; err != nil {
+		return err
+	}
+	if s.opts.LoginEnder == nil {
+		return nil
+	}
+	return s.opts.LoginEnder.LoginsEnded(tx, userID, sessionIDs)
+}
+
+// renameField reports a field error under another field name.
+func renameField(err error, field string) error {
+	if fe, ok := fault.As(err); ok && fe.Field != "" {
+		c := *fe
+		c.Field = field
+		return &c
+	}
+	return err
+}
