@@ -418,6 +418,8 @@ func TestAPIKeyMisuseIsRefusedAndChangesNothing(t *testing.T) {
 	var rm akRoom
 	s.Must(t, http.StatusCreated, "POST", "/api/v1/rooms", alice.Token, map[string]string{"name": "general", "visibility": "private"}, &rm)
 	s.Must(t, http.StatusOK, "PUT", "/api/v1/rooms/"+rm.ID+"/members/"+bob.ID, alice.Token, map[string]string{"role": "member"}, nil)
+	adam := createAdmin(t, s, alice.Token, "acme", "adam").User // a tenant admin, in the room
+	s.Must(t, http.StatusOK, "PUT", "/api/v1/rooms/"+rm.ID+"/members/"+adam.ID, alice.Token, map[string]string{"role": "member"}, nil)
 
 	gina := s.CreateTenant(t, "globex", "gina")
 	gus := s.Signup(t, "globex", "gus")
@@ -530,6 +532,16 @@ func TestAPIKeyMisuseIsRefusedAndChangesNothing(t *testing.T) {
 		akCase{name: "as_user/another key's bot", token: full.Key, method: "POST", path: "/api/v1/rooms/" + rm.ID + "/messages",
 			body: map[string]string{"body": "hi", "as_user": other.ID}, status: http.StatusForbidden},
 
+		// A key acts only for plain members: never for a tenant admin or owner.
+		akCase{name: "tokens/for the owner", token: full.Key, method: "POST", path: "/api/v1/tokens",
+			body: map[string]string{"user_id": alice.ID}, status: http.StatusForbidden},
+		akCase{name: "tokens/for an admin", token: full.Key, method: "POST", path: "/api/v1/tokens",
+			body: map[string]string{"user_id": adam.ID}, status: http.StatusForbidden},
+		akCase{name: "as_user/the owner", token: full.Key, method: "POST", path: "/api/v1/rooms/" + rm.ID + "/messages",
+			body: map[string]string{"body": "hi", "as_user": alice.ID}, status: http.StatusForbidden},
+		akCase{name: "as_user/an admin", token: full.Key, method: "POST", path: "/api/v1/rooms/" + rm.ID + "/messages",
+			body: map[string]string{"body": "hi", "as_user": adam.ID}, status: http.StatusForbidden},
+
 		// Tokens only for the tenant's real, enabled users.
 		akCase{name: "tokens/for a bot", token: full.Key, method: "POST", path: "/api/v1/tokens",
 			body: map[string]string{"user_id": full.ID}, status: http.StatusNotFound},
@@ -579,6 +591,35 @@ func TestAPIKeyMisuseIsRefusedAndChangesNothing(t *testing.T) {
 	if keys := akListKeys(t, s, alice); len(keys) != 2+2*len(akAllScopes) {
 		t.Fatalf("%d keys listed, want %d", len(keys), 2+2*len(akAllScopes))
 	}
+}
+
+// TestAPIKeyCannotBecomeTheOwner is the exploit of issue 9: a tokens:write key
+// asked for the owner's token, then used it to mint an all-scopes key and to
+// change the tenant. The first step is refused, so nothing else can follow.
+func TestAPIKeyCannotBecomeTheOwner(t *testing.T) {
+	s := testkit.Start(t)
+	alice := s.CreateTenant(t, "acme", "alice")
+	adam := createAdmin(t, s, alice.Token, "acme", "adam").User
+	bob := s.Signup(t, "acme", "bob")
+	key := akCreateKey(t, s, alice, "SSO", "tokens:write")
+	akRunRefused(t, s, []akCase{
+		{name: "owner token", token: key.Key, method: "POST", path: "/api/v1/tokens", body: map[string]string{"user_id": alice.ID}, status: http.StatusForbidden},
+		{name: "admin token", token: key.Key, method: "POST", path: "/api/v1/tokens", body: map[string]string{"user_id": adam.ID}, status: http.StatusForbidden},
+	})
+	// A member's token is still minted, and it is only a member's.
+	var tr testkit.TokenResponse
+	s.Must(t, http.StatusCreated, "POST", "/api/v1/tokens", key.Key, map[string]string{"user_id": bob.ID}, &tr)
+	akRunRefused(t, s, []akCase{
+		{name: "member mints a key", token: tr.AccessToken, method: "POST", path: "/api/v1/apikeys",
+			body: map[string]any{"name": "root", "scopes": akAllScopes}, status: http.StatusForbidden},
+		{name: "member changes the tenant", token: tr.AccessToken, method: "PATCH", path: "/api/v1/tenant",
+			body: map[string]string{"name": "Pwned"}, status: http.StatusForbidden},
+	})
+	// A member promoted later is out of the key's reach from then on.
+	s.Must(t, http.StatusOK, "PATCH", "/api/v1/users/"+bob.ID, alice.Token, map[string]string{"role": "admin"}, nil)
+	akRunRefused(t, s, []akCase{
+		{name: "promoted member", token: key.Key, method: "POST", path: "/api/v1/tokens", body: map[string]string{"user_id": bob.ID}, status: http.StatusForbidden},
+	})
 }
 
 // TestAPIKeyWithMissingHeaderForms covers how the key is sent: only as a

@@ -48,7 +48,7 @@ func (s *Service) CreateKeyForTenant(ctx context.Context, slug, name string, sco
 }
 
 func (s *Service) createKey(ctx context.Context, tenantID, createdBy, name string, scopes []string) (NewKey, error) {
-	name, err := cleanName("name", name, true)
+	name, err := CleanName("name", name, MaxNameLen, true)
 	if err != nil {
 		return NewKey{}, err
 	}

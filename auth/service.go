@@ -118,7 +118,7 @@ func (s *Service) CreateTenant(ctx context.Context, slug, name string, admin New
 	if err := checkSlug("slug", slug); err != nil {
 		return store.Tenant{}, TokenPair{}, err
 	}
-	name, err := cleanName("name", name, true)
+	name, err := CleanName("name", name, MaxNameLen, true)
 	if err != nil {
 		return store.Tenant{}, TokenPair{}, err
 	}
@@ -232,12 +232,32 @@ func (s *Service) IssueFor(ctx context.Context, p Principal, userID string) (Tok
 	if user.Disabled {
 		return TokenPair{}, fault.New(fault.Conflict, "the user is disabled")
 	}
+	if err := ActsOnlyForMembers(user.Role); err != nil {
+		return TokenPair{}, err
+	}
 	var pair TokenPair
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		// Checked again in the write: a promotion may have committed since.
+		var now store.User
+		if err := tx.Select("role").Where("id = ?", user.ID).Take(&now).Error; err != nil {
+			return err
+		}
+		if err := ActsOnlyForMembers(now.Role); err != nil {
+			return err
+		}
 		pair, err = s.startSession(tx, user)
 		return err
 	})
 	return pair, err
+}
+
+// ActsOnlyForMembers refuses to act for a tenant admin or owner on a key's
+// behalf (tokens:write, as_user): a key must never obtain more than its scopes.
+func ActsOnlyForMembers(role string) error {
+	if role != RoleMember {
+		return fault.New(fault.Forbidden, "an API key acts only for members, never for a tenant admin or owner")
+	}
+	return nil
 }
 
 // Refresh trades a refresh token for a new pair. A token presented twice means
@@ -389,7 +409,7 @@ func (s *Service) newUser(tenantID, username, displayName, password, role string
 	if err := checkUsername(username); err != nil {
 		return store.User{}, err
 	}
-	displayName, err := cleanName("display_name", displayName, false)
+	displayName, err := CleanName("display_name", displayName, MaxNameLen, false)
 	if err != nil {
 		return store.User{}, err
 	}

@@ -40,7 +40,7 @@ func (s *Service) UpdateTenant(ctx context.Context, p Principal, ch TenantChange
 	}
 	updates := map[string]any{}
 	if ch.Name != nil {
-		name, err := cleanName("name", *ch.Name, true)
+		name, err := CleanName("name", *ch.Name, MaxNameLen, true)
 		if err != nil {
 			return store.Tenant{}, err
 		}

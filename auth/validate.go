@@ -1,9 +1,13 @@
 package auth
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"parley/internal/fault"
 )
@@ -15,8 +19,8 @@ var (
 
 const (
 	minPasswordLen = 8
-	maxPasswordLen = 72 // bcrypt ignores bytes past 72; refuse rather than silently truncate
-	maxNameLen     = 64
+	maxPasswordLen = 72  // bcrypt ignores bytes past 72; refuse rather than silently truncate
+	MaxNameLen     = 64  // display, workspace and API key names
 	maxSecretLen   = 256 // refresh tokens and invite codes are far shorter
 )
 
@@ -89,16 +93,57 @@ func checkSecret(field, secret string, required bool) error {
 	return nil
 }
 
-// cleanName trims a display or tenant name and checks its length.
-func cleanName(field, name string, required bool) (string, error) {
+// CleanName is the one check for every name a person chooses (display,
+// workspace, room and API key names, room topics): it normalises the text to
+// NFC, trims it, and refuses control and invisible formatting characters
+// (NUL, CR/LF, bidi overrides such as U+202E, zero-width characters), which
+// could forge lines in logs, reorder what others read or make two different
+// names look the same. maxLen counts characters after normalising.
+func CleanName(field, name string, maxLen int, required bool) (string, error) {
+	if !utf8.ValidString(name) {
+		return "", fault.Field(field, "is not valid UTF-8")
+	}
+	name = norm.NFC.String(name)
+	// Checked before trimming: a line break at either end is refused too,
+	// not quietly dropped.
+	runes := []rune(name)
+	for i, r := range runes {
+		if invisible(r) && !(r == zeroWidthJoiner && joinsEmoji(runes, i)) {
+			return "", fault.Field(field, fmt.Sprintf("must not contain control or invisible formatting characters (found U+%04X)", r))
+		}
+	}
 	name = strings.TrimSpace(name)
 	if name == "" && required {
 		return "", fault.Field(field, "is required")
 	}
-	if utf8.RuneCountInString(name) > maxNameLen {
-		return "", fault.Field(field, "must be at most 64 characters")
+	if n := utf8.RuneCountInString(name); n > maxLen {
+		return "", fault.Field(field, fmt.Sprintf("must be at most %d characters", maxLen))
 	}
 	return name, nil
+}
+
+const (
+	zeroWidthJoiner   = '\u200d'
+	emojiPresentation = '\ufe0f'
+)
+
+// invisible reports characters that are not shown as themselves: controls,
+// format characters (bidi controls, zero-width spaces and joiners, the BOM),
+// line and paragraph separators, private-use characters and the other
+// default-ignorable fillers (e.g. U+3164, which looks like nothing at all).
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Zl, unicode.Zp, unicode.Other_Default_Ignorable_Code_Point)
+}
+
+// joinsEmoji reports whether the zero-width joiner at runes[i] glues two
+// emoji into one (as in a family or a profession emoji), its only use in a
+// name; between letters it would only hide a difference.
+func joinsEmoji(runes []rune, i int) bool {
+	if i == 0 || i == len(runes)-1 {
+		return false
+	}
+	prev, next := runes[i-1], runes[i+1]
+	return (unicode.In(prev, unicode.So, unicode.Sk) || prev == emojiPresentation) && unicode.Is(unicode.So, next)
 }
 
 func checkTenantRole(role string) error {

@@ -60,14 +60,34 @@ func TestCleanName(t *testing.T) {
 		{"", false, "", true},
 		{strings.Repeat("ü", 64), true, strings.Repeat("ü", 64), true},
 		{strings.Repeat("ü", 65), true, "", false},
+		{"Zoe\u0308", true, "Zoë", true},                                     // NFC: e + combining diaeresis becomes ë
+		{strings.Repeat("e\u0301", 64), true, strings.Repeat("é", 64), true}, // counted after normalising
+		{"张伟 Wei", true, "张伟 Wei", true},
+		{"Ana 👩🏽\u200d💻", true, "Ana 👩🏽\u200d💻", true}, // a joiner inside an emoji sequence
+		{"🏳\ufe0f\u200d🌈", true, "🏳\ufe0f\u200d🌈", true},
+		{"ad\x00min", true, "", false},
+		{"ad\nmin", true, "", false},
+		{"ad\rmin", true, "", false},
+		{"tab\there", true, "", false},
+		{"evil\u202Egnp.exe", true, "", false}, // right-to-left override
+		{"\u2066isolate\u2069", true, "", false},
+		{"ali\u200bce", true, "", false}, // zero-width space
+		{"ali\u200dce", true, "", false}, // a joiner between letters hides a difference
+		{"\u200d👩", true, "", false},
+		{"ali\ufeffce", true, "", false}, // BOM / zero-width no-break space
+		{"ali\u00adce", true, "", false}, // soft hyphen
+		{"\u3164", true, "", false},      // Hangul filler: a name that looks empty
+		{"line\u2028break", true, "", false},
+		{"private\ue000", true, "", false},
+		{"bad\xffutf8", true, "", false},
 	}
 	for _, tc := range tests {
-		got, err := cleanName("name", tc.in, tc.required)
+		got, err := CleanName("name", tc.in, MaxNameLen, tc.required)
 		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("cleanName(%q, %v) = %q, %v", tc.in, tc.required, got, err)
+			t.Errorf("CleanName(%q, %v) = %q, %v", tc.in, tc.required, got, err)
 		}
-		if fe, ok := fault.As(err); err != nil && (!ok || fe.Field != "name") {
-			t.Errorf("cleanName(%q): %v does not name the field", tc.in, err)
+		if fe, ok := fault.As(err); err != nil && (!ok || fe.Field != "name" || fe.Kind != fault.Invalid) {
+			t.Errorf("CleanName(%q): %v is not an Invalid fault naming the field", tc.in, err)
 		}
 	}
 }

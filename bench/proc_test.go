@@ -103,3 +103,34 @@ func TestParseMetrics(t *testing.T) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
+
+func TestMicrosPer(t *testing.T) {
+	tests := []struct {
+		cpu  float64
+		n    int64
+		want float64
+	}{
+		{1.5, 30_000, 50},
+		{0.25, 1, 250_000},
+		{3, 0, 0},
+		{0, 10, 0},
+	}
+	for _, tc := range tests {
+		if got := MicrosPer(tc.cpu, tc.n); got != tc.want {
+			t.Errorf("MicrosPer(%v, %d) = %v, want %v", tc.cpu, tc.n, got, tc.want)
+		}
+	}
+}
+
+func TestSummaryShowsCPUPerPost(t *testing.T) {
+	res := &Result{Scenario: "throughput"}
+	res.CPU.ServerMicrosPerPost, res.CPU.BenchMicrosPerPost = 123.4, 56.7
+	res.Machine.LoadBefore, res.Machine.LoadAfter = "1.00 0.50 0.25", "2.00 1.00 0.50"
+	var sb strings.Builder
+	res.Summary(&sb)
+	for _, want := range []string{"123.4 µs server CPU per accepted post, bench 56.7 µs", "1.00 0.50 0.25 before the window, 2.00 1.00 0.50 after"} {
+		if !strings.Contains(sb.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, sb.String())
+		}
+	}
+}

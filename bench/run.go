@@ -139,6 +139,10 @@ type Result struct {
 		CPUs     int    `json:"cpus"`
 		MemTotal string `json:"mem_total"`
 		Kernel   string `json:"kernel"`
+		// The 1, 5 and 15 minute load averages before and after the window:
+		// on a shared machine they say how busy the cores were meanwhile.
+		LoadBefore string `json:"load_before,omitempty"`
+		LoadAfter  string `json:"load_after,omitempty"`
 	} `json:"machine"`
 	Config    Config `json:"config"`
 	ServerPID int    `json:"server_pid"`
@@ -178,6 +182,11 @@ type Result struct {
 		ServerCoresWindow float64 `json:"server_cores_window"`
 		BenchCoresWindow  float64 `json:"bench_cores_window"`
 		ServerCoresOpen   float64 `json:"server_cores_open"`
+		// CPU time (user+system, from /proc/PID/stat) spent per accepted post
+		// during the window: comparable between runs on a busy machine, where
+		// posts/s depends on what else runs.
+		ServerMicrosPerPost float64 `json:"server_us_per_post,omitempty"`
+		BenchMicrosPerPost  float64 `json:"bench_us_per_post,omitempty"`
 	} `json:"cpu"`
 
 	Publish struct {
@@ -457,6 +466,7 @@ func (r *runner) openStreams(ctx context.Context) {
 func (r *runner) window(ctx context.Context) {
 	cfg := r.cfg
 	pid := r.res.ServerPID
+	r.res.Machine.LoadBefore = loadAvg()
 	cpuS0, cpuB0 := cpuSec(pid), selfCPU()
 	t0 := time.Now()
 	end := t0.Add(cfg.Duration)
@@ -508,10 +518,23 @@ loop:
 	if cfg.Rate > 0 {
 		r.res.Publish.Seconds = cfg.Duration.Seconds()
 	}
+	serverCPU, benchCPU := cpuSec(pid)-cpuS0, selfCPU()-cpuB0
+	r.res.Machine.LoadAfter = loadAvg()
+	accepted := r.accepted.Load()
 	if pid > 0 {
-		r.res.CPU.ServerCoresWindow = (cpuSec(pid) - cpuS0) / el
+		r.res.CPU.ServerCoresWindow = serverCPU / el
+		r.res.CPU.ServerMicrosPerPost = MicrosPer(serverCPU, accepted)
 	}
-	r.res.CPU.BenchCoresWindow = (selfCPU() - cpuB0) / el
+	r.res.CPU.BenchCoresWindow = benchCPU / el
+	r.res.CPU.BenchMicrosPerPost = MicrosPer(benchCPU, accepted)
+}
+
+// MicrosPer is seconds of CPU spread over n posts, in microseconds (0 without posts).
+func MicrosPer(cpuSeconds float64, n int64) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return cpuSeconds * 1e6 / float64(n)
 }
 
 func rateText(rate float64) string {
@@ -758,6 +781,13 @@ func (res *Result) Summary(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  cpu         server %.2f cores during the window (%.2f while opening streams), bench %.2f cores\n",
 		res.CPU.ServerCoresWindow, res.CPU.ServerCoresOpen, res.CPU.BenchCoresWindow)
+	if res.CPU.ServerMicrosPerPost > 0 || res.CPU.BenchMicrosPerPost > 0 {
+		fmt.Fprintf(w, "              %.1f µs server CPU per accepted post, bench %.1f µs\n",
+			res.CPU.ServerMicrosPerPost, res.CPU.BenchMicrosPerPost)
+	}
+	if res.Machine.LoadBefore != "" {
+		fmt.Fprintf(w, "  load        %s before the window, %s after (1, 5, 15 min)\n", res.Machine.LoadBefore, res.Machine.LoadAfter)
+	}
 	for _, t := range res.Targets {
 		mark := "NOT MET"
 		if t.Met {
@@ -807,6 +837,19 @@ func cpuSec(pid int) float64 {
 func selfCPU() float64 {
 	v, _ := ReadCPUSeconds(os.Getpid())
 	return v
+}
+
+// loadAvg returns the machine's 1, 5 and 15 minute load averages.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func memTotal() string {

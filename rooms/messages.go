@@ -64,12 +64,13 @@ func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in 
 			// Checked again in the write: a removal may have committed since.
 			var active int
 			err := tx.QueryRowPrepared(`SELECT COUNT(*) FROM room_members JOIN users ON users.id = room_members.user_id
-				WHERE room_members.room_id = ? AND room_members.user_id = ? AND NOT users.disabled`, roomID, authorID).Scan(&active)
+				WHERE room_members.room_id = ? AND room_members.user_id = ? AND NOT users.disabled AND users.role = ?`,
+				roomID, authorID, auth.RoleMember).Scan(&active)
 			if err != nil {
 				return err
 			}
 			if active == 0 {
-				return fault.New(fault.Forbidden, "as_user is not an active member of this room")
+				return fault.New(fault.Forbidden, "as_user is not an active member of this room, or no longer a plain member")
 			}
 		}
 		now := s.now()
@@ -135,7 +136,7 @@ func (s *Service) author(ctx context.Context, p auth.Principal, roomID, userID s
 	if n == 0 || author.Disabled || author.IsBot {
 		return author, fault.New(fault.Forbidden, "as_user is not an active member of this room")
 	}
-	return author, nil
+	return author, auth.ActsOnlyForMembers(author.Role)
 }
 
 // byClientID finds the author's message with this client_id, if any.

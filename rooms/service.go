@@ -4,9 +4,7 @@ package rooms
 
 import (
 	"context"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -164,25 +162,6 @@ type NewRoom struct {
 	Name, Topic, Visibility string
 }
 
-func cleanRoomName(name string) (string, error) {
-	name = strings.TrimSpace(name)
-	if name == "" {
-		return "", fault.Field("name", "is required")
-	}
-	if utf8.RuneCountInString(name) > maxRoomName {
-		return "", fault.Field("name", "must be at most 64 characters")
-	}
-	return name, nil
-}
-
-func cleanTopic(topic string) (string, error) {
-	topic = strings.TrimSpace(topic)
-	if utf8.RuneCountInString(topic) > maxTopic {
-		return "", fault.Field("topic", "must be at most 250 characters")
-	}
-	return topic, nil
-}
-
 func checkVisibility(v string) error {
 	if v != "public" && v != "private" {
 		return fault.Field("visibility", "must be public or private")
@@ -203,11 +182,11 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (Roo
 	if err := s.auth.Require(p, auth.TenantObject, "room.create"); err != nil {
 		return RoomJSON{}, err
 	}
-	name, err := cleanRoomName(in.Name)
+	name, err := auth.CleanName("name", in.Name, maxRoomName, true)
 	if err != nil {
 		return RoomJSON{}, err
 	}
-	topic, err := cleanTopic(in.Topic)
+	topic, err := auth.CleanName("topic", in.Topic, maxTopic, false)
 	if err != nil {
 		return RoomJSON{}, err
 	}
@@ -307,14 +286,14 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, roomID string, c
 	}
 	updates := map[string]any{}
 	if ch.Name != nil {
-		name, err := cleanRoomName(*ch.Name)
+		name, err := auth.CleanName("name", *ch.Name, maxRoomName, true)
 		if err != nil {
 			return RoomJSON{}, err
 		}
 		updates["name"] = name
 	}
 	if ch.Topic != nil {
-		topic, err := cleanTopic(*ch.Topic)
+		topic, err := auth.CleanName("topic", *ch.Topic, maxTopic, false)
 		if err != nil {
 			return RoomJSON{}, err
 		}
