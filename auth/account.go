@@ -24,7 +24,7 @@ func (s *Service) UpdateMe(ctx context.Context, p Principal, displayName string)
 	if p.IsKey() {
 		return store.User{}, fault.New(fault.Forbidden, "an API key is not a user")
 	}
-	name, err := cleanName("display_name", displayName, true)
+	name, err := CleanName("display_name", displayName, MaxNameLen, true)
 	if err != nil {
 		return store.User{}, err
 	}
