@@ -5,7 +5,7 @@
 //   { title, el, back?, actions?, tabs?, className?,
 //     destroy?(), onEvent?(name, data), onConnection?(state), resync?() }.
 
-import { getSession, onSessionChange, isTenantAdmin } from './api.js';
+import { getSession, onSessionChange, isTenantAdmin, updateUser, refreshMe } from './api.js';
 import { EventStream } from './stream.js';
 import { applyEvent, loadRooms, clearRooms } from './store.js';
 import { h } from './dom.js';
@@ -13,7 +13,9 @@ import { icon } from './icons.js';
 import { navigate, setTitle } from './nav.js';
 import { t, onLangChange, applyToDocument } from './i18n.js';
 import { loginView, signupView, workspaceView } from './views/auth.js';
-import { roomListView, browseView, newRoomView, meView } from './views/rooms.js';
+import { roomListView, browseView, newRoomView } from './views/rooms.js';
+import { meView } from './views/me.js';
+import { peopleView } from './views/people.js';
 import { chatView } from './views/chat.js';
 import { membersView } from './views/members.js';
 import { adminView } from './views/admin.js';
@@ -25,6 +27,7 @@ const routes = [
   { path: '/rooms', view: roomListView },
   { path: '/new-room', view: newRoomView },
   { path: '/browse', view: browseView },
+  { path: '/people', view: peopleView },
   { path: '/me', view: meView },
   { path: '/rooms/:id', view: chatView },
   { path: '/rooms/:id/members', view: membersView },
@@ -39,6 +42,7 @@ const routes = [
 const shell = {
   back: document.getElementById('back'),
   title: document.getElementById('view-title'),
+  sub: document.getElementById('view-sub'),
   actions: document.getElementById('actions'),
   banner: document.getElementById('conn-status'),
   main: document.getElementById('view'),
@@ -50,6 +54,7 @@ let firstRender = true;
 
 const stream = new EventStream({
   onEvent(name, data) {
+    if (name === 'user.updated') updateUser(data.user); // e.g. made an admin: the Admin tab comes at once
     applyEvent(name, data);
     current?.onEvent?.(name, data);
   },
@@ -59,6 +64,7 @@ const stream = new EventStream({
     current?.onConnection?.(state);
   },
   onOpen(resumed) {
+    refreshMe(); // what changed while the stream was down (a role) is not replayed
     if (resumed) return;
     loadRooms().catch(() => {});
     current?.resync?.();
@@ -107,6 +113,7 @@ function render() {
 
 function mount(view) {
   setTitle(view.title);
+  shell.sub.replaceChildren(view.subtitle || '');
   shell.back.hidden = !view.back;
   if (view.back) shell.back.href = `#${view.back}`;
   shell.actions.replaceChildren(...(view.actions || []));
@@ -152,7 +159,17 @@ onSessionChange((next, before) => {
     clearRooms();
     startSession();
     navigate('/rooms');
+  } else if (before.user.role !== next.user.role) {
+    // Promoted or demoted: the tabs follow at once, and an admin screen
+    // closes for someone who is no longer an admin.
+    if (findRoute(parseHash().path)?.route.admin && !isTenantAdmin()) navigate('/rooms', { replace: true });
+    else renderTabbar(current?.tabs);
   }
+});
+
+// Coming back to the app: my account may have changed meanwhile.
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') refreshMe();
 });
 
 onLangChange(() => {

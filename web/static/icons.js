@@ -12,6 +12,7 @@ const PATHS = {
   send: 'M4 12L20 4l-6 16l-2.5-6.5z',
   plus: 'M12 5v14M5 12h14',
   more: 'M6 12h.01M12 12h.01M18 12h.01',
+  compose: 'M4 20h4L19 9l-4-4L4 16zM13.5 6.5l4 4',
 };
 
 const SVG = 'http://www.w3.org/2000/svg';

@@ -1,17 +1,29 @@
 // The chat screen: history (older pages load on scroll-up), live messages from
 // the shared event stream, and a composer whose sends carry a client_id, so a
-// retry after a failure never posts the message twice.
+// retry after a failure never posts the message twice. The header says who is
+// typing (and, in a direct message, whether the other person is online);
+// "Seen by N" under my latest message follows the members' read markers.
 
 import { api, getSession, isTenantAdmin } from '../api.js';
-import { getRoom, upsertRoom, setActiveRoom, markRoomRead } from '../store.js';
+import { getRoom, upsertRoom, setActiveRoom, markRoomRead, isOnline, setOnline } from '../store.js';
 import { h, dialog, toast, errorText, uid, actionButton } from '../dom.js';
 import { t, formatTime } from '../i18n.js';
 import { navigate, setTitle } from '../nav.js';
 import { icon } from '../icons.js';
+import { linkify } from '../format.js';
+import { startDM } from './people.js';
 
 const PAGE_SIZE = 50;
 const NEAR_BOTTOM_PX = 80;
+const MAX_BODY = 4000; // characters, as the server counts them
+const COUNTER_FROM = 3500; // show how many are left from here on
+const TYPING_EVERY_MS = 3000; // tell the room at most this often while typing
+const TYPING_SHOWN_MS = 5000; // someone stops "typing" this long after their last signal
+const SEEN_MAX_MEMBERS = 50; // "Seen by" is shown in rooms up to this size
 const coarsePointer = window.matchMedia('(pointer: coarse)');
+
+// length counts characters as the server does (code points, after trimming).
+const length = (text) => Array.from(text.trim()).length;
 
 export function chatView({ id }) {
   const path = `/rooms/${encodeURIComponent(id)}`;
@@ -28,6 +40,11 @@ export function chatView({ id }) {
   let readSeq = room ? room.last_seq - (room.unread || 0) : 0;
   let editing = null;
   let readTimer = 0;
+  let typingSentAt = 0;
+  const typers = new Map(); // user id → {name, timer}
+  let members = null; // user id → {user, read_seq}, in rooms small enough for "Seen by"
+  let membersTimer = 0;
+  let seenOpen = false;
 
   // ---- layout ----
   const edge = h('div', { class: 'history-edge', testid: 'history-edge' });
@@ -35,17 +52,20 @@ export function chatView({ id }) {
   const pendingList = h('ol', { class: 'messages', testid: 'pending-list' });
   const log = h('div', { class: 'log', role: 'log', tabindex: '0', 'aria-label': t('chat.messages') }, edge, list, pendingList);
   const jump = h('button', { type: 'button', class: 'jump', hidden: true, testid: 'jump', onclick: () => scrollToEnd('smooth') }, t('chat.newBelow'));
+  const counter = h('p', { class: 'counter', id: 'composer-counter', testid: 'composer-counter', hidden: true });
   const input = h('textarea', {
-    id: 'composer-input', rows: '1', maxlength: '4000', enterkeyhint: 'send',
+    id: 'composer-input', rows: '1', enterkeyhint: 'send', 'aria-describedby': 'composer-counter',
     placeholder: t('chat.placeholder'), 'aria-label': t('chat.messageLabel'),
   });
+  const subtitle = h('span', { testid: 'chat-status' });
+  const seen = h('div', { class: 'seen', testid: 'seen' });
   const sendButton = h('button', { type: 'submit', class: 'send', testid: 'send', 'aria-label': t('chat.send') },
     icon('send'));
   const editNote = h('div', { class: 'edit-note', hidden: true },
     h('span', null, t('chat.editing')),
     h('button', { type: 'button', class: 'link', testid: 'edit-cancel', onclick: stopEditing }, t('common.cancel')));
   const composer = h('form', { class: 'composer', id: 'composer', testid: 'composer' },
-    editNote, h('div', { class: 'composer-row' }, input, sendButton));
+    editNote, h('div', { class: 'composer-row' }, input, sendButton), counter);
   const footer = h('div', { class: 'chat-footer' });
   const el = h('div', { class: 'chat' }, log, jump, footer);
 
@@ -62,7 +82,11 @@ export function chatView({ id }) {
       stopEditing();
     }
   });
-  input.addEventListener('input', autosize);
+  input.addEventListener('input', () => {
+    autosize();
+    drawCounter();
+    signalTyping();
+  });
   log.addEventListener('scroll', () => {
     if (nearBottom()) {
       jump.hidden = true;
@@ -127,9 +151,21 @@ export function chatView({ id }) {
     return h('div', { class: 'msg-tools' }, toggle, menu);
   }
 
+  // authorNode is the name above a message; tapping someone else's name in a
+  // room starts a direct message with them.
+  function authorNode(message, mine) {
+    const name = mine ? t('chat.you') : (message.author?.display_name || message.author?.username || '?');
+    if (mine || room?.kind === 'dm' || !message.author?.id) {
+      return h('span', { class: mine ? 'msg-author sr-only' : 'msg-author' }, name);
+    }
+    return h('button', {
+      type: 'button', class: 'msg-author', testid: 'msg-author', 'aria-label': t('people.messageTo', { name }),
+      onclick: () => startDM(message.author.id).catch((err) => toast(errorText(err))),
+    }, name);
+  }
+
   function messageNode(message, status, item) {
     const mine = message.author?.id === me.id;
-    const author = mine ? t('chat.you') : (message.author?.display_name || message.author?.username || '?');
     return h('li', {
       class: `msg${mine ? ' mine' : ''}${message.deleted ? ' deleted' : ''}`,
       testid: 'message',
@@ -139,8 +175,8 @@ export function chatView({ id }) {
       'data-status': status,
       'data-author': message.author?.username,
     },
-    h('span', { class: mine ? 'msg-author sr-only' : 'msg-author' }, author),
-    h('p', { class: 'msg-body' }, message.deleted ? t('chat.deleted') : message.body),
+    authorNode(message, mine),
+    h('p', { class: 'msg-body' }, message.deleted ? t('chat.deleted') : linkify(message.body)),
     h('p', { class: 'msg-meta' },
       h('time', { datetime: message.created_at }, formatTime(message.created_at)),
       message.edited_at && !message.deleted && h('span', null, t('chat.edited')),
@@ -167,6 +203,7 @@ export function chatView({ id }) {
       Object.assign(known, { message, el: node });
       groupRuns(node);
       if (editing?.id === message.id && message.deleted) stopEditing();
+      drawSeen();
       return false;
     }
     entries.set(message.id, { message, el: node });
@@ -184,6 +221,7 @@ export function chatView({ id }) {
     groupRuns(node);
     newest = Math.max(newest, message.seq);
     oldest = oldest ? Math.min(oldest, message.seq) : message.seq;
+    if (message.author?.id === me.id) drawSeen();
     return true;
   }
 
@@ -193,6 +231,12 @@ export function chatView({ id }) {
     if (loaded && newest && message.seq > newest + 1) catchUp(newest); // a gap: fetch what is missing
     const mine = message.author?.id === me.id;
     if (mine && message.client_id && pending.has(message.client_id)) dropPending(message.client_id);
+    stopTyping(message.author?.id);
+    if (message.author?.id && members?.has(message.author.id)) {
+      // Whoever posts has read up to their post.
+      const member = members.get(message.author.id);
+      member.read_seq = Math.max(member.read_seq || 0, message.seq);
+    }
     if (place(message)) {
       if (entries.size === 1) drawEdge(); // no longer "no messages yet"
       if (stick || mine) scrollToEnd();
@@ -206,7 +250,8 @@ export function chatView({ id }) {
     if (!loaded) edge.replaceChildren(t('common.loading'));
     else if (loadingOlder) edge.replaceChildren(t('chat.loadingOlder'));
     else if (hasMore) edge.replaceChildren(h('button', { type: 'button', class: 'link', testid: 'load-older', onclick: loadOlder }, t('chat.loadOlder')));
-    else edge.replaceChildren(entries.size ? t('chat.beginning') : t('chat.empty'));
+    else if (entries.size) edge.replaceChildren(t('chat.beginning'));
+    else edge.replaceChildren(room?.archived ? t('chat.emptyArchived') : t('chat.empty'));
   }
 
   async function load() {
@@ -223,6 +268,7 @@ export function chatView({ id }) {
     if (room.my_role) upsertRoom(room);
     setTitle(room.name);
     drawFooter();
+    drawStatus();
     if (pageResult.status === 'fulfilled') {
       for (const message of pageResult.value.messages || []) place(message);
       hasMore = Boolean(pageResult.value.has_more);
@@ -232,6 +278,94 @@ export function chatView({ id }) {
     scrollToEnd();
     scheduleRead();
     observer.observe(edge);
+    loadMembers();
+  }
+
+  // ---- who has read what, and who is typing ----
+  async function loadMembers() {
+    clearTimeout(membersTimer);
+    if (!room?.my_role || (room.member_count || 0) > SEEN_MAX_MEMBERS) {
+      members = null;
+      drawSeen();
+      return;
+    }
+    try {
+      const list = await api('GET', `${path}/members`);
+      members = new Map((list || []).map((m) => [m.user.id, { user: m.user, read_seq: m.read_seq || 0 }]));
+      for (const m of list || []) setOnline(m.user.id, Boolean(m.online));
+    } catch {
+      members = null;
+    }
+    drawSeen();
+    drawStatus();
+  }
+
+  // drawSeen puts "Seen by N" under my latest message: N members (not me)
+  // whose read marker has reached it. Tapping it lists their names.
+  function drawSeen() {
+    seen.remove();
+    if (!members) return;
+    let latest = null;
+    for (const entry of entries.values()) {
+      if (entry.message.author?.id === me.id && !entry.message.deleted && (!latest || entry.message.seq > latest.seq)) latest = entry.message;
+    }
+    if (!latest) return;
+    const seers = [...members.values()].filter((m) => m.user.id !== me.id && m.read_seq >= latest.seq);
+    if (!seers.length) return;
+    const names = seers.map((m) => m.user.display_name || m.user.username).sort((a, b) => a.localeCompare(b));
+    const toggle = h('button', {
+      type: 'button', class: 'link seen-toggle', testid: 'seen-by', 'aria-expanded': String(seenOpen), 'aria-controls': 'seen-names',
+      onclick: () => { seenOpen = !seenOpen; drawSeen(); },
+    }, t('chat.seenBy', { n: seers.length }));
+    seen.replaceChildren(toggle, seenOpen && h('p', { class: 'seen-names', id: 'seen-names', testid: 'seen-names' }, names.join(', ')));
+    entries.get(latest.id)?.el.append(seen);
+  }
+
+  // drawStatus fills the line under the title: who is typing, or, in a
+  // direct message, whether the other person is online.
+  function drawStatus() {
+    const names = [...typers.values()].map((x) => x.name);
+    let text = '';
+    if (names.length === 1) text = t('chat.typingOne', { name: names[0] });
+    else if (names.length === 2) text = t('chat.typingTwo', { a: names[0], b: names[1] });
+    else if (names.length > 2) text = t('chat.typingMany');
+    else if (room?.kind === 'dm' && room.peer && isOnline(room.peer.id)) text = t('chat.online');
+    subtitle.textContent = text;
+    subtitle.dataset.typing = String(names.length > 0);
+  }
+
+  function startTyping(user) {
+    if (!user?.id || user.id === me.id) return;
+    clearTimeout(typers.get(user.id)?.timer);
+    typers.set(user.id, { name: user.display_name || user.username, timer: setTimeout(() => stopTyping(user.id), TYPING_SHOWN_MS) });
+    drawStatus();
+  }
+
+  function stopTyping(userId) {
+    const typer = typers.get(userId);
+    if (!typer) return;
+    clearTimeout(typer.timer);
+    typers.delete(userId);
+    drawStatus();
+  }
+
+  // signalTyping tells the room I am typing, at most every few seconds.
+  function signalTyping() {
+    if (editing || !room?.my_role || room.archived || !input.value.trim()) return;
+    const now = Date.now();
+    if (now - typingSentAt < TYPING_EVERY_MS) return;
+    typingSentAt = now;
+    api('POST', `${path}/typing`).catch(() => {});
+  }
+
+  // drawCounter shows, near the limit, how many characters are left (or how
+  // many too many: a long paste is never cut silently).
+  function drawCounter() {
+    const n = length(input.value);
+    counter.hidden = n < COUNTER_FROM;
+    counter.classList.toggle('over', n > MAX_BODY);
+    counter.textContent = n > MAX_BODY ? t('chat.tooLong', { n: n - MAX_BODY }) : t('chat.charsLeft', { n: MAX_BODY - n });
+    sendButton.disabled = n > MAX_BODY;
   }
 
   async function loadOlder() {
@@ -302,12 +436,19 @@ export function chatView({ id }) {
   function submit() {
     const body = input.value.trim();
     if (!body) return;
+    if (length(body) > MAX_BODY) {
+      drawCounter();
+      toast(t('chat.tooLong', { n: length(body) - MAX_BODY }));
+      return;
+    }
     if (editing) {
       saveEdit(editing, body);
       return;
     }
     input.value = '';
     autosize();
+    drawCounter();
+    typingSentAt = 0;
     const item = { client_id: uid(), body, status: 'pending', error: null, el: null };
     pending.set(item.client_id, item);
     drawPending(item);
@@ -357,6 +498,7 @@ export function chatView({ id }) {
     sendButton.setAttribute('aria-label', t('chat.send'));
     input.value = '';
     autosize();
+    drawCounter();
   }
 
   async function saveEdit(message, body) {
@@ -405,9 +547,11 @@ export function chatView({ id }) {
   }
 
   load().catch((err) => toast(errorText(err)));
+  drawStatus();
 
   return {
     title: room?.name || t('chat.title'),
+    subtitle,
     back: '/rooms',
     className: 'view-chat',
     el,
@@ -428,8 +572,27 @@ export function chatView({ id }) {
         case 'room.updated':
           if (data.room.id !== id) return;
           room = { ...room, ...data.room, my_role: room?.my_role || data.room.my_role };
+          if (room.kind === 'dm') Object.assign(room, { name: getRoom(id)?.name || room.name, peer: getRoom(id)?.peer || room.peer });
           setTitle(room.name);
           drawFooter();
+          drawEdge();
+          break;
+        case 'typing':
+          startTyping(data.user);
+          break;
+        case 'presence':
+          drawStatus();
+          break;
+        case 'read':
+          if (members?.has(data.user_id)) {
+            const member = members.get(data.user_id);
+            member.read_seq = Math.max(member.read_seq, data.seq);
+            drawSeen();
+          }
+          break;
+        case 'member.left':
+          clearTimeout(membersTimer);
+          membersTimer = setTimeout(loadMembers, 300);
           break;
         case 'room.deleted':
         case 'room.left':
@@ -441,6 +604,9 @@ export function chatView({ id }) {
             room.my_role = data.role || 'member';
             drawFooter();
           }
+          if (room) room.member_count = getRoom(id)?.member_count ?? room.member_count;
+          clearTimeout(membersTimer);
+          membersTimer = setTimeout(loadMembers, 300);
           break;
         default:
       }
@@ -451,11 +617,14 @@ export function chatView({ id }) {
     },
     resync() {
       catchUp(newest);
+      loadMembers(); // read markers moved while the stream was down
     },
     destroy() {
       setActiveRoom(null);
       observer.disconnect();
       clearTimeout(readTimer);
+      clearTimeout(membersTimer);
+      for (const typer of typers.values()) clearTimeout(typer.timer);
       document.removeEventListener('visibilitychange', onVisible);
     },
   };
