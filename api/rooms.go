@@ -117,9 +117,10 @@ func (h *handlers) postMessage(c *gin.Context) {
 		Body     string `json:"body"`
 		ClientID string `json:"client_id"`
 		AsUser   string `json:"as_user"`
+		ReplyTo  string `json:"reply_to"`
 	}) {
 		msg, created, err := h.Rooms.Post(c.Request.Context(), principal(c), c.Param("room"),
-			rooms.NewMessage{Body: in.Body, ClientID: in.ClientID, AsUser: in.AsUser})
+			rooms.NewMessage{Body: in.Body, ClientID: in.ClientID, AsUser: in.AsUser, ReplyTo: in.ReplyTo})
 		status := http.StatusCreated
 		if !created {
 			status = http.StatusOK
@@ -158,4 +159,22 @@ func (h *handlers) editMessage(c *gin.Context) {
 
 func (h *handlers) deleteMessage(c *gin.Context) {
 	h.render(c, http.StatusNoContent, nil, h.Rooms.DeleteMessage(c.Request.Context(), principal(c), c.Param("room"), c.Param("id")))
+}
+
+func (h *handlers) putReaction(c *gin.Context)    { h.react(c, true) }
+func (h *handlers) deleteReaction(c *gin.Context) { h.react(c, false) }
+
+func (h *handlers) react(c *gin.Context, add bool) {
+	err := h.Rooms.React(c.Request.Context(), principal(c), c.Param("room"), c.Param("id"), c.Param("emoji"), add)
+	h.render(c, http.StatusNoContent, nil, err)
+}
+
+func (h *handlers) mentions(c *gin.Context) {
+	limit, err := queryInt(c, "limit", 50, 1, 200)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	msgs, more, err := h.Rooms.Mentions(c.Request.Context(), principal(c), c.Query("before"), int(limit))
+	h.render(c, http.StatusOK, gin.H{"messages": msgs, "has_more": more}, err)
 }

@@ -111,6 +111,9 @@ func New(d Deps) http.Handler {
 	authed.GET("/rooms/:room/messages", h.history)
 	authed.PATCH("/rooms/:room/messages/:id", h.editMessage)
 	authed.DELETE("/rooms/:room/messages/:id", h.deleteMessage)
+	authed.PUT("/rooms/:room/messages/:id/reactions/:emoji", h.putReaction)
+	authed.DELETE("/rooms/:room/messages/:id/reactions/:emoji", h.deleteReaction)
+	authed.GET("/mentions", h.mentions)
 
 	streams := v1.Group("", h.authenticate(true))
 	streams.GET("/events", h.events)

@@ -161,7 +161,7 @@ func (s *Service) lastMessages(ctx context.Context, roomIDs []string) (map[strin
 	if err != nil {
 		return nil, err
 	}
-	rendered, err := s.render(ctx, msgs)
+	rendered, err := renderMessages(s.st.Read(ctx), msgs)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,8 @@ const (
 	EvMemberLeft     = "member.left"
 	EvRoomLeft       = "room.left"
 	EvTokenExpired   = "token.expired"
+	EvReactionAdded  = "reaction.added"
+	EvReactionGone   = "reaction.removed"
 
 	// Ephemeral events: never stored, never replayed, ID 0.
 	EvTyping      = "typing"
@@ -47,21 +49,24 @@ type Event struct {
 
 // MessageJSON is a message as the API shows it.
 type MessageJSON struct {
-	ID        string        `json:"id"`
-	RoomID    string        `json:"room_id"`
-	Seq       int64         `json:"seq"`
-	Author    auth.UserJSON `json:"author"`
-	Body      string        `json:"body"`
-	ClientID  string        `json:"client_id"`
-	CreatedAt time.Time     `json:"created_at"`
-	EditedAt  *time.Time    `json:"edited_at,omitempty"`
-	Deleted   bool          `json:"deleted,omitempty"`
+	ID        string         `json:"id"`
+	RoomID    string         `json:"room_id"`
+	Seq       int64          `json:"seq"`
+	Author    auth.UserJSON  `json:"author"`
+	Body      string         `json:"body"`
+	ClientID  string         `json:"client_id"`
+	CreatedAt time.Time      `json:"created_at"`
+	EditedAt  *time.Time     `json:"edited_at,omitempty"`
+	Deleted   bool           `json:"deleted,omitempty"`
+	ReplyTo   *ReplyJSON     `json:"reply_to,omitempty"`
+	Mentions  []string       `json:"mentions"` // user ids of the room members it names with @username
+	Reactions []ReactionJSON `json:"reactions"`
 }
 
 // ViewMessage renders a message with its author.
 func ViewMessage(m store.Message, author store.User) MessageJSON {
 	out := MessageJSON{ID: m.ID, RoomID: m.RoomID, Seq: m.Seq, Author: auth.ViewUser(author), Body: m.Body,
-		ClientID: m.ClientID, CreatedAt: m.CreatedAt.UTC(), Deleted: m.Deleted}
+		ClientID: m.ClientID, CreatedAt: m.CreatedAt.UTC(), Deleted: m.Deleted, Mentions: []string{}, Reactions: []ReactionJSON{}}
 	if m.EditedAt != nil {
 		t := m.EditedAt.UTC()
 		out.EditedAt = &t
@@ -83,6 +88,7 @@ type RoomJSON struct {
 	MyRole         string       `json:"my_role"`
 	LastSeq        int64        `json:"last_seq"`
 	Unread         int64        `json:"unread"`
+	MentionCount   int64        `json:"mention_count"` // unread messages that mention me
 	LastActivityAt time.Time    `json:"last_activity_at"`
 	Peer           *PeerJSON    `json:"peer,omitempty"`
 	LastMessage    *MessageJSON `json:"last_message"`
@@ -98,6 +104,13 @@ type PeerJSON struct {
 type messagePayload struct {
 	RoomID  string      `json:"room_id"`
 	Message MessageJSON `json:"message"`
+}
+
+type reactionPayload struct {
+	RoomID    string `json:"room_id"`
+	MessageID string `json:"message_id"`
+	Emoji     string `json:"emoji"`
+	UserID    string `json:"user_id"`
 }
 
 type roomPayload struct {

@@ -12,9 +12,10 @@ import (
 	"parley/store"
 )
 
-// NewMessage is a post. AsUser lets an API key post on behalf of a user.
+// NewMessage is a post. AsUser lets an API key post on behalf of a user;
+// ReplyTo names a message of the same room that this one answers.
 type NewMessage struct {
-	Body, ClientID, AsUser string
+	Body, ClientID, AsUser, ReplyTo string
 }
 
 func cleanBody(body string) (string, error) {
@@ -58,6 +59,12 @@ func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in 
 	if err != nil {
 		return MessageJSON{}, false, err
 	}
+	var reply *ReplyJSON
+	if in.ReplyTo != "" {
+		if reply, err = s.replyTarget(ctx, p.TenantID, roomID, in.ReplyTo); err != nil {
+			return MessageJSON{}, false, err
+		}
+	}
 	var out MessageJSON
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
 		if in.AsUser != "" {
@@ -84,9 +91,9 @@ func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in 
 			return err
 		}
 		msg := store.Message{ID: newID(), TenantID: p.TenantID, RoomID: roomID, Seq: seq, AuthorID: authorID,
-			Body: body, ClientID: in.ClientID, CreatedAt: now}
-		if _, err := tx.ExecPrepared(`INSERT INTO messages(id, tenant_id, room_id, seq, author_id, body, client_id, created_at, deleted)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, FALSE)`, msg.ID, msg.TenantID, msg.RoomID, msg.Seq, msg.AuthorID, msg.Body, msg.ClientID, msg.CreatedAt); err != nil {
+			Body: body, ClientID: in.ClientID, CreatedAt: now, ReplyToID: in.ReplyTo}
+		if _, err := tx.ExecPrepared(`INSERT INTO messages(id, tenant_id, room_id, seq, author_id, body, client_id, created_at, deleted, reply_to_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?)`, msg.ID, msg.TenantID, msg.RoomID, msg.Seq, msg.AuthorID, msg.Body, msg.ClientID, msg.CreatedAt, msg.ReplyToID); err != nil {
 			if in.ClientID != "" && store.IsUniqueViolation(err) {
 				// A retry: the unique index finds the first message, so a new post
 				// costs no lookup. This job's changes roll back with its savepoint.
@@ -100,6 +107,10 @@ func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in 
 			return err
 		}
 		out = ViewMessage(msg, author)
+		out.ReplyTo = reply
+		if out.Mentions, err = s.storeMentions(tx, msg); err != nil {
+			return err
+		}
 		if s.notifier != nil {
 			posted := out
 			tx.AfterCommit(func() { s.notifier.MessageCreated(p.TenantID, posted) })
@@ -108,9 +119,34 @@ func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in 
 	})
 	if errors.Is(err, errSameClientID) {
 		first, _, err := s.byClientID(ctx, roomID, authorID, in.ClientID)
-		return ViewMessage(first, author), false, err
+		if err != nil {
+			return MessageJSON{}, false, err
+		}
+		shown, err := renderMessages(s.st.Read(ctx), []store.Message{first})
+		if err != nil {
+			return MessageJSON{}, false, err
+		}
+		return shown[0], false, nil
 	}
 	return out, err == nil, err
+}
+
+// replyTarget loads the message a post answers. Whether the id is another
+// room's, another tenant's or nobody's, the answer is the same.
+func (s *Service) replyTarget(ctx context.Context, tenantID, roomID, messageID string) (*ReplyJSON, error) {
+	var m store.Message
+	err := s.st.Read(ctx).Where("id = ? AND room_id = ? AND tenant_id = ?", messageID, roomID, tenantID).Take(&m).Error
+	if store.IsNotFound(err) {
+		return nil, fault.Field("reply_to", "is not a message of this room")
+	}
+	if err != nil {
+		return nil, err
+	}
+	var author store.User
+	if err := s.st.Read(ctx).Where("id = ?", m.AuthorID).Take(&author).Error; err != nil {
+		return nil, err
+	}
+	return viewReply(m, author), nil
 }
 
 var errSameClientID = errors.New("a message with this client_id exists")
@@ -209,25 +245,8 @@ func (s *Service) History(ctx context.Context, p auth.Principal, roomID string, 
 			msgs[i], msgs[j] = msgs[j], msgs[i]
 		}
 	}
-	out, err := s.render(ctx, msgs)
+	out, err := renderMessages(s.st.Read(ctx), msgs)
 	return out, hasMore, err
-}
-
-// render attaches authors to messages.
-func (s *Service) render(ctx context.Context, msgs []store.Message) ([]MessageJSON, error) {
-	ids := make([]string, 0, len(msgs))
-	for _, m := range msgs {
-		ids = append(ids, m.AuthorID)
-	}
-	byID, err := s.usersByID(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]MessageJSON, len(msgs))
-	for i, m := range msgs {
-		out[i] = ViewMessage(m, byID[m.AuthorID])
-	}
-	return out, nil
 }
 
 // Edit changes the body of the caller's own message.
@@ -297,11 +316,23 @@ func (s *Service) changeMessage(ctx context.Context, p auth.Principal, roomID, m
 			Updates(map[string]any{"body": m.Body, "edited_at": m.EditedAt, "deleted": m.Deleted}).Error; err != nil {
 			return err
 		}
-		var author store.User
-		if err := tx.Where("id = ?", m.AuthorID).Take(&author).Error; err != nil {
+		if m.Deleted {
+			// A tombstone keeps nothing: no reactions, and it mentions nobody.
+			if err := tx.Where("message_id = ?", m.ID).Delete(&store.Reaction{}).Error; err != nil {
+				return err
+			}
+		}
+		if err := tx.Where("message_id = ?", m.ID).Delete(&store.Mention{}).Error; err != nil {
 			return err
 		}
-		out = ViewMessage(m, author)
+		if _, err := s.storeMentions(tx, m); err != nil {
+			return err
+		}
+		shown, err := renderMessages(tx.DB, []store.Message{m})
+		if err != nil {
+			return err
+		}
+		out = shown[0]
 		return s.emitMessage(tx, event, p.TenantID, out)
 	})
 	return out, err

@@ -96,6 +96,7 @@ type roomRow struct {
 	MemberCount     int64
 	MyRole          string
 	LastReadSeq     int64
+	MentionCount    int64
 	MyNotifications string
 }
 
@@ -107,7 +108,7 @@ func (r roomRow) view() RoomJSON {
 	}
 	return RoomJSON{ID: r.ID, Kind: r.Kind, Name: r.Name, Topic: r.Topic, Visibility: r.Visibility, Archived: r.Archived,
 		CreatedAt: r.CreatedAt.UTC(), MemberCount: r.MemberCount, MyRole: r.MyRole, LastSeq: r.LastSeq,
-		Unread: unread, LastActivityAt: r.LastActivityAt.UTC(), Notifications: r.MyNotifications}
+		Unread: unread, MentionCount: r.MentionCount, LastActivityAt: r.LastActivityAt.UTC(), Notifications: r.MyNotifications}
 }
 
 // roomColumns is a room with the caller's membership (joined as "me").
@@ -117,6 +118,11 @@ const roomColumns = `rooms.*, COALESCE(me.role, '') AS my_role, COALESCE(me.last
 // memberCount counts a room's members; it is read only where a room is shown,
 // never on the hot paths (posting, streaming) that merely check access.
 const memberCount = `(SELECT COUNT(*) FROM room_members c WHERE c.room_id = rooms.id) AS member_count`
+
+// mentionCount counts the caller's unread mentions (bound to the caller's id),
+// read, like memberCount, only where a room is shown.
+const mentionCount = `(SELECT COUNT(*) FROM message_mentions mm WHERE mm.room_id = rooms.id AND mm.user_id = ?
+	AND mm.seq > COALESCE(me.last_read_seq, 0)) AS mention_count`
 
 // roomFor loads a room of the principal's tenant with the principal's membership.
 func (s *Service) roomFor(ctx context.Context, p auth.Principal, roomID string) (roomRow, error) {
@@ -227,6 +233,13 @@ func (s *Service) Get(ctx context.Context, p auth.Principal, roomID string) (Roo
 	if err := s.st.Read(ctx).Model(&store.RoomMember{}).Where("room_id = ?", roomID).Count(&row.MemberCount).Error; err != nil {
 		return RoomJSON{}, err
 	}
+	if row.MyRole != "" {
+		err := s.st.Read(ctx).Model(&store.Mention{}).Where("room_id = ? AND user_id = ? AND seq > ?", roomID, p.UserID, row.LastReadSeq).
+			Count(&row.MentionCount).Error
+		if err != nil {
+			return RoomJSON{}, err
+		}
+	}
 	views, err := s.views(ctx, p, []roomRow{row})
 	if err != nil {
 		return RoomJSON{}, err
@@ -250,7 +263,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, scope string) ([]R
 	if err := s.auth.Require(p, auth.TenantObject, act); err != nil && !(p.IsKey() && scope != ScopeAll) {
 		return nil, err
 	}
-	db := s.st.Read(ctx).Table("rooms").Select(roomColumns+", "+memberCount).Where("rooms.tenant_id = ?", p.TenantID)
+	db := s.st.Read(ctx).Table("rooms").Select(roomColumns+", "+memberCount+", "+mentionCount, p.Subject()).Where("rooms.tenant_id = ?", p.TenantID)
 	switch scope {
 	case ScopePublic:
 		db = db.Joins("LEFT JOIN room_members me ON me.room_id = rooms.id AND me.user_id = ?", p.Subject()).

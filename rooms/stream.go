@@ -156,7 +156,7 @@ func (s *Service) frames(ctx context.Context, evs []store.Event) ([][]byte, erro
 		if err := s.st.Read(ctx).Where("id IN ?", ids).Find(&msgs).Error; err != nil {
 			return nil, err
 		}
-		rendered, err := s.render(ctx, msgs)
+		rendered, err := renderMessages(s.st.Read(ctx), msgs)
 		if err != nil {
 			return nil, err
 		}

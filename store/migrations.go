@@ -118,7 +118,26 @@ CREATE TABLE events (
 CREATE INDEX events_room ON events(room_id, id);
 CREATE INDEX events_target ON events(target_user_id, id) WHERE target_user_id <> '';
 `,
-	// 2: direct messages (a two-member room found by its pair of users) and
+	// 2: replies, reactions and @mentions.
+	`
+ALTER TABLE messages ADD COLUMN reply_to_id TEXT NOT NULL DEFAULT '';
+CREATE TABLE message_reactions (
+	message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+	emoji TEXT NOT NULL,
+	user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	created_at TIMESTAMP NOT NULL,
+	PRIMARY KEY (message_id, emoji, user_id)
+);
+CREATE TABLE message_mentions (
+	message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+	user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	room_id TEXT NOT NULL,
+	seq INTEGER NOT NULL,
+	PRIMARY KEY (message_id, user_id)
+);
+CREATE INDEX message_mentions_user ON message_mentions(user_id, room_id, seq);
+`,
+	// 3: direct messages (a two-member room found by its pair of users) and
 	// each member's notification level.
 	`
 ALTER TABLE rooms ADD COLUMN kind TEXT NOT NULL DEFAULT 'room';

@@ -102,7 +102,28 @@ type Message struct {
 	CreatedAt time.Time
 	EditedAt  *time.Time
 	Deleted   bool
+	ReplyToID string // the message of the same room this one answers ("" for none)
 }
+
+// Reaction is one person's emoji on a message.
+type Reaction struct {
+	MessageID string `gorm:"primaryKey"`
+	Emoji     string `gorm:"primaryKey"`
+	UserID    string `gorm:"primaryKey"`
+	CreatedAt time.Time
+}
+
+func (Reaction) TableName() string { return "message_reactions" }
+
+// Mention is a room member named with @username in a message.
+type Mention struct {
+	MessageID string `gorm:"primaryKey"`
+	UserID    string `gorm:"primaryKey"`
+	RoomID    string
+	Seq       int64
+}
+
+func (Mention) TableName() string { return "message_mentions" }
 
 // Event is one entry of the event log that streams replay on resume. Its ID is
 // the stream cursor. Message events point at the message (rendered as it is now,
