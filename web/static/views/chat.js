@@ -41,6 +41,7 @@ export function chatView({ id }) {
   let editing = null;
   let readTimer = 0;
   let typingSentAt = 0;
+  let typingTimer = 0;
   const typers = new Map(); // user id → {name, timer}
   let members = null; // user id → {user, read_seq}, in rooms small enough for "Seen by"
   let membersTimer = 0;
@@ -349,12 +350,16 @@ export function chatView({ id }) {
     drawStatus();
   }
 
-  // signalTyping tells the room I am typing, at most every few seconds.
+  // signalTyping tells the room I am typing, at most every few seconds: typing
+  // within that time is told once the time is up, if there is still a draft.
   function signalTyping() {
     if (editing || !room?.my_role || room.archived || !input.value.trim()) return;
-    const now = Date.now();
-    if (now - typingSentAt < TYPING_EVERY_MS) return;
-    typingSentAt = now;
+    const wait = typingSentAt + TYPING_EVERY_MS - Date.now();
+    if (wait > 0) {
+      if (!typingTimer) typingTimer = setTimeout(() => { typingTimer = 0; signalTyping(); }, wait);
+      return;
+    }
+    typingSentAt = Date.now();
     api('POST', `${path}/typing`).catch(() => {});
   }
 
@@ -448,7 +453,6 @@ export function chatView({ id }) {
     input.value = '';
     autosize();
     drawCounter();
-    typingSentAt = 0;
     const item = { client_id: uid(), body, status: 'pending', error: null, el: null };
     pending.set(item.client_id, item);
     drawPending(item);
@@ -624,6 +628,7 @@ export function chatView({ id }) {
       observer.disconnect();
       clearTimeout(readTimer);
       clearTimeout(membersTimer);
+      clearTimeout(typingTimer);
       for (const typer of typers.values()) clearTimeout(typer.timer);
       document.removeEventListener('visibilitychange', onVisible);
     },

@@ -1,11 +1,11 @@
 // The "me" screen: my name and password, notifications on this device,
 // language, and log out.
 
-import { api, getSession, logout, updateUser } from '../api.js';
+import { api, getSession, logout, updateUser, onSessionChange } from '../api.js';
 import { h, form, actionButton, initials, languagePicker, toast } from '../dom.js';
 import { t } from '../i18n.js';
 
-function profileForm(user, nameEl) {
+function profileForm(user) {
   return form({
     id: 'profile',
     submit: t('common.save'),
@@ -13,7 +13,6 @@ function profileForm(user, nameEl) {
     async onSubmit(values) {
       const updated = await api('PATCH', '/me', values);
       updateUser(updated);
-      nameEl.textContent = updated.display_name;
       toast(t('common.saved'));
     },
   });
@@ -39,16 +38,23 @@ export function meView() {
   const { user, tenant } = getSession();
   const section = (id, title, ...body) => h('section', { class: 'card', 'aria-labelledby': id }, h('h2', { id }, title), ...body);
   const nameEl = h('p', { class: 'profile-name', testid: 'me-name' }, user.display_name || user.username);
+  const roleEl = h('p', { class: 'muted', testid: 'me-role' }, t(`role.${user.role}`));
+  // My account may change while this is on screen (a new role, another device).
+  const off = onSessionChange((next) => {
+    if (!next) return;
+    nameEl.textContent = next.user.display_name || next.user.username;
+    roleEl.textContent = t(`role.${next.user.role}`);
+  });
   const el = h('div', { class: 'page me' },
     h('div', { class: 'profile' },
       h('span', { class: 'avatar large', 'aria-hidden': 'true' }, initials(user.display_name || user.username)),
       h('div', null,
         nameEl,
         h('p', { class: 'muted' }, `@${user.username} · ${tenant}`),
-        h('p', { class: 'muted', testid: 'me-role' }, t(`role.${user.role}`)))),
-    section('me-profile-title', t('me.profile'), profileForm(user, nameEl)),
+        roleEl)),
+    section('me-profile-title', t('me.profile'), profileForm(user)),
     section('me-password-title', t('me.password'), passwordForm()),
     languagePicker(),
     actionButton(t('me.logout'), logout, { testid: 'logout', class: 'danger wide' }));
-  return { title: t('me.title'), el, tabs: true };
+  return { title: t('me.title'), el, tabs: true, destroy: off };
 }
