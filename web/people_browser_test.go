@@ -17,12 +17,7 @@ func textOf(sel string) string {
 // typing, and Alice sees "Seen by" once Bob has the message on screen; a link
 // in a message is tappable and safe.
 func TestBrowserDirectMessagesTypingPresenceAndSeen(t *testing.T) {
-	chromium := findChromium(t)
-	srv := startServer(t, nil)
-	alice := newBrowser(t, chromium, "alice")
-	bob := newBrowser(t, chromium, "bob")
-	defer alice.checkClean()
-	defer bob.checkClean()
+	srv, alice, bob := twoPhones(t, nil)
 
 	alice.createWorkspace(srv.URL, "acme", "Acme Inc", "alice", "Alice")
 	alice.click("[data-testid=new-room]")
@@ -102,12 +97,7 @@ func TestBrowserDirectMessagesTypingPresenceAndSeen(t *testing.T) {
 // password; a new role reaches the app at once; a blank room name, an
 // archived room, a long paste and a disabled account each say what is going on.
 func TestBrowserProfileRolesAndDefects(t *testing.T) {
-	chromium := findChromium(t)
-	srv := startServer(t, nil)
-	alice := newBrowser(t, chromium, "alice")
-	bob := newBrowser(t, chromium, "bob")
-	defer alice.checkClean()
-	defer bob.checkClean()
+	srv, alice, bob := twoPhones(t, nil)
 
 	alice.createWorkspace(srv.URL, "acme", "Acme Inc", "alice", "Alice")
 	bob.signup(srv.URL, "acme", "bob", "Bob", "")
