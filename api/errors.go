@@ -37,6 +37,8 @@ var statusOf = map[fault.Kind]struct {
 	fault.Unsupported:     {http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	fault.RateLimited:     {http.StatusTooManyRequests, "rate_limited"},
 	fault.Unavailable:     {http.StatusServiceUnavailable, "unavailable"},
+	fault.QuotaExceeded:   {http.StatusForbidden, "quota_exceeded"},
+	fault.TooManyStreams:  {http.StatusTooManyRequests, "too_many_streams"},
 }
 
 // fail renders err as the API's JSON error and stops the request.
@@ -49,7 +51,7 @@ func fail(c *gin.Context, log *slog.Logger, err error) {
 	}
 	m := statusOf[fe.Kind]
 	switch fe.Kind {
-	case fault.RateLimited:
+	case fault.RateLimited, fault.TooManyStreams:
 		c.Header("Retry-After", strconv.Itoa(max(1, int(fe.RetryAfter.Seconds()))))
 	case fault.Unauthenticated:
 		c.Header("WWW-Authenticate", `Bearer realm="parley"`)

@@ -39,6 +39,7 @@ type Deps struct {
 type handlers struct {
 	Deps
 	requests *prometheus.HistogramVec
+	refusals *prometheus.CounterVec // requests refused by a limit, by limit
 	frames   sync.Pool // write buffers lent to streams while they write
 }
 
@@ -54,7 +55,10 @@ func New(d Deps) http.Handler {
 		Name: "parley_http_request_duration_seconds", Help: "HTTP requests by route and status.",
 		Buckets: prometheus.DefBuckets,
 	}, []string{"method", "route", "status"})
-	d.Metrics.MustRegister(h.requests)
+	h.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_limit_refused_total", Help: "Requests refused because a cap or rate limit was reached, by limit.",
+	}, []string{"limit"})
+	d.Metrics.MustRegister(h.requests, h.refusals)
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -151,7 +155,12 @@ func (h *handlers) authenticate(allowQuery bool) gin.HandlerFunc {
 	}
 }
 
-func (h *handlers) fail(c *gin.Context, err error) { fail(c, h.Log, err) }
+func (h *handlers) fail(c *gin.Context, err error) {
+	if fe, ok := fault.As(err); ok && fe.Limit != "" {
+		h.refusals.WithLabelValues(fe.Limit).Inc()
+	}
+	fail(c, h.Log, err)
+}
 
 // render sends v as JSON with status, or the error.
 func (h *handlers) render(c *gin.Context, status int, v any, err error) {

@@ -76,7 +76,12 @@ func (s *Service) insertKey(ctx context.Context, tenantID, createdBy, name strin
 		Scopes: strings.Join(scopes, ","), CreatedBy: createdBy, CreatedAt: now}
 	bot := store.User{ID: key.ID, TenantID: tenantID, Username: "bot-" + prefix, DisplayName: name,
 		Role: RoleMember, IsBot: true, CreatedAt: now}
+	quota := store.Quota{Limit: "api_keys_per_tenant", Max: s.opts.MaxAPIKeysPerTenant,
+		Message: "this workspace has as many API keys as it may have; revoke one first"}
 	err := s.st.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.WithinQuota(quota, &store.APIKey{}, "tenant_id = ? AND revoked_at IS NULL", tenantID); err != nil {
+			return err
+		}
 		if err := tx.Create(&bot).Error; err != nil {
 			return err
 		}

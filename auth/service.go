@@ -29,6 +29,9 @@ type Options struct {
 	InviteTTL          time.Duration
 	SelfServiceTenants bool
 	LoginEnder         LoginEnder // nil: nothing else to end with a login
+	// Caps, 0 for none (docs/SECURITY.md).
+	MaxUsersPerTenant   int
+	MaxAPIKeysPerTenant int
 }
 
 // Service runs the identity use cases.
@@ -432,8 +435,14 @@ func (s *Service) newUser(tenantID, username, displayName, password, role string
 		PasswordHash: hash, Role: role, CreatedAt: s.now()}, nil
 }
 
-// insertUser stores a new user and, once committed, grants its tenant role.
+// insertUser stores a new user, within the tenant's cap, and, once committed,
+// grants its tenant role.
 func (s *Service) insertUser(tx *store.Tx, user *store.User) error {
+	quota := store.Quota{Limit: "users_per_tenant", Max: s.opts.MaxUsersPerTenant,
+		Message: "this workspace has as many users as it may have"}
+	if err := tx.WithinQuota(quota, &store.User{}, "tenant_id = ? AND is_bot = ?", user.TenantID, false); err != nil {
+		return err
+	}
 	if err := tx.Create(user).Error; err != nil {
 		if store.IsUniqueViolation(err) {
 			return fault.New(fault.Conflict, "this username is taken")

@@ -42,6 +42,13 @@ type Config struct {
 	PresenceGrace time.Duration `json:"presence_grace"`
 	// TypingInterval is the least time between two typing events of one user in one room.
 	TypingInterval time.Duration `json:"typing_interval"`
+	// Caps on how many of a kind one owner may have (0: none); docs/SECURITY.md.
+	MaxStreamsPerUser   int `json:"max_streams_per_user"`
+	MaxRoomsPerUser     int `json:"max_rooms_per_user"`
+	MaxMembersPerRoom   int `json:"max_members_per_room"`
+	MaxRoomsPerTenant   int `json:"max_rooms_per_tenant"`
+	MaxUsersPerTenant   int `json:"max_users_per_tenant"`
+	MaxAPIKeysPerTenant int `json:"max_api_keys_per_tenant"`
 }
 
 // Default returns the settings a fresh machine starts with.
@@ -60,6 +67,14 @@ func Default() Config {
 		ShutdownTimeout:   10 * time.Second,
 		PresenceGrace:     10 * time.Second,
 		TypingInterval:    2 * time.Second,
+		// A person has a few tabs and devices; the rest leave room for big
+		// workspaces while bounding what one account or tenant can pile up.
+		MaxStreamsPerUser:   10,
+		MaxRoomsPerUser:     1000,
+		MaxMembersPerRoom:   10_000,
+		MaxRoomsPerTenant:   5000,
+		MaxUsersPerTenant:   20_000,
+		MaxAPIKeysPerTenant: 100,
 	}
 }
 
@@ -111,6 +126,9 @@ func (c Config) Validate() error {
 	}
 	if c.PresenceGrace < 0 || c.TypingInterval < 0 {
 		problems = append(problems, "presence_grace and typing_interval must not be negative")
+	}
+	if min(c.MaxStreamsPerUser, c.MaxRoomsPerUser, c.MaxMembersPerRoom, c.MaxRoomsPerTenant, c.MaxUsersPerTenant, c.MaxAPIKeysPerTenant) < 0 {
+		problems = append(problems, "the max_* caps must be 0 (no cap) or more")
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
@@ -228,6 +246,12 @@ var settings = []setting{
 	{"typing_interval", dur(func(c *Config) *time.Duration { return &c.TypingInterval })},
 	{"subscriber_queue", integer(func(c *Config) *int { return &c.SubscriberQueue })},
 	{"bcrypt_cost", integer(func(c *Config) *int { return &c.BcryptCost })},
+	{"max_streams_per_user", integer(func(c *Config) *int { return &c.MaxStreamsPerUser })},
+	{"max_rooms_per_user", integer(func(c *Config) *int { return &c.MaxRoomsPerUser })},
+	{"max_members_per_room", integer(func(c *Config) *int { return &c.MaxMembersPerRoom })},
+	{"max_rooms_per_tenant", integer(func(c *Config) *int { return &c.MaxRoomsPerTenant })},
+	{"max_users_per_tenant", integer(func(c *Config) *int { return &c.MaxUsersPerTenant })},
+	{"max_api_keys_per_tenant", integer(func(c *Config) *int { return &c.MaxAPIKeysPerTenant })},
 	{"self_service_tenants", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

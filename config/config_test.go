@@ -49,6 +49,30 @@ func TestDefaultIsValid(t *testing.T) {
 	}
 }
 
+func TestCapsHaveSaneDefaultsAndSettings(t *testing.T) {
+	c := Default()
+	for name, got := range map[string]int{
+		"max_streams_per_user": c.MaxStreamsPerUser, "max_rooms_per_user": c.MaxRoomsPerUser,
+		"max_members_per_room": c.MaxMembersPerRoom, "max_rooms_per_tenant": c.MaxRoomsPerTenant,
+		"max_users_per_tenant": c.MaxUsersPerTenant, "max_api_keys_per_tenant": c.MaxAPIKeysPerTenant,
+	} {
+		if got <= 0 {
+			t.Errorf("%s has no cap by default", name)
+		}
+	}
+	if c.MaxStreamsPerUser > 20 {
+		t.Errorf("max_streams_per_user = %d: a person's few tabs and devices need far fewer", c.MaxStreamsPerUser)
+	}
+	file := writeFile(t, `{"max_rooms_per_tenant": 7, "max_users_per_tenant": 0}`)
+	cfg, err := Load(quietFlags(), []string{"-config", file}, env(map[string]string{"PARLEY_MAX_STREAMS_PER_USER": "50"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxStreamsPerUser != 50 || cfg.MaxRoomsPerTenant != 7 || cfg.MaxUsersPerTenant != 0 {
+		t.Errorf("caps not read from the file and the environment: %+v", cfg)
+	}
+}
+
 func TestPrecedence(t *testing.T) {
 	file := writeFile(t, `{
 		"listen": ":1001", "data_dir": "/from/file", "log_level": "warn",
@@ -169,6 +193,8 @@ func TestLoadRefuses(t *testing.T) {
 		{"empty data dir", `{"data_dir": ""}`, nil, nil, "data_dir"},
 		{"unknown log level", "", map[string]string{"PARLEY_LOG_LEVEL": "loud"}, nil, "log_level"},
 		{"negative shutdown timeout", "", map[string]string{"PARLEY_SHUTDOWN_TIMEOUT": "-1s"}, nil, "shutdown_timeout"},
+		{"negative cap", "", map[string]string{"PARLEY_MAX_STREAMS_PER_USER": "-1"}, nil, "max_*"},
+		{"cap not a number", `{"max_rooms_per_tenant": "many"}`, nil, nil, "max_rooms_per_tenant"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,6 +28,7 @@ type Hub struct {
 	users   map[string]map[*Subscriber]struct{}
 	queue   int
 	metrics HubMetrics
+	slots   StreamSlots
 
 	inMu   sync.Mutex
 	inbox  []*Event
@@ -66,12 +67,16 @@ type Subscriber struct {
 	rooms     map[string]struct{} // guarded by Hub.mu
 }
 
-// NewHub returns a hub whose subscribers queue up to queue events each.
-func NewHub(queue int, metrics HubMetrics) *Hub {
+// NewHub returns a hub whose subscribers queue up to queue events each, and
+// whose streams per user slots caps (nil: no cap).
+func NewHub(queue int, metrics HubMetrics, slots StreamSlots) *Hub {
 	if metrics == nil {
 		metrics = noMetrics{}
 	}
-	h := &Hub{rooms: map[string]*broadcaster{}, users: map[string]map[*Subscriber]struct{}{}, queue: queue, metrics: metrics,
+	if slots == nil {
+		slots = NewLocalStreamSlots(0)
+	}
+	h := &Hub{rooms: map[string]*broadcaster{}, users: map[string]map[*Subscriber]struct{}{}, queue: queue, metrics: metrics, slots: slots,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go h.dispatch()
 	return h
@@ -136,8 +141,12 @@ func (s *Subscriber) Reason() string {
 }
 
 // subscribe registers a stream of userID before its rooms are known, so that
-// no membership change between now and attach can be missed.
+// no membership change between now and attach can be missed. It returns nil
+// when the user already has as many streams open as allowed.
 func (h *Hub) subscribe(userID, sessionID, roomID string) *Subscriber {
+	if !h.slots.Take(userID) {
+		return nil
+	}
 	s := &Subscriber{UserID: userID, SessionID: sessionID, RoomID: roomID,
 		queue: make(chan *Event, h.queue), done: make(chan struct{}), rooms: map[string]struct{}{}}
 	h.mu.Lock()
@@ -219,6 +228,7 @@ func (h *Hub) endLocked(s *Subscriber, reason string) {
 	s.once.Do(func() {
 		s.reason = reason
 		close(s.done)
+		h.slots.Give(s.UserID) // taken in subscribe
 	})
 }
 

@@ -31,7 +31,7 @@ func (m *countingMetrics) Dropped() {
 func newTestHub(t testing.TB, queue int) (*Hub, *countingMetrics) {
 	t.Helper()
 	m := newCountingMetrics()
-	h := NewHub(queue, m)
+	h := NewHub(queue, m, nil)
 	t.Cleanup(h.Close)
 	return h, m
 }
@@ -417,7 +417,7 @@ func TestHubFullQueueEndsOnlyThatSubscriber(t *testing.T) {
 // Close sends everything published before it returns.
 func TestHubCloseDrainsPublished(t *testing.T) {
 	const n = 500
-	h := NewHub(n+1, nil)
+	h := NewHub(n+1, nil, nil)
 	a := h.subscribe("u1", "", "")
 	b := h.subscribe("u2", "", "r2")
 	h.attach(a, "r1")
@@ -448,7 +448,7 @@ func TestHubCloseDrainsPublished(t *testing.T) {
 	// Publish racing Close: whether the dispatcher sees the wake-up or the
 	// stop first, what was published before Close is delivered.
 	for round := range 300 {
-		h := NewHub(4, nil)
+		h := NewHub(4, nil, nil)
 		s := h.subscribe("u1", "", "")
 		h.attach(s, "r1")
 		for i := int64(1); i <= 3; i++ {
@@ -474,7 +474,7 @@ func BenchmarkHubFanout1k(b *testing.B) {
 		window      = 256
 	)
 	m := newCountingMetrics()
-	h := NewHub(4*window, m)
+	h := NewHub(4*window, m, nil)
 	defer h.Close()
 	defer h.Shutdown() // first: ends the readers if the benchmark fails
 	n := int64(b.N)

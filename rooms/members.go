@@ -19,8 +19,14 @@ type MemberJSON struct {
 	Online   bool          `json:"online"`
 }
 
-// addMember inserts or re-roles a membership and logs member.joined.
-func (s *Service) addMember(tx *store.Tx, room store.Room, user store.User, role string) error {
+// addMember inserts (joining) or re-roles a membership and logs
+// member.joined. A user joining must fit the room's and their own caps.
+func (s *Service) addMember(tx *store.Tx, room store.Room, user store.User, role string, joining bool) error {
+	if joining {
+		if err := s.withinMemberCaps(tx, room.ID, user.ID); err != nil {
+			return err
+		}
+	}
 	m := store.RoomMember{RoomID: room.ID, UserID: user.ID, TenantID: room.TenantID, Role: role, JoinedAt: s.now()}
 	err := tx.Exec(`INSERT INTO room_members(room_id, user_id, tenant_id, role, last_read_seq, joined_at)
 		VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT(room_id, user_id) DO UPDATE SET role = excluded.role`,
@@ -32,6 +38,17 @@ func (s *Service) addMember(tx *store.Tx, room store.Room, user store.User, role
 	tx.AfterCommit(func() { s.auth.Policy().SetRoomRole(user.ID, room.ID, role) })
 	_, err = s.emit(tx, &store.Event{TenantID: room.TenantID, RoomID: room.ID, Type: EvMemberJoined, Payload: payload}, nil, user.ID)
 	return err
+}
+
+func (s *Service) withinMemberCaps(tx *store.Tx, roomID, userID string) error {
+	perRoom := store.Quota{Limit: "members_per_room", Max: s.caps.MembersPerRoom,
+		Message: "this room has as many members as it may have"}
+	if err := tx.WithinQuota(perRoom, &store.RoomMember{}, "room_id = ?", roomID); err != nil {
+		return err
+	}
+	perUser := store.Quota{Limit: "rooms_per_user", Max: s.caps.RoomsPerUser,
+		Message: "this user is in as many rooms as one may be; leave one first"}
+	return tx.WithinQuota(perUser, &store.RoomMember{}, "user_id = ?", userID)
 }
 
 // Join adds the caller to a public room.
@@ -57,7 +74,7 @@ func (s *Service) Join(ctx context.Context, p auth.Principal, roomID string) (Ro
 		if err := tx.Where("id = ?", p.UserID).Take(&user).Error; err != nil {
 			return err
 		}
-		return s.addMember(tx, row.Room, user, RoleMember)
+		return s.addMember(tx, row.Room, user, RoleMember, true)
 	})
 	if err != nil {
 		return RoomJSON{}, err
@@ -130,7 +147,7 @@ func (s *Service) SetMember(ctx context.Context, p auth.Principal, roomID, userI
 		if current.Role != "" {
 			out.JoinedAt = current.JoinedAt.UTC()
 		}
-		return s.addMember(tx, row.Room, user, role)
+		return s.addMember(tx, row.Room, user, role, current.Role == "")
 	})
 	return out, err
 }

@@ -47,6 +47,7 @@ type Service struct {
 	st       *store.Store
 	auth     *auth.Service
 	hub      *Hub
+	caps     Caps
 	presence Presence
 	notifier MessageNotifier
 	typing   *intervalLimiter
@@ -62,10 +63,19 @@ type MessageNotifier interface {
 
 // Options are the rooms settings, and the parts a cluster replaces.
 type Options struct {
+	Caps           Caps
 	Presence       Presence        // nil: this node's own streams
 	Notifier       MessageNotifier // nil: nobody is notified
 	PresenceGrace  time.Duration   // how long a user without streams still counts as online to others
 	TypingInterval time.Duration   // the least time between two typing events of a user in a room
+}
+
+// Caps bound how many rooms a tenant has, and how many members a room and
+// rooms a user; 0 is no cap.
+type Caps struct {
+	RoomsPerTenant int
+	MembersPerRoom int
+	RoomsPerUser   int
 }
 
 // NewService wires the rooms service.
@@ -73,7 +83,7 @@ func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, opts Options) 
 	if opts.Presence == nil {
 		opts.Presence = NewMemoryPresence()
 	}
-	s := &Service{st: st, auth: authSvc, hub: hub, presence: opts.Presence, notifier: opts.Notifier,
+	s := &Service{st: st, auth: authSvc, hub: hub, caps: opts.Caps, presence: opts.Presence, notifier: opts.Notifier,
 		typing: newIntervalLimiter(opts.TypingInterval, maxTypingKeys), now: func() time.Time { return time.Now().UTC() }}
 	s.announce = newAnnouncer(s, opts.PresenceGrace)
 	return s
@@ -205,7 +215,12 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (Roo
 	now := s.now()
 	room := store.Room{ID: newID(), TenantID: p.TenantID, Kind: KindRoom, Name: name, Topic: topic, Visibility: in.Visibility,
 		CreatedBy: p.Subject(), CreatedAt: now, LastActivityAt: now}
+	quota := store.Quota{Limit: "rooms_per_tenant", Max: s.caps.RoomsPerTenant,
+		Message: "this workspace has as many rooms as it may have; delete one first"}
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.WithinQuota(quota, &store.Room{}, "tenant_id = ?", p.TenantID); err != nil {
+			return err
+		}
 		if err := tx.Create(&room).Error; err != nil {
 			return err
 		}
@@ -216,7 +231,7 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (Roo
 		if err := tx.Where("id = ?", p.UserID).Take(&creator).Error; err != nil {
 			return err
 		}
-		return s.addMember(tx, room, creator, RoleOwner)
+		return s.addMember(tx, room, creator, RoleOwner, true)
 	})
 	if err != nil {
 		return RoomJSON{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"time"
 
 	"parley/auth"
 	"parley/internal/fault"
@@ -11,6 +12,11 @@ import (
 )
 
 const replayPage = 500
+
+// streamRetryAfter is when to try again after too_many_streams: by then a
+// stream whose client went away unannounced has usually been noticed (it is
+// at its next ping) and its slot freed.
+const streamRetryAfter = 15 * time.Second
 
 // Stream is an open event stream: first the events after the client's cursor
 // that it may still see (Replay), then live ones (Subscriber).
@@ -48,6 +54,12 @@ func (s *Service) OpenStream(ctx context.Context, p auth.Principal, roomID, curs
 		return nil, fault.New(fault.Forbidden, "event streams are for users; mint a user token with tokens:write")
 	}
 	sub := s.hub.subscribe(p.UserID, p.SessionID, roomID)
+	if sub == nil {
+		err := fault.OverLimit(fault.TooManyStreams, "streams_per_user",
+			"you have as many event streams open as allowed; close one (another tab or device) and try again")
+		err.RetryAfter = streamRetryAfter
+		return nil, err
+	}
 	st := &Stream{Subscriber: sub, svc: s, cursor: after}
 	if roomID != "" {
 		s.hub.attach(sub, roomID)

@@ -306,6 +306,34 @@ func runJob(fn func(*Tx) error, t *Tx) (err error) {
 	return fn(t)
 }
 
+// Quota caps how many rows of one kind an owner (a tenant, a room, a user)
+// may have.
+type Quota struct {
+	Limit   string // which cap, as named in metrics (e.g. "rooms_per_tenant")
+	Max     int    // 0: no cap
+	Message string // what the client is told when the cap is reached
+}
+
+// WithinQuota refuses (fault.QuotaExceeded) when the rows of model matching
+// where already number q.Max. It runs inside the write that adds one more,
+// and the single writer runs one write at a time, so parallel requests cannot
+// both take the last place. (Several writers, as on PostgreSQL with several
+// nodes, must serialise the count per owner, e.g. by locking the owner's row
+// first.)
+func (t *Tx) WithinQuota(q Quota, model any, where string, args ...any) error {
+	if q.Max <= 0 {
+		return nil
+	}
+	var n int64
+	if err := t.Model(model).Where(where, args...).Count(&n).Error; err != nil {
+		return fmt.Errorf("count for %s: %w", q.Limit, err)
+	}
+	if n >= int64(q.Max) {
+		return fault.OverLimit(fault.QuotaExceeded, q.Limit, fmt.Sprintf("%s (%d)", q.Message, q.Max))
+	}
+	return nil
+}
+
 // IsUniqueViolation reports whether err is a unique-constraint failure.
 func IsUniqueViolation(err error) bool {
 	return err != nil && (errors.Is(err, gorm.ErrDuplicatedKey) || strings.Contains(err.Error(), "UNIQUE constraint failed"))

@@ -31,6 +31,7 @@ type App struct {
 	Store    *store.Store
 	handler  http.Handler
 	hub      *rooms.Hub
+	metrics  *prometheus.Registry
 	shutdown chan struct{}
 	streams  sync.WaitGroup // stream writers that outlive their HTTP handler
 	stop     context.CancelFunc
@@ -61,17 +62,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := newHubMetrics(reg)
-	hub := rooms.NewHub(cfg.SubscriberQueue, metrics)
+	hub := rooms.NewHub(cfg.SubscriberQueue, metrics, rooms.NewLocalStreamSlots(cfg.MaxStreamsPerUser))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "parley_streams_open", Help: "Open event streams.",
 	}, func() float64 { return float64(hub.Subscribers()) }))
 
 	authSvc := auth.NewService(st, policy, auth.NewSigner(key, cfg.AccessTokenTTL), auth.NewPasswords(cfg.BcryptCost), hub,
-		auth.Options{RefreshTTL: cfg.RefreshTokenTTL, InviteTTL: cfg.InviteTTL, SelfServiceTenants: cfg.SelfServiceTenant})
+		auth.Options{RefreshTTL: cfg.RefreshTokenTTL, InviteTTL: cfg.InviteTTL, SelfServiceTenants: cfg.SelfServiceTenant,
+			MaxUsersPerTenant: cfg.MaxUsersPerTenant, MaxAPIKeysPerTenant: cfg.MaxAPIKeysPerTenant})
 	roomSvc := rooms.NewService(st, authSvc, hub, rooms.Options{
+		Caps:          rooms.Caps{RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser},
 		PresenceGrace: cfg.PresenceGrace, TypingInterval: cfg.TypingInterval,
 	})
-	a := &App{Auth: authSvc, Rooms: roomSvc, Store: st, hub: hub, shutdown: make(chan struct{})}
+	a := &App{Auth: authSvc, Rooms: roomSvc, Store: st, hub: hub, metrics: reg, shutdown: make(chan struct{})}
 	a.handler = api.New(api.Deps{
 		Auth: authSvc, Rooms: roomSvc, Store: st, Log: log, Metrics: reg, Web: web.Static(),
 		PingInterval: cfg.PingInterval, Shutdown: a.shutdown, Streams: &a.streams,
@@ -86,6 +89,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}()
 	return a, nil
 }
+
+// Metrics gathers the node's Prometheus metrics, wherever they are served.
+func (a *App) Metrics() prometheus.Gatherer { return a.metrics }
 
 // Handler serves the whole HTTP API and the web client.
 func (a *App) Handler() http.Handler { return a.handler }

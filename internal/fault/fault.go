@@ -21,6 +21,8 @@ const (
 	Unsupported
 	RateLimited
 	Unavailable
+	QuotaExceeded  // a cap on how many of something an owner may have (rooms, users, keys...)
+	TooManyStreams // the user already has as many event streams open as allowed
 )
 
 // Error is a failure to report to the client as it is.
@@ -28,7 +30,8 @@ type Error struct {
 	Kind       Kind
 	Message    string
 	Field      string        // the request field at fault, for Invalid
-	RetryAfter time.Duration // for RateLimited
+	RetryAfter time.Duration // for RateLimited and TooManyStreams
+	Limit      string        // the setting of the limit that refused the request, for metrics
 }
 
 func (e *Error) Error() string {
@@ -44,6 +47,12 @@ func New(kind Kind, message string) *Error { return &Error{Kind: kind, Message: 
 // Field returns an Invalid error about one request field.
 func Field(field, message string) *Error {
 	return &Error{Kind: Invalid, Field: field, Message: message}
+}
+
+// OverLimit returns an error of kind (QuotaExceeded, TooManyStreams or
+// RateLimited) for the limit named by its setting.
+func OverLimit(kind Kind, limit, message string) *Error {
+	return &Error{Kind: kind, Limit: limit, Message: message}
 }
 
 // As finds the *Error in err's chain.

@@ -381,6 +381,35 @@ func (s *Server) Count(t testing.TB, model any) int64 {
 	return n
 }
 
+// Metric returns the value of a counter or gauge of the node's metrics whose
+// labels include every name=value pair of labels (0 if there is none).
+func (s *Server) Metric(t testing.TB, name string, labels ...string) float64 {
+	t.Helper()
+	families, err := s.App.Metrics().Gather()
+	if err != nil {
+		t.Fatalf("gather metrics: %v", err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			match := true
+			for i := 0; i+1 < len(labels); i += 2 {
+				match = match && have[labels[i]] == labels[i+1]
+			}
+			if match {
+				return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
 // LogBuffer is an io.Writer for a test server's logs that many goroutines
 // may write to at once.
 type LogBuffer struct {

@@ -19,6 +19,7 @@ import { peopleView } from './views/people.js';
 import { chatView } from './views/chat.js';
 import { membersView } from './views/members.js';
 import { adminView } from './views/admin.js';
+import { mentionsView } from './views/mentions.js';
 
 const routes = [
   { path: '/login', view: loginView, public: true },
@@ -29,6 +30,7 @@ const routes = [
   { path: '/browse', view: browseView },
   { path: '/people', view: peopleView },
   { path: '/me', view: meView },
+  { path: '/mentions', view: mentionsView },
   { path: '/rooms/:id', view: chatView },
   { path: '/rooms/:id/members', view: membersView },
   { path: '/admin', redirect: '/admin/rooms' },

@@ -13,6 +13,7 @@ const PATHS = {
   plus: 'M12 5v14M5 12h14',
   more: 'M6 12h.01M12 12h.01M18 12h.01',
   compose: 'M4 20h4L19 9l-4-4L4 16zM13.5 6.5l4 4',
+  at: 'M15.5 12a3.5 3.5 0 1 1-7 0a3.5 3.5 0 0 1 7 0zM15.5 12v1.5a2.5 2.5 0 0 0 5 0V12a8.5 8.5 0 1 0-3.5 6.9',
 };
 
 const SVG = 'http://www.w3.org/2000/svg';

@@ -44,12 +44,6 @@ export async function loadRooms() {
   changed();
 }
 
-// dmWith returns my direct message with that user, if I have one.
-export function dmWith(userId) {
-  for (const room of rooms.values()) if (room.kind === 'dm' && room.peer?.id === userId) return room;
-  return null;
-}
-
 // isOnline says whether the user has the app open (as far as I have heard).
 export function isOnline(userId) {
   return online.get(userId) === true;
@@ -70,8 +64,9 @@ export function upsertRoom(room) {
   const mine = known ? {
     my_role: known.my_role || room.my_role,
     unread: known.unread,
+    mention_count: known.mention_count,
     notifications: room.notifications || known.notifications,
-    last_message: room.last_message === undefined ? known.last_message : room.last_message,
+    last_message: room.last_message ?? known.last_message, // a room never loses its last message
     ...(known.kind === 'dm' && !room.peer ? { name: known.name, peer: known.peer } : {}),
   } : {};
   rooms.set(room.id, { ...known, ...room, ...mine });
@@ -97,8 +92,9 @@ export function setActiveRoom(id) {
 
 export function markRoomRead(id) {
   const room = rooms.get(id);
-  if (room && room.unread) {
+  if (room && (room.unread || room.mention_count)) {
     room.unread = 0;
+    room.mention_count = 0;
     changed();
   }
 }
@@ -128,6 +124,7 @@ export function applyEvent(name, data) {
         room.last_message = message;
         const seen = document.visibilityState === 'visible' && activeRoom === room.id;
         if (message.author?.id !== me && !seen) room.unread = (room.unread || 0) + 1;
+        if ((message.mentions || []).includes(me) && !seen) room.mention_count = (room.mention_count || 0) + 1;
         changed();
       }
       return;
@@ -143,6 +140,7 @@ export function applyEvent(name, data) {
       // I read it on another device.
       if (room && data.user_id === me && data.seq >= room.last_seq - (room.unread || 0)) {
         room.unread = Math.max(0, room.last_seq - data.seq);
+        if (!room.unread) room.mention_count = 0;
         changed();
       }
       return;

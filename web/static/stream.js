@@ -10,6 +10,7 @@ export const EVENT_NAMES = [
   'message.created', 'message.updated', 'message.deleted',
   'room.updated', 'room.deleted', 'room.left',
   'member.joined', 'member.left', 'token.expired',
+  'reaction.added', 'reaction.removed',
   'typing', 'presence', 'read', 'user.updated',
 ];
 

@@ -212,4 +212,22 @@ export default {
   'error.too_large': 'That is too long.',
   'error.rate_limited': 'Too many attempts. Wait a moment and try again.',
   'error.internal': 'The server had a problem. Please try again.',
+
+  // replies, reactions, mentions
+  'common.more': 'Show more',
+  'rooms.mentioned': 'You were mentioned {n} times',
+  'rooms.mentioned.one': 'You were mentioned',
+  'chat.reply': 'Reply',
+  'chat.react': 'React',
+  'chat.reactWith': 'React with {emoji}',
+  'chat.otherEmoji': 'Any emoji',
+  'chat.addReaction': 'Add',
+  'chat.notOneEmoji': 'Enter exactly one emoji.',
+  'chat.reactedBy': '{emoji} {n}: {names}',
+  'chat.replyingTo': 'Replying to {name}',
+  'chat.quoteLabel': 'In reply to {name}: {text}. Show the original',
+  'chat.notFound': 'That message is no longer here.',
+  'chat.mentionSuggestions': 'People to mention',
+  'mentions.title': 'Mentions',
+  'mentions.empty': 'Nobody has mentioned you yet.',
 };

@@ -209,4 +209,22 @@ export default {
   'error.too_large': '内容太长了。',
   'error.rate_limited': '尝试次数过多，请稍后再试。',
   'error.internal': '服务器出了问题，请重试。',
+
+  // replies, reactions, mentions
+  'common.more': '显示更多',
+  'rooms.mentioned': '有 {n} 条消息提到了你',
+  'rooms.mentioned.one': '有人提到了你',
+  'chat.reply': '回复',
+  'chat.react': '表情回应',
+  'chat.reactWith': '用 {emoji} 回应',
+  'chat.otherEmoji': '其他表情',
+  'chat.addReaction': '添加',
+  'chat.notOneEmoji': '请只输入一个表情。',
+  'chat.reactedBy': '{emoji} {n}：{names}',
+  'chat.replyingTo': '回复 {name}',
+  'chat.quoteLabel': '回复 {name}：{text}。查看原消息',
+  'chat.notFound': '这条消息已不在了。',
+  'chat.mentionSuggestions': '可以提及的人',
+  'mentions.title': '提及我的',
+  'mentions.empty': '还没有人提到你。',
 };

@@ -10,8 +10,12 @@ import { h, dialog, toast, errorText, uid, actionButton } from '../dom.js';
 import { t, formatTime } from '../i18n.js';
 import { navigate, setTitle } from '../nav.js';
 import { icon } from '../icons.js';
-import { linkify } from '../format.js';
+import { formatBody } from '../format.js';
 import { startDM } from './people.js';
+
+// The fixed reaction picker; any other single emoji can be typed in.
+export const QUICK_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮', '🙏'];
+const MAX_SUGGESTIONS = 6;
 
 const PAGE_SIZE = 50;
 const NEAR_BOTTOM_PX = 80;
@@ -25,7 +29,13 @@ const coarsePointer = window.matchMedia('(pointer: coarse)');
 // length counts characters as the server does (code points, after trimming).
 const length = (text) => Array.from(text.trim()).length;
 
-export function chatView({ id }) {
+// firstLine is the start of a text, on one line, for quotes and notes.
+export function firstLine(text, max = 80) {
+  const line = String(text || '').split('\n').find((l) => l.trim()) || '';
+  return line.length > max ? `${line.slice(0, max)}…` : line;
+}
+
+export function chatView({ id }, query) {
   const path = `/rooms/${encodeURIComponent(id)}`;
   const me = getSession().user;
   let room = getRoom(id) || null;
@@ -39,13 +49,17 @@ export function chatView({ id }) {
   let catchingUp = false;
   let readSeq = room ? room.last_seq - (room.unread || 0) : 0;
   let editing = null;
+  let replyingTo = null;
+  let openMenu = null; // {id, picker}: the message whose actions stay open when it is redrawn
   let readTimer = 0;
   let typingSentAt = 0;
   let typingTimer = 0;
   const typers = new Map(); // user id → {name, timer}
-  let members = null; // user id → {user, read_seq}, in rooms small enough for "Seen by"
+  let readSeqs = null; // user id → read_seq, in rooms small enough for "Seen by"
   let membersTimer = 0;
   let seenOpen = false;
+  let older = null; // the page of older messages being loaded
+  const members = new Map(); // user id → user, for names of who reacted and @suggestions
 
   // ---- layout ----
   const edge = h('div', { class: 'history-edge', testid: 'history-edge' });
@@ -57,16 +71,23 @@ export function chatView({ id }) {
   const input = h('textarea', {
     id: 'composer-input', rows: '1', enterkeyhint: 'send', 'aria-describedby': 'composer-counter',
     placeholder: t('chat.placeholder'), 'aria-label': t('chat.messageLabel'),
+    'aria-autocomplete': 'list', 'aria-controls': 'mention-suggest', 'aria-expanded': 'false',
   });
   const subtitle = h('span', { testid: 'chat-status' });
   const seen = h('div', { class: 'seen', testid: 'seen' });
+  const suggest = h('ul', { class: 'mention-suggest', id: 'mention-suggest', role: 'listbox', hidden: true,
+    testid: 'mention-suggest', 'aria-label': t('chat.mentionSuggestions') });
+  const replyText = h('span', { class: 'reply-text' });
+  const replyNote = h('div', { class: 'reply-note', hidden: true, testid: 'reply-note' },
+    replyText,
+    h('button', { type: 'button', class: 'link', testid: 'reply-cancel', onclick: stopReplying }, t('common.cancel')));
   const sendButton = h('button', { type: 'submit', class: 'send', testid: 'send', 'aria-label': t('chat.send') },
     icon('send'));
   const editNote = h('div', { class: 'edit-note', hidden: true },
     h('span', null, t('chat.editing')),
     h('button', { type: 'button', class: 'link', testid: 'edit-cancel', onclick: stopEditing }, t('common.cancel')));
   const composer = h('form', { class: 'composer', id: 'composer', testid: 'composer' },
-    editNote, h('div', { class: 'composer-row' }, input, sendButton), counter);
+    suggest, editNote, replyNote, h('div', { class: 'composer-row' }, input, sendButton), counter);
   const footer = h('div', { class: 'chat-footer' });
   const el = h('div', { class: 'chat' }, log, jump, footer);
 
@@ -75,19 +96,24 @@ export function chatView({ id }) {
     submit();
   });
   input.addEventListener('keydown', (event) => {
+    if (!suggest.hidden && suggestKey(event)) return;
     // Enter sends on a keyboard; on a phone it is a new line (the button sends).
     if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && !coarsePointer.matches) {
       event.preventDefault();
       submit();
     } else if (event.key === 'Escape' && editing) {
       stopEditing();
+    } else if (event.key === 'Escape' && replyingTo) {
+      stopReplying();
     }
   });
   input.addEventListener('input', () => {
     autosize();
     drawCounter();
     signalTyping();
+    updateSuggestions();
   });
+  input.addEventListener('blur', () => setTimeout(hideSuggestions, 150));
   log.addEventListener('scroll', () => {
     if (nearBottom()) {
       jump.hidden = true;
@@ -108,6 +134,12 @@ export function chatView({ id }) {
 
   function nearBottom() {
     return log.scrollHeight - log.scrollTop - log.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  // newestInView is true when the newest message shows at least in part.
+  function newestInView() {
+    const last = list.lastElementChild;
+    return nearBottom() || (last && last.getBoundingClientRect().top < log.getBoundingClientRect().bottom);
   }
 
   function scrollToEnd(behavior = 'auto') {
@@ -132,22 +164,98 @@ export function chatView({ id }) {
       h('span', { 'aria-hidden': 'true' }, '✓'), h('span', { class: 'sr-only' }, t('chat.sent')));
   }
 
+  function nameOf(userId) {
+    if (userId === me.id) return t('chat.you');
+    const user = members.get(userId);
+    return user ? (user.display_name || user.username) : '?';
+  }
+
+  function authorName(user) {
+    return user?.id === me.id ? t('chat.you') : (user?.display_name || user?.username || '?');
+  }
+
+  // quoteNode shows the message a reply answers; a tap jumps to it.
+  function quoteNode(reply) {
+    if (!reply) return null;
+    const who = authorName(reply.author);
+    const text = reply.deleted ? t('chat.deleted') : firstLine(reply.body);
+    return h('button', {
+      type: 'button', class: `msg-quote${reply.deleted ? ' gone' : ''}`, testid: 'msg-quote', 'data-reply-id': reply.id,
+      'aria-label': t('chat.quoteLabel', { name: who, text }),
+      onclick: () => jumpTo(reply.id, reply.seq),
+    }, h('span', { class: 'quote-author' }, who), h('span', { class: 'quote-body' }, text));
+  }
+
+  function reactionsNode(message) {
+    if (message.deleted || !message.reactions?.length) return null;
+    return h('div', { class: 'reactions', testid: 'reactions' }, message.reactions.map((r) => {
+      const mine = r.user_ids.includes(me.id);
+      const names = r.user_ids.map(nameOf).join(', ');
+      return h('button', {
+        type: 'button', class: `reaction${mine ? ' mine' : ''}`, testid: 'reaction', 'data-emoji': r.emoji,
+        'aria-pressed': String(mine), title: names,
+        'aria-label': t('chat.reactedBy', { emoji: r.emoji, n: r.user_ids.length, names }),
+        onclick: () => react(message, r.emoji, !mine),
+      }, h('span', { 'aria-hidden': 'true' }, r.emoji), h('span', { class: 'count', 'aria-hidden': 'true' }, String(r.user_ids.length)));
+    }));
+  }
+
+  // reactionPicker is the fixed set, any other emoji typed in, and who reacted.
+  function reactionPicker(message) {
+    const other = h('input', { type: 'text', class: 'emoji-input', testid: 'emoji-input', maxlength: '16',
+      'aria-label': t('chat.otherEmoji'), placeholder: t('chat.otherEmoji'), autocomplete: 'off' });
+    const pick = (emoji) => react(message, emoji, !(message.reactions || []).some((r) => r.emoji === emoji && r.user_ids.includes(me.id)));
+    const form = h('form', { class: 'emoji-other' }, other,
+      h('button', { type: 'submit', testid: 'emoji-add' }, t('chat.addReaction')));
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const emoji = other.value.trim();
+      const graphemes = typeof Intl.Segmenter === 'function' ? [...new Intl.Segmenter().segment(emoji)].length : 1;
+      if (!emoji || graphemes !== 1) {
+        toast(t('chat.notOneEmoji'));
+        return;
+      }
+      pick(emoji);
+    });
+    return h('div', { class: 'reaction-picker', testid: 'reaction-picker' },
+      h('div', { class: 'quick-reactions', role: 'group', 'aria-label': t('chat.react') },
+        QUICK_REACTIONS.map((emoji) => h('button', { type: 'button', class: 'quick-reaction', testid: 'quick-reaction',
+          'data-emoji': emoji, 'aria-label': t('chat.reactWith', { emoji }), onclick: () => pick(emoji) }, emoji))),
+      form,
+      (message.reactions || []).length > 0 && h('ul', { class: 'who-reacted', testid: 'who-reacted' },
+        message.reactions.map((r) => h('li', null, h('span', { 'aria-hidden': 'true' }, r.emoji), ' ',
+          h('span', { class: 'sr-only' }, `${r.emoji}: `), r.user_ids.map(nameOf).join(', ')))));
+  }
+
   function messageTools(message, mine) {
-    const canEdit = mine && !message.deleted && !room?.archived;
-    const canDelete = !message.deleted && (mine || canModerate());
-    if (!canEdit && !canDelete) return null;
+    if (message.deleted) return null;
+    const canEdit = mine && !room?.archived;
+    const canDelete = mine || canModerate();
+    const canPost = Boolean(room?.my_role) && !room?.archived;
+    if (!canEdit && !canDelete && !canPost) return null;
     const menuId = `msg-actions-${message.id}`;
-    const menu = h('div', { class: 'msg-actions', id: menuId, hidden: true },
-      canEdit && h('button', { type: 'button', testid: 'msg-edit', onclick: () => startEditing(message) }, t('chat.edit')),
-      canDelete && h('button', { type: 'button', class: 'danger', testid: 'msg-delete', onclick: () => remove(message) }, t('chat.delete')));
+    const open = openMenu?.id === message.id;
+    const picker = h('div', { class: 'picker-slot' }, open && openMenu.picker && reactionPicker(message));
+    const togglePicker = () => {
+      openMenu = { id: message.id, picker: !picker.firstChild };
+      picker.replaceChildren(openMenu.picker ? reactionPicker(message) : '');
+    };
+    const menu = h('div', { class: 'msg-actions', id: menuId, hidden: !open },
+      h('div', { class: 'msg-actions-row' },
+        canPost && h('button', { type: 'button', testid: 'msg-reply', onclick: () => startReplying(message) }, t('chat.reply')),
+        canPost && h('button', { type: 'button', testid: 'msg-react', onclick: togglePicker }, t('chat.react')),
+        canEdit && h('button', { type: 'button', testid: 'msg-edit', onclick: () => startEditing(message) }, t('chat.edit')),
+        canDelete && h('button', { type: 'button', class: 'danger', testid: 'msg-delete', onclick: () => remove(message) }, t('chat.delete'))),
+      picker);
     const toggle = h('button', {
       type: 'button', class: 'msg-more', testid: 'msg-more',
-      'aria-expanded': 'false', 'aria-controls': menuId, 'aria-label': t('chat.actions'),
+      'aria-expanded': String(open), 'aria-controls': menuId, 'aria-label': t('chat.actions'),
     }, icon('more'));
     toggle.addEventListener('click', () => {
-      const open = menu.hidden;
-      menu.hidden = !open;
-      toggle.setAttribute('aria-expanded', String(open));
+      const opening = menu.hidden;
+      menu.hidden = !opening;
+      toggle.setAttribute('aria-expanded', String(opening));
+      openMenu = opening ? { id: message.id, picker: Boolean(picker.firstChild) } : null;
     });
     return h('div', { class: 'msg-tools' }, toggle, menu);
   }
@@ -155,7 +263,7 @@ export function chatView({ id }) {
   // authorNode is the name above a message; tapping someone else's name in a
   // room starts a direct message with them.
   function authorNode(message, mine) {
-    const name = mine ? t('chat.you') : (message.author?.display_name || message.author?.username || '?');
+    const name = authorName(message.author);
     if (mine || room?.kind === 'dm' || !message.author?.id) {
       return h('span', { class: mine ? 'msg-author sr-only' : 'msg-author' }, name);
     }
@@ -167,8 +275,9 @@ export function chatView({ id }) {
 
   function messageNode(message, status, item) {
     const mine = message.author?.id === me.id;
+    const mentionsMe = (message.mentions || []).includes(me.id);
     return h('li', {
-      class: `msg${mine ? ' mine' : ''}${message.deleted ? ' deleted' : ''}`,
+      class: `msg${mine ? ' mine' : ''}${message.deleted ? ' deleted' : ''}${mentionsMe ? ' mentions-me' : ''}`,
       testid: 'message',
       'data-id': message.id,
       'data-seq': message.seq,
@@ -177,7 +286,10 @@ export function chatView({ id }) {
       'data-author': message.author?.username,
     },
     authorNode(message, mine),
-    h('p', { class: 'msg-body' }, message.deleted ? t('chat.deleted') : linkify(message.body)),
+    !message.deleted && quoteNode(message.reply_to),
+    h('p', { class: 'msg-body' }, message.deleted ? t('chat.deleted')
+      : formatBody(message.body, { me: me.username, mentionsMe })),
+    reactionsNode(message),
     h('p', { class: 'msg-meta' },
       h('time', { datetime: message.created_at }, formatTime(message.created_at)),
       message.edited_at && !message.deleted && h('span', null, t('chat.edited')),
@@ -233,10 +345,9 @@ export function chatView({ id }) {
     const mine = message.author?.id === me.id;
     if (mine && message.client_id && pending.has(message.client_id)) dropPending(message.client_id);
     stopTyping(message.author?.id);
-    if (message.author?.id && members?.has(message.author.id)) {
+    if (readSeqs?.has(message.author?.id)) {
       // Whoever posts has read up to their post.
-      const member = members.get(message.author.id);
-      member.read_seq = Math.max(member.read_seq || 0, message.seq);
+      readSeqs.set(message.author.id, Math.max(readSeqs.get(message.author.id), message.seq));
     }
     if (place(message)) {
       if (entries.size === 1) drawEdge(); // no longer "no messages yet"
@@ -279,23 +390,28 @@ export function chatView({ id }) {
     scrollToEnd();
     scheduleRead();
     observer.observe(edge);
-    loadMembers();
+    await loadMembers();
+    if (members.size) for (const entry of entries.values()) if (entry.message.reactions?.length) place(entry.message);
+    const target = query?.get('msg');
+    if (target) await jumpTo(target, Number(query.get('seq')) || 0);
   }
 
   // ---- who has read what, and who is typing ----
+  // loadMembers learns the room's members: their names (who reacted,
+  // @suggestions), who is online, and, in rooms small enough for "Seen by",
+  // how far each has read.
   async function loadMembers() {
     clearTimeout(membersTimer);
-    if (!room?.my_role || (room.member_count || 0) > SEEN_MAX_MEMBERS) {
-      members = null;
-      drawSeen();
-      return;
-    }
+    if (!room?.my_role) return;
     try {
-      const list = await api('GET', `${path}/members`);
-      members = new Map((list || []).map((m) => [m.user.id, { user: m.user, read_seq: m.read_seq || 0 }]));
-      for (const m of list || []) setOnline(m.user.id, Boolean(m.online));
+      const list = await api('GET', `${path}/members`) || [];
+      for (const m of list) {
+        members.set(m.user.id, m.user);
+        setOnline(m.user.id, Boolean(m.online));
+      }
+      readSeqs = list.length <= SEEN_MAX_MEMBERS ? new Map(list.map((m) => [m.user.id, m.read_seq || 0])) : null;
     } catch {
-      members = null;
+      // names of who reacted fall back to "?"; suggestions and "Seen by" stay empty
     }
     drawSeen();
     drawStatus();
@@ -305,15 +421,15 @@ export function chatView({ id }) {
   // whose read marker has reached it. Tapping it lists their names.
   function drawSeen() {
     seen.remove();
-    if (!members) return;
+    if (!readSeqs) return;
     let latest = null;
     for (const entry of entries.values()) {
       if (entry.message.author?.id === me.id && !entry.message.deleted && (!latest || entry.message.seq > latest.seq)) latest = entry.message;
     }
     if (!latest) return;
-    const seers = [...members.values()].filter((m) => m.user.id !== me.id && m.read_seq >= latest.seq);
+    const seers = [...readSeqs].filter(([userId, seq]) => userId !== me.id && seq >= latest.seq).map(([userId]) => userId);
     if (!seers.length) return;
-    const names = seers.map((m) => m.user.display_name || m.user.username).sort((a, b) => a.localeCompare(b));
+    const names = seers.map(nameOf).sort((a, b) => a.localeCompare(b));
     const toggle = h('button', {
       type: 'button', class: 'link seen-toggle', testid: 'seen-by', 'aria-expanded': String(seenOpen), 'aria-controls': 'seen-names',
       onclick: () => { seenOpen = !seenOpen; drawSeen(); },
@@ -373,15 +489,26 @@ export function chatView({ id }) {
     sendButton.disabled = n > MAX_BODY;
   }
 
-  async function loadOlder() {
-    if (loadingOlder || !hasMore || !loaded) return;
+  // loadOlder loads the page before the oldest message shown (once at a
+  // time: a second call gets the page already on its way).
+  function loadOlder(limit = PAGE_SIZE) {
+    if (!older && hasMore && loaded) {
+      older = fetchOlder(limit).then((ok) => {
+        older = null;
+        if (ok && hasMore && log.scrollTop < 300) loadOlder();
+      });
+    }
+    return older || Promise.resolve();
+  }
+
+  async function fetchOlder(limit) {
     loadingOlder = true;
     log.setAttribute('aria-busy', 'true');
     drawEdge();
     const fromBottom = log.scrollHeight - log.scrollTop;
     let ok = false;
     try {
-      const page = await api('GET', `${path}/messages?before_seq=${oldest}&limit=${PAGE_SIZE}`);
+      const page = await api('GET', `${path}/messages?before_seq=${oldest}&limit=${limit}`);
       for (const message of [...(page.messages || [])].reverse()) place(message);
       hasMore = Boolean(page.has_more);
       ok = true;
@@ -393,7 +520,27 @@ export function chatView({ id }) {
       drawEdge();
       log.scrollTop = log.scrollHeight - fromBottom; // keep what was on screen in place
     }
-    if (ok && hasMore && log.scrollTop < 300) loadOlder();
+    return ok;
+  }
+
+  // jumpTo scrolls to a message, loading older history until it is there.
+  async function jumpTo(messageId, seq) {
+    while (!entries.has(messageId) && hasMore && (!seq || oldest > seq)) {
+      const before = oldest;
+      await loadOlder(200);
+      if (oldest === before && !older) break; // the page failed
+    }
+    const entry = entries.get(messageId);
+    if (!entry) {
+      toast(t('chat.notFound'));
+      return;
+    }
+    entry.el.scrollIntoView({ block: 'center' });
+    entry.el.classList.add('flash');
+    entry.el.setAttribute('tabindex', '-1');
+    entry.el.focus({ preventScroll: true });
+    setTimeout(() => entry.el.classList.remove('flash'), 2500);
+    scheduleRead();
   }
 
   // catchUp fetches every message after seq (after a gap or a reconnect that
@@ -427,7 +574,7 @@ export function chatView({ id }) {
   }
 
   async function markRead() {
-    if (!loaded || !room?.my_role || document.visibilityState !== 'visible' || !nearBottom() || newest <= readSeq) return;
+    if (!loaded || !room?.my_role || document.visibilityState !== 'visible' || !newestInView() || newest <= readSeq) return;
     readSeq = newest;
     markRoomRead(id);
     try {
@@ -453,7 +600,8 @@ export function chatView({ id }) {
     input.value = '';
     autosize();
     drawCounter();
-    const item = { client_id: uid(), body, status: 'pending', error: null, el: null };
+    const item = { client_id: uid(), body, reply_to: replyingTo, status: 'pending', error: null, el: null };
+    stopReplying();
     pending.set(item.client_id, item);
     drawPending(item);
     scrollToEnd();
@@ -461,7 +609,7 @@ export function chatView({ id }) {
   }
 
   function drawPending(item) {
-    const pseudo = { body: item.body, author: me, client_id: item.client_id, created_at: new Date().toISOString() };
+    const pseudo = { body: item.body, author: me, client_id: item.client_id, created_at: new Date().toISOString(), reply_to: item.reply_to };
     const node = messageNode(pseudo, item.status, item);
     if (item.el) item.el.replaceWith(node);
     else pendingList.append(node);
@@ -472,7 +620,9 @@ export function chatView({ id }) {
     item.status = 'pending';
     drawPending(item);
     try {
-      const message = await api('POST', `${path}/messages`, { body: item.body, client_id: item.client_id });
+      const request = { body: item.body, client_id: item.client_id };
+      if (item.reply_to) request.reply_to = item.reply_to.id;
+      const message = await api('POST', `${path}/messages`, request);
       receive(message);
     } catch (err) {
       if (!pending.has(item.client_id)) return;
@@ -487,7 +637,112 @@ export function chatView({ id }) {
     pending.delete(clientId);
   }
 
+  function startReplying(message) {
+    if (editing) stopEditing();
+    replyingTo = { id: message.id, seq: message.seq, author: message.author, body: message.body };
+    replyText.replaceChildren(h('strong', null, t('chat.replyingTo', { name: authorName(message.author) })), ' ', firstLine(message.body, 60));
+    replyNote.hidden = false;
+    input.focus();
+  }
+
+  function stopReplying() {
+    replyingTo = null;
+    replyNote.hidden = true;
+  }
+
+  // react adds or takes back my emoji; the change shows at once and the
+  // server's event (or its refusal) settles it.
+  async function react(message, emoji, add) {
+    applyReaction(message.id, emoji, me.id, add);
+    try {
+      await api(add ? 'PUT' : 'DELETE', `${path}/messages/${encodeURIComponent(message.id)}/reactions/${encodeURIComponent(emoji)}`);
+    } catch (err) {
+      applyReaction(message.id, emoji, me.id, !add);
+      toast(errorText(err));
+    }
+  }
+
+  function applyReaction(messageId, emoji, userId, add) {
+    const entry = entries.get(messageId);
+    if (!entry) return;
+    const reactions = (entry.message.reactions || []).map((r) => ({ ...r, user_ids: [...r.user_ids] }));
+    let r = reactions.find((x) => x.emoji === emoji);
+    if (add) {
+      if (!r) reactions.push(r = { emoji, user_ids: [] });
+      if (!r.user_ids.includes(userId)) r.user_ids.push(userId);
+    } else if (r) {
+      r.user_ids = r.user_ids.filter((u) => u !== userId);
+    }
+    place({ ...entry.message, reactions: reactions.filter((x) => x.user_ids.length) });
+  }
+
+  // ---- @mention suggestions ----
+  let suggestions = [];
+  let active = 0;
+
+  function mentionAtCaret() {
+    const before = input.value.slice(0, input.selectionStart);
+    const m = /(^|[^\w.@-])@([\w.-]{0,32})$/.exec(before);
+    return m ? { start: before.length - m[2].length - 1, text: m[2].toLowerCase() } : null;
+  }
+
+  function updateSuggestions() {
+    const at = mentionAtCaret();
+    suggestions = !at ? [] : [...members.values()]
+      .filter((u) => u.id !== me.id && (u.username.toLowerCase().startsWith(at.text)
+        || (u.display_name || '').toLowerCase().includes(at.text)))
+      .slice(0, MAX_SUGGESTIONS);
+    active = 0;
+    drawSuggestions();
+  }
+
+  function drawSuggestions() {
+    suggest.hidden = suggestions.length === 0;
+    input.setAttribute('aria-expanded', String(!suggest.hidden));
+    suggest.replaceChildren(...suggestions.map((u, i) => h('li', {
+      id: `mention-opt-${i}`, role: 'option', class: 'suggestion', testid: 'mention-option', 'data-username': u.username,
+      'aria-selected': String(i === active),
+      onmousedown: (event) => event.preventDefault(), // keep the focus in the composer
+      onclick: () => chooseSuggestion(u),
+    }, h('span', { class: 'suggestion-name' }, u.display_name || u.username), h('span', { class: 'suggestion-user' }, `@${u.username}`))));
+    if (suggest.hidden) input.removeAttribute('aria-activedescendant');
+    else input.setAttribute('aria-activedescendant', `mention-opt-${active}`);
+  }
+
+  function hideSuggestions() {
+    suggestions = [];
+    drawSuggestions();
+  }
+
+  function chooseSuggestion(user) {
+    const at = mentionAtCaret();
+    if (!at) return;
+    const caret = input.selectionStart;
+    const text = `@${user.username} `;
+    input.value = input.value.slice(0, at.start) + text + input.value.slice(caret);
+    input.selectionStart = input.selectionEnd = at.start + text.length;
+    hideSuggestions();
+    input.focus();
+  }
+
+  // suggestKey handles the keys of an open suggestion list; true when used.
+  function suggestKey(event) {
+    if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+      active = (active + (event.key === 'ArrowDown' ? 1 : suggestions.length - 1)) % suggestions.length;
+      drawSuggestions();
+    } else if ((event.key === 'Enter' || event.key === 'Tab') && !event.isComposing) {
+      chooseSuggestion(suggestions[active]);
+    } else if (event.key === 'Escape') {
+      hideSuggestions();
+    } else {
+      return false;
+    }
+    event.preventDefault();
+    return true;
+  }
+
   function startEditing(message) {
+    if (replyingTo) stopReplying();
     editing = message;
     input.value = message.body;
     editNote.hidden = false;
@@ -573,6 +828,10 @@ export function chatView({ id }) {
           if (entries.has(data.message.id)) place(data.message);
           else if (data.message.seq > newest) receive(data.message);
           break;
+        case 'reaction.added':
+        case 'reaction.removed':
+          applyReaction(data.message_id, data.emoji, data.user_id, name === 'reaction.added');
+          break;
         case 'room.updated':
           if (data.room.id !== id) return;
           room = { ...room, ...data.room, my_role: room?.my_role || data.room.my_role };
@@ -588,9 +847,8 @@ export function chatView({ id }) {
           drawStatus();
           break;
         case 'read':
-          if (members?.has(data.user_id)) {
-            const member = members.get(data.user_id);
-            member.read_seq = Math.max(member.read_seq, data.seq);
+          if (readSeqs?.has(data.user_id)) {
+            readSeqs.set(data.user_id, Math.max(readSeqs.get(data.user_id), data.seq));
             drawSeen();
           }
           break;
@@ -604,6 +862,7 @@ export function chatView({ id }) {
           navigate('/rooms', { replace: true });
           break;
         case 'member.joined':
+          if (data.user) members.set(data.user.id, data.user);
           if (data.user?.id === me.id && room) {
             room.my_role = data.role || 'member';
             drawFooter();
@@ -630,6 +889,7 @@ export function chatView({ id }) {
       clearTimeout(membersTimer);
       clearTimeout(typingTimer);
       for (const typer of typers.values()) clearTimeout(typer.timer);
+      markRead(); // what was on screen when leaving has been read
       document.removeEventListener('visibilitychange', onVisible);
     },
   };

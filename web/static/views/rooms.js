@@ -33,7 +33,10 @@ function roomItem(room) {
         h('span', { class: 'room-sub', testid: 'room-last' }, lastLine(room))),
       h('span', { class: 'room-side' },
         h('time', { datetime: room.last_activity_at }, formatTime(room.last_activity_at || room.created_at)),
-        unread && h('span', { class: 'badge', testid: 'unread', 'aria-hidden': 'true' }, formatCount(room.unread)),
+        h('span', { class: 'badges' },
+          room.mention_count > 0 && h('span', { class: 'badge mention', testid: 'mention-badge', 'aria-hidden': 'true' }, '@'),
+          room.mention_count > 0 && h('span', { class: 'sr-only' }, t('rooms.mentioned', { n: room.mention_count })),
+          unread && h('span', { class: 'badge', testid: 'unread', 'aria-hidden': 'true' }, formatCount(room.unread))),
         unread && h('span', { class: 'sr-only' }, t('rooms.unread', { n: room.unread })))));
 }
 
@@ -56,6 +59,9 @@ export function roomListView() {
     el: h('div', { class: 'rooms' }, list, empty, fab),
     actions: [h('a', { class: 'icon-button', href: '#/people', testid: 'new-dm', 'aria-label': t('people.new') }, icon('compose'))],
     tabs: true,
+    actions: [
+      h('a', { class: 'icon-button', href: '#/mentions', testid: 'open-mentions', 'aria-label': t('mentions.title') }, icon('at')),
+    ],
     destroy: off,
   };
 }

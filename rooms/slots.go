@@ -1,0 +1,48 @@
+package rooms
+
+import "sync"
+
+// StreamSlots counts each user's open event streams against a cap. The hub
+// takes a slot as a stream registers and gives it back when the stream ends,
+// whatever ends it, so a count can never be read and acted on apart.
+//
+// LocalStreamSlots counts the streams of this node. With several nodes the
+// cap is per user across all of them: the cluster plugs in an implementation
+// shared through the bus (a counter per user, with each node's share dropped
+// when that node dies).
+type StreamSlots interface {
+	Take(userID string) bool // false: the user already has the most streams allowed
+	Give(userID string)
+}
+
+// LocalStreamSlots is the in-process StreamSlots.
+type LocalStreamSlots struct {
+	max  int
+	mu   sync.Mutex
+	open map[string]int
+}
+
+// NewLocalStreamSlots allows max streams per user (0: no cap).
+func NewLocalStreamSlots(max int) *LocalStreamSlots {
+	return &LocalStreamSlots{max: max, open: map[string]int{}}
+}
+
+func (l *LocalStreamSlots) Take(userID string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.max > 0 && l.open[userID] >= l.max {
+		return false
+	}
+	l.open[userID]++
+	return true
+}
+
+func (l *LocalStreamSlots) Give(userID string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open[userID] <= 1 {
+		delete(l.open, userID)
+		return
+	}
+	l.open[userID]--
+}
