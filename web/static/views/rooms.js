@@ -57,10 +57,10 @@ export function roomListView() {
   return {
     title: t('rooms.title'),
     el: h('div', { class: 'rooms' }, list, empty, fab),
-    actions: [h('a', { class: 'icon-button', href: '#/people', testid: 'new-dm', 'aria-label': t('people.new') }, icon('compose'))],
     tabs: true,
     actions: [
       h('a', { class: 'icon-button', href: '#/mentions', testid: 'open-mentions', 'aria-label': t('mentions.title') }, icon('at')),
+      h('a', { class: 'icon-button', href: '#/people', testid: 'new-dm', 'aria-label': t('people.new') }, icon('compose')),
     ],
     destroy: off,
   };
