@@ -66,11 +66,7 @@ func (h *handlers) createKey(c *gin.Context) {
 
 func (h *handlers) listKeys(c *gin.Context) {
 	keys, err := h.Auth.ListKeys(c.Request.Context(), principal(c))
-	out := make([]apiKeyJSON, len(keys))
-	for i, k := range keys {
-		out[i] = viewKey(k, "")
-	}
-	h.render(c, http.StatusOK, out, err)
+	renderList(h, c, keys, err, func(k store.APIKey) apiKeyJSON { return viewKey(k, "") })
 }
 
 func (h *handlers) revokeKey(c *gin.Context) {

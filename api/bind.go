@@ -47,6 +47,14 @@ func bindJSON(c *gin.Context, dst any) error {
 	return nil
 }
 
+// bindOptionalJSON is bindJSON for a body that may be left out altogether.
+func bindOptionalJSON(c *gin.Context, dst any) error {
+	if c.Request.ContentLength == 0 {
+		return nil
+	}
+	return bindJSON(c, dst)
+}
+
 func decodeFault(err error) error {
 	var typeErr *json.UnmarshalTypeError
 	var syntaxErr *json.SyntaxError

@@ -145,9 +145,41 @@ func (h *handlers) patchTenant(c *gin.Context) {
 	})
 }
 
+type inviteJSON struct {
+	Code      string    `json:"code,omitempty"`
+	Prefix    string    `json:"prefix"`
+	MaxUses   int       `json:"max_uses"`
+	Uses      int       `json:"uses"`
+	CreatedBy string    `json:"created_by"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// viewInvite renders an invite; code is set only in the answer that creates it.
+func viewInvite(inv store.Invite, code string) inviteJSON {
+	return inviteJSON{Code: code, Prefix: inv.Prefix, MaxUses: inv.MaxUses, Uses: inv.Uses, CreatedBy: inv.CreatedBy,
+		CreatedAt: inv.CreatedAt.UTC(), ExpiresAt: inv.ExpiresAt.UTC()}
+}
+
 func (h *handlers) createInvite(c *gin.Context) {
-	code, exp, err := h.Auth.CreateInvite(c.Request.Context(), principal(c))
-	h.render(c, http.StatusCreated, gin.H{"code": code, "expires_at": exp.UTC()}, err)
+	var in struct {
+		MaxUses *int `json:"max_uses"`
+	}
+	if err := bindOptionalJSON(c, &in); err != nil {
+		h.fail(c, err)
+		return
+	}
+	inv, err := h.Auth.CreateInvite(c.Request.Context(), principal(c), in.MaxUses)
+	h.render(c, http.StatusCreated, viewInvite(inv.Invite, inv.Code), err)
+}
+
+func (h *handlers) listInvites(c *gin.Context) {
+	invites, err := h.Auth.ListInvites(c.Request.Context(), principal(c))
+	renderList(h, c, invites, err, func(inv store.Invite) inviteJSON { return viewInvite(inv, "") })
+}
+
+func (h *handlers) revokeInvite(c *gin.Context) {
+	h.render(c, http.StatusNoContent, nil, h.Auth.RevokeInvite(c.Request.Context(), principal(c), c.Param("code")))
 }
 
 func (h *handlers) listUsers(c *gin.Context) {
@@ -162,11 +194,7 @@ func (h *handlers) listUsers(c *gin.Context) {
 		return
 	}
 	users, err := h.Auth.ListUsers(c.Request.Context(), principal(c), auth.UserQuery{Prefix: c.Query("q"), Limit: int(limit), Offset: int(offset)})
-	out := make([]auth.UserJSON, len(users))
-	for i, u := range users {
-		out[i] = auth.ViewUser(u)
-	}
-	h.render(c, http.StatusOK, out, err)
+	renderList(h, c, users, err, auth.ViewUser)
 }
 
 func (h *handlers) createUser(c *gin.Context) {

@@ -40,7 +40,7 @@ type handlers struct {
 	Deps
 	requests *prometheus.HistogramVec
 	refusals *prometheus.CounterVec // requests refused by a limit, by limit
-	frames   sync.Pool // write buffers lent to streams while they write
+	frames   sync.Pool              // write buffers lent to streams while they write
 }
 
 // contentSecurityPolicy allows only this origin's own scripts, styles and
@@ -90,6 +90,8 @@ func New(d Deps) http.Handler {
 	authed.GET("/tenant", h.getTenant)
 	authed.PATCH("/tenant", h.patchTenant)
 	authed.POST("/tenant/invites", h.createInvite)
+	authed.GET("/tenant/invites", h.listInvites)
+	authed.DELETE("/tenant/invites/:code", h.revokeInvite)
 	authed.GET("/users", h.listUsers)
 	authed.POST("/users", h.createUser)
 	authed.PATCH("/users/:id", h.patchUser)
@@ -173,6 +175,15 @@ func (h *handlers) render(c *gin.Context, status int, v any, err error) {
 		return
 	}
 	c.JSON(status, v)
+}
+
+// renderList sends items as a JSON array, each rendered by view, or the error.
+func renderList[T, V any](h *handlers, c *gin.Context, items []T, err error, view func(T) V) {
+	out := make([]V, len(items))
+	for i, item := range items {
+		out[i] = view(item)
+	}
+	h.render(c, http.StatusOK, out, err)
 }
 
 func (h *handlers) ready(c *gin.Context) {

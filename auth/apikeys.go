@@ -58,12 +58,13 @@ func (s *Service) createKey(ctx context.Context, tenantID, createdBy, name strin
 	}
 	// The public prefix is unique; on the (unlikely) clash of two random
 	// prefixes, draw again rather than fail.
-	for attempt := 1; ; attempt++ {
-		k, err := s.insertKey(ctx, tenantID, createdBy, name, scopes)
-		if err == nil || !store.IsUniqueViolation(err) || attempt == 3 {
-			return k, err
-		}
-	}
+	var k NewKey
+	err = drawUntilUnique(func() error {
+		var err error
+		k, err = s.insertKey(ctx, tenantID, createdBy, name, scopes)
+		return err
+	})
+	return k, err
 }
 
 func (s *Service) insertKey(ctx context.Context, tenantID, createdBy, name string, scopes []string) (NewKey, error) {

@@ -30,8 +30,9 @@ type Options struct {
 	SelfServiceTenants bool
 	LoginEnder         LoginEnder // nil: nothing else to end with a login
 	// Caps, 0 for none (docs/SECURITY.md).
-	MaxUsersPerTenant   int
-	MaxAPIKeysPerTenant int
+	MaxUsersPerTenant       int
+	MaxAPIKeysPerTenant     int
+	MaxOpenInvitesPerTenant int
 }
 
 // Service runs the identity use cases.
@@ -165,21 +166,16 @@ func (s *Service) Signup(ctx context.Context, slug, username, password, displayN
 		return TokenPair{}, store.NotFound(err, "tenant")
 	}
 	user.TenantID = tenant.ID
-	switch tenant.SignupPolicy {
-	case SignupClosed:
+	if tenant.SignupPolicy == SignupClosed {
 		return TokenPair{}, fault.New(fault.Forbidden, "this tenant does not accept sign-ups")
-	case SignupInvite:
-		if inviteCode == "" {
-			return TokenPair{}, fault.New(fault.Forbidden, "this tenant requires an invite code")
-		}
-		var inv store.Invite
-		err := s.st.Read(ctx).Where("hash = ? AND tenant_id = ?", hashSecret(inviteCode), tenant.ID).Take(&inv).Error
-		if err != nil || !s.now().Before(inv.ExpiresAt) {
-			return TokenPair{}, fault.New(fault.Forbidden, "the invite code is invalid or has expired")
-		}
 	}
 	var pair TokenPair
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		if tenant.SignupPolicy == SignupInvite {
+			if err := s.useInvite(tx, tenant.ID, inviteCode); err != nil {
+				return err
+			}
+		}
 		if err := s.insertUser(tx, &user); err != nil {
 			return err
 		}

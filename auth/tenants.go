@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"strings"
-	"time"
 
 	"parley/internal/fault"
 	"parley/store"
@@ -61,18 +60,6 @@ func (s *Service) UpdateTenant(ctx context.Context, p Principal, ch TenantChange
 		}
 	}
 	return s.Tenant(ctx, p)
-}
-
-// CreateInvite returns a new invite code, valid until its expiry.
-func (s *Service) CreateInvite(ctx context.Context, p Principal) (string, time.Time, error) {
-	if err := s.Require(p, TenantObject, "invites.create"); err != nil {
-		return "", time.Time{}, err
-	}
-	code := randomToken(12)
-	now := s.now()
-	inv := store.Invite{Hash: hashSecret(code), TenantID: p.TenantID, CreatedBy: p.Subject(), CreatedAt: now, ExpiresAt: now.Add(s.opts.InviteTTL)}
-	err := s.st.Write(ctx, func(tx *store.Tx) error { return tx.Create(&inv).Error })
-	return code, inv.ExpiresAt, err
 }
 
 // UserQuery pages through a tenant's users, by username.

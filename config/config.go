@@ -49,6 +49,7 @@ type Config struct {
 	MaxRoomsPerTenant   int `json:"max_rooms_per_tenant"`
 	MaxUsersPerTenant   int `json:"max_users_per_tenant"`
 	MaxAPIKeysPerTenant int `json:"max_api_keys_per_tenant"`
+	MaxInvitesPerTenant int `json:"max_open_invites_per_tenant"`
 }
 
 // Default returns the settings a fresh machine starts with.
@@ -75,6 +76,7 @@ func Default() Config {
 		MaxRoomsPerTenant:   5000,
 		MaxUsersPerTenant:   20_000,
 		MaxAPIKeysPerTenant: 100,
+		MaxInvitesPerTenant: 100,
 	}
 }
 
@@ -127,7 +129,7 @@ func (c Config) Validate() error {
 	if c.PresenceGrace < 0 || c.TypingInterval < 0 {
 		problems = append(problems, "presence_grace and typing_interval must not be negative")
 	}
-	if min(c.MaxStreamsPerUser, c.MaxRoomsPerUser, c.MaxMembersPerRoom, c.MaxRoomsPerTenant, c.MaxUsersPerTenant, c.MaxAPIKeysPerTenant) < 0 {
+	if min(c.MaxStreamsPerUser, c.MaxRoomsPerUser, c.MaxMembersPerRoom, c.MaxRoomsPerTenant, c.MaxUsersPerTenant, c.MaxAPIKeysPerTenant, c.MaxInvitesPerTenant) < 0 {
 		problems = append(problems, "the max_* caps must be 0 (no cap) or more")
 	}
 	var level slog.Level
@@ -252,6 +254,7 @@ var settings = []setting{
 	{"max_rooms_per_tenant", integer(func(c *Config) *int { return &c.MaxRoomsPerTenant })},
 	{"max_users_per_tenant", integer(func(c *Config) *int { return &c.MaxUsersPerTenant })},
 	{"max_api_keys_per_tenant", integer(func(c *Config) *int { return &c.MaxAPIKeysPerTenant })},
+	{"max_open_invites_per_tenant", integer(func(c *Config) *int { return &c.MaxInvitesPerTenant })},
 	{"self_service_tenants", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

@@ -55,6 +55,7 @@ func TestCapsHaveSaneDefaultsAndSettings(t *testing.T) {
 		"max_streams_per_user": c.MaxStreamsPerUser, "max_rooms_per_user": c.MaxRoomsPerUser,
 		"max_members_per_room": c.MaxMembersPerRoom, "max_rooms_per_tenant": c.MaxRoomsPerTenant,
 		"max_users_per_tenant": c.MaxUsersPerTenant, "max_api_keys_per_tenant": c.MaxAPIKeysPerTenant,
+		"max_open_invites_per_tenant": c.MaxInvitesPerTenant,
 	} {
 		if got <= 0 {
 			t.Errorf("%s has no cap by default", name)

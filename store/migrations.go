@@ -137,7 +137,17 @@ CREATE TABLE message_mentions (
 );
 CREATE INDEX message_mentions_user ON message_mentions(user_id, room_id, seq);
 `,
-	// 3: direct messages (a two-member room found by its pair of users) and
+	// 3: invites are single use unless made for more, and listed by a public
+	// prefix. Invites made before have no known prefix: they get a stand-in
+	// from their hash ("~" marks it), so that they can be listed and revoked.
+	`
+ALTER TABLE invites ADD COLUMN prefix TEXT NOT NULL DEFAULT '';
+ALTER TABLE invites ADD COLUMN max_uses INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE invites ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;
+UPDATE invites SET prefix = '~' || SUBSTR(hash, 1, 11);
+CREATE UNIQUE INDEX invites_tenant_prefix ON invites(tenant_id, prefix);
+`,
+	// 4: direct messages (a two-member room found by its pair of users) and
 	// each member's notification level.
 	`
 ALTER TABLE rooms ADD COLUMN kind TEXT NOT NULL DEFAULT 'room';

@@ -43,12 +43,16 @@ type RefreshToken struct {
 	UsedAt    *time.Time
 }
 
+// Invite is a sign-up code, stored as its hash and a short public prefix.
 type Invite struct {
 	Hash      string `gorm:"primaryKey"`
 	TenantID  string
+	Prefix    string
 	CreatedBy string
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	MaxUses   int
+	Uses      int
 }
 
 type APIKey struct {

@@ -686,3 +686,54 @@ func BenchmarkWriteDurable(b *testing.B) {
 		})
 	}
 }
+
+// Invites made before invites had a public prefix keep working once migrated:
+// single use, and listed under a stand-in prefix taken from their hash.
+func TestInvitesMigrationKeepsOlderInvites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "parley.db")
+	db, err := sql.Open("sqlite3", "file:"+path+"?_foreign_keys=on")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefixed := slices.IndexFunc(migrations, func(m string) bool { return strings.Contains(m, "ALTER TABLE invites ADD COLUMN prefix") })
+	if prefixed < 0 {
+		t.Fatal("no migration adds the invites' prefix")
+	}
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at DATETIME NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for version := 1; version <= prefixed; version++ {
+		if err := applyMigration(ctx, db, version); err != nil {
+			t.Fatalf("migration %d: %v", version, err)
+		}
+	}
+	now := time.Now().UTC()
+	for _, stmt := range []string{
+		`INSERT INTO tenants(id, slug, name, created_at) VALUES ('t1', 'acme', 'Acme', ?)`,
+		`INSERT INTO invites(hash, tenant_id, created_by, created_at, expires_at) VALUES ('0123456789abcdef', 't1', 'u1', ?, ?)`,
+		`INSERT INTO invites(hash, tenant_id, created_by, created_at, expires_at) VALUES ('fedcba9876543210', 't1', 'u1', ?, ?)`,
+	} {
+		if _, err := db.ExecContext(ctx, stmt, now, now.Add(time.Hour)); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openAt(t, path)
+	defer s.Close()
+	var invites []Invite
+	if err := s.Read(ctx).Order("hash").Find(&invites).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(invites) != 2 {
+		t.Fatalf("%d invites after migrating, want 2", len(invites))
+	}
+	for _, inv := range invites {
+		if inv.Prefix != "~"+inv.Hash[:11] || inv.MaxUses != 1 || inv.Uses != 0 || !inv.ExpiresAt.After(now) {
+			t.Errorf("migrated invite %+v", inv)
+		}
+	}
+}

@@ -746,11 +746,7 @@ func TestBrowserHistoryPaging(t *testing.T) {
 
 	carol := newBrowser(t, chromium, "carol")
 	defer carol.checkClean()
-	carol.open(srv.URL + "/#/login")
-	carol.fill("#login-tenant", "history")
-	carol.fill("#login-username", "carol")
-	carol.fill("#login-password", password)
-	carol.click("[data-testid=login-submit]")
+	carol.login(srv.URL, "history", "carol")
 	carol.openRoom("archive")
 	count := `document.querySelectorAll('#message-list [data-testid=message]').length`
 	if n := evaluate[int](carol, count); n != 50 {

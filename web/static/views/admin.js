@@ -2,7 +2,7 @@
 // tab (rooms, users, invites and sign-up, API keys).
 
 import { api } from '../api.js';
-import { h, form, actionButton, secretBox, toast } from '../dom.js';
+import { h, form, field, fillList, listRow, actionButton, secretBox, asList, toast } from '../dom.js';
 import { t, formatDate } from '../i18n.js';
 import { adminRooms } from './admin-rooms.js';
 import { adminUsers } from './admin-users.js';
@@ -36,21 +36,50 @@ function adminInvites() {
     }));
   }).catch((err) => settings.replaceChildren(h('p', { role: 'alert' }, err.message)));
 
+  // Open invites: a code is shown whole only once; the list names it by its prefix.
+  const list = h('ul', { class: 'list', testid: 'invite-list', 'aria-labelledby': 'invites-open-title' });
+  const reload = () => fillList(list, async () => asList(await api('GET', '/tenant/invites'), 'invites'), inviteRow, t('invites.empty'));
+
+  function inviteRow(invite) {
+    const code = `${invite.prefix}…`;
+    return listRow({
+      title: code,
+      details: [
+        t('invites.used', { uses: invite.uses, max: invite.max_uses }),
+        t('invites.until', { date: formatDate(invite.expires_at) }),
+      ].join(' · '),
+      testid: 'invite',
+      name: invite.prefix,
+      controls: [actionButton(t('invites.revoke'), async () => {
+        await api('DELETE', `/tenant/invites/${encodeURIComponent(invite.prefix)}`);
+        toast(t('invites.revoked', { code }));
+        await reload();
+      }, { danger: true, confirm: t('invites.revokeConfirm', { code }), testid: 'invite-revoke', 'aria-label': t('invites.revokeLabel', { code }) })],
+    });
+  }
+
+  const uses = field('invite', {
+    name: 'max_uses', label: t('invites.maxUses'), type: 'number', value: '1', min: '1', max: '1000', inputmode: 'numeric', hint: t('invites.maxUsesHint'),
+  });
   const create = actionButton(t('invites.create'), async () => {
-    const invite = await api('POST', '/tenant/invites', {});
+    const maxUses = Number(document.getElementById('invite-max_uses').value || 1);
+    const invite = await api('POST', '/tenant/invites', { max_uses: maxUses });
     const slug = (await api('GET', '/tenant')).slug;
     const link = `${location.origin}/#/signup?tenant=${encodeURIComponent(slug)}&invite=${encodeURIComponent(invite.code)}`;
     result.replaceChildren(
       secretBox({ label: t('invites.code'), value: invite.code, testid: 'invite-code', note: t('invites.expires', { date: formatDate(invite.expires_at) }) }),
-      secretBox({ label: t('invites.link'), value: link, testid: 'invite-link' }));
+      secretBox({ label: t('invites.link'), value: link, testid: 'invite-link', note: t('invites.once') }));
+    await reload();
   }, { testid: 'invite-create', class: 'primary wide' });
 
+  reload();
   return h('div', { class: 'stack' },
     h('section', { 'aria-labelledby': 'signup-title' }, h('h2', { id: 'signup-title' }, t('invites.signupTitle')), settings),
     h('section', { 'aria-labelledby': 'invites-title' },
       h('h2', { id: 'invites-title' }, t('invites.title')),
       h('p', { class: 'hint' }, t('invites.explain')),
-      create, result));
+      uses, create, result),
+    h('section', null, h('h2', { id: 'invites-open-title' }, t('invites.open')), list));
 }
 
 const TABS = [

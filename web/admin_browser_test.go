@@ -1,0 +1,94 @@
+package web_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// apiTenant creates a tenant through the API and returns its owner's access token.
+func apiTenant(t *testing.T, base, slug, owner, display string) string {
+	t.Helper()
+	var login struct {
+		AccessToken string `json:"access_token"`
+	}
+	apiCall(t, http.MethodPost, base+"/api/v1/tenants", "", map[string]any{
+		"slug": slug, "name": strings.ToUpper(slug), "admin": map[string]string{"username": owner, "password": password, "display_name": display},
+	}, &login)
+	return login.AccessToken
+}
+
+// apiStatus makes one JSON request and returns only its status.
+func apiStatus(t *testing.T, method, url string, body string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// TestBrowserInvitesListAndRevoke: an admin makes invite codes for one and
+// for several people, sees them listed with their uses, and revokes one; the
+// revoked code signs nobody up, the other still works once.
+func TestBrowserInvitesListAndRevoke(t *testing.T) {
+	chromium := findChromium(t)
+	srv := startServer(t, nil)
+	owner := apiTenant(t, srv.URL, "invites", "alice", "Alice")
+	apiCall(t, http.MethodPatch, srv.URL+"/api/v1/tenant", owner, map[string]string{"signup_policy": "invite"}, nil)
+
+	alice := newBrowser(t, chromium, "alice")
+	defer alice.checkClean()
+	alice.login(srv.URL, "invites", "alice")
+	alice.click("[data-testid=nav-admin]")
+	alice.click("[data-testid=admin-tab-invites]")
+	alice.waitJS("the list says there is no invite", `document.querySelector('[data-testid=invite-list] .empty')?.textContent === 'No open invite codes.'`)
+
+	alice.fill("#invite-max_uses", "3")
+	alice.click("[data-testid=invite-create]")
+	group := alice.value("[data-testid=invite-code]")
+	row := func(code string) string { return fmt.Sprintf("[data-testid=invite][data-name=%s]", jsString(code[:6])) }
+	alice.waitVisible(row(group))
+	alice.waitJS("the invite shows its uses", fmt.Sprintf(`document.querySelector(%s).textContent.includes('used 0 of 3')`, jsString(row(group))))
+	if evaluate[bool](alice, fmt.Sprintf(`document.querySelector('[data-testid=invite-list]').textContent.includes(%s)`, jsString(group))) {
+		t.Error("the list shows a whole invite code")
+	}
+
+	alice.fill("#invite-max_uses", "1")
+	alice.click("[data-testid=invite-create]")
+	alice.waitJS("a second code is shown", fmt.Sprintf(`document.querySelector('[data-testid=invite-code]').value !== %s`, jsString(group)))
+	single := alice.value("[data-testid=invite-code]")
+	alice.waitVisible(row(single))
+	if n := evaluate[int](alice, `document.querySelectorAll('[data-testid=invite]').length`); n != 2 {
+		t.Fatalf("%d invites listed, want 2", n)
+	}
+
+	alice.click(row(group) + " [data-testid=invite-revoke]")
+	alice.click("[data-testid=dialog-ok]")
+	alice.waitGone(row(group))
+
+	signup := func(username, code string) int {
+		return apiStatus(t, http.MethodPost, srv.URL+"/api/v1/auth/signup",
+			fmt.Sprintf(`{"tenant":"invites","username":%q,"password":%q,"invite_code":%q}`, username, password, code))
+	}
+	if st := signup("bob", group); st != http.StatusForbidden {
+		t.Errorf("sign-up with the revoked code: %d, want 403", st)
+	}
+	if st := signup("bob", single); st != http.StatusCreated {
+		t.Errorf("sign-up with the open code: %d, want 201", st)
+	}
+	if st := signup("carol", single); st != http.StatusForbidden {
+		t.Errorf("second sign-up with a single-use code: %d, want 403", st)
+	}
+	// Used up, it is no longer listed.
+	alice.click("[data-testid=admin-tab-keys]")
+	alice.click("[data-testid=admin-tab-invites]")
+	alice.waitJS("the used-up invite is gone", `document.querySelector('[data-testid=invite-list] .empty') !== null`)
+}
