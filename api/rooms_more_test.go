@@ -153,7 +153,8 @@ func TestArchivedRoomIsReadOnlyAndDeletedRoomEndsStreams(t *testing.T) {
 }
 
 func TestDisableLogoutAndExpiryEndStreams(t *testing.T) {
-	s := testkit.Start(t, func(c *config.Config) { c.AccessTokenTTL = 2 * time.Second })
+	const ttl = 3 * time.Second
+	s := testkit.Start(t, func(c *config.Config) { c.AccessTokenTTL = ttl })
 	alice := s.CreateTenant(t, "acme", "alice")
 	bob := s.Signup(t, "acme", "bob")
 	carol := s.Signup(t, "acme", "carol")
@@ -162,12 +163,16 @@ func TestDisableLogoutAndExpiryEndStreams(t *testing.T) {
 	for _, u := range []testkit.User{bob, carol, dave} {
 		s.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+r.ID+"/join", u.Token, nil, nil)
 	}
-	bobStream := s.Open(t, "/api/v1/events", bob.Token, "")
-	carolStream := s.Open(t, "/api/v1/events?token="+carol.Token, "", "")
-	daveStream := s.Open(t, "/api/v1/rooms/"+r.ID+"/events", dave.Token, "")
+	// Tokens live only seconds here: each is taken fresh right before its
+	// use, so a busy machine cannot expire one early.
+	fresh := func(u testkit.User) testkit.TokenResponse { return mustLogin(t, s, "acme", u.Username, testkit.Password) }
+	bobStream := s.Open(t, "/api/v1/events", fresh(bob).AccessToken, "")
+	carolLogin := fresh(carol)
+	carolStream := s.Open(t, "/api/v1/events?token="+carolLogin.AccessToken, "", "")
+	daveStream := s.Open(t, "/api/v1/rooms/"+r.ID+"/events", fresh(dave).AccessToken, "")
 
-	s.Must(t, http.StatusOK, "PATCH", "/api/v1/users/"+bob.ID, alice.Token, map[string]bool{"disabled": true}, nil)
-	s.Must(t, http.StatusNoContent, "POST", "/api/v1/auth/logout", carol.Token, map[string]string{"refresh_token": carol.RefreshToken}, nil)
+	s.Must(t, http.StatusOK, "PATCH", "/api/v1/users/"+bob.ID, fresh(alice).AccessToken, map[string]bool{"disabled": true}, nil)
+	s.Must(t, http.StatusNoContent, "POST", "/api/v1/auth/logout", carolLogin.AccessToken, map[string]string{"refresh_token": carolLogin.RefreshToken}, nil)
 	for name, st := range map[string]*testkit.Stream{"disabled": bobStream, "logged out": carolStream} {
 		select {
 		case <-st.Ended():
@@ -175,7 +180,7 @@ func TestDisableLogoutAndExpiryEndStreams(t *testing.T) {
 			t.Fatalf("%s user's stream did not end", name)
 		}
 	}
-	ev := daveStream.NextNamed(t, "token.expired", wait)
+	ev := daveStream.NextNamed(t, "token.expired", wait+ttl)
 	if ev.Data != "{}" {
 		t.Fatalf("token.expired data %q", ev.Data)
 	}
@@ -184,7 +189,7 @@ func TestDisableLogoutAndExpiryEndStreams(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("stream with an expired token did not end")
 	}
-	if st := s.Open(t, "/api/v1/events", carol.Token, ""); st.Status != http.StatusUnauthorized {
+	if st := s.Open(t, "/api/v1/events", carolLogin.AccessToken, ""); st.Status != http.StatusUnauthorized {
 		t.Fatalf("logged-out token opens a stream: %d", st.Status)
 	}
 }

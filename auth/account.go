@@ -3,14 +3,15 @@ package auth
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"parley/internal/fault"
 	"parley/store"
 )
 
 // LoginEnder is told, inside the transaction that ends them, which logins of a
-// user end (nil: every one), so that what belongs to a login (its push
-// subscriptions) ends with it, on every node at once.
+// user end, so that what belongs to a login (its push subscriptions) ends
+// with it, on every node at once.
 type LoginEnder interface {
 	LoginsEnded(tx *store.Tx, userID string, sessionIDs []string) error
 }
@@ -29,6 +30,7 @@ func (s *Service) UpdateMe(ctx context.Context, p Principal, displayName string)
 		return store.User{}, err
 	}
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		tx.Invalidate(userKey(p.UserID))
 		return tx.Model(&store.User{}).Where("id = ? AND tenant_id = ?", p.UserID, p.TenantID).Update("display_name", name).Error
 	})
 	if err != nil {
@@ -72,37 +74,36 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
-	var ended []string
-	err = s.st.Write(ctx, func(tx *store.Tx) error {
+	return s.st.Write(ctx, func(tx *store.Tx) error {
 		if err := tx.Model(&store.User{}).Where("id = ?", user.ID).Update("password_hash", hash).Error; err != nil {
 			return err
 		}
-		if err := tx.Model(&store.Session{}).Where("user_id = ? AND revoked_at IS NULL AND id <> ?", user.ID, p.SessionID).
-			Pluck("id", &ended).Error; err != nil {
+		tx.Invalidate(userKey(user.ID))
+		live, err := liveSessionIDs(tx, user.ID)
+		if err != nil {
 			return err
 		}
-		return s.endLogins(tx, user.ID, ended)
+		others := slices.DeleteFunc(live, func(id string) bool { return id == p.SessionID })
+		return s.endLogins(tx, user.ID, others)
 	})
-	if err != nil {
-		return err
-	}
-	for _, id := range ended {
-		s.revoker.SessionRevoked(id)
-	}
-	return nil
 }
 
-// endLogins revokes logins of a user (nil: every live one) in tx.
+// endLogins revokes logins of a user (nil: every live one) in tx, with
+// what belongs to them; their streams end once it commits.
 func (s *Service) endLogins(tx *store.Tx, userID string, sessionIDs []string) error {
-	if sessionIDs != nil && len(sessionIDs) == 0 {
+	if sessionIDs == nil {
+		var err error
+		if sessionIDs, err = liveSessionIDs(tx, userID); err != nil {
+			return err
+		}
+	}
+	if len(sessionIDs) == 0 {
 		return nil
 	}
-	q := tx.Model(&store.Session{}).Where("user_id = ? AND revoked_at IS NULL", userID)
-	if sessionIDs != nil {
-		q = q.Where("id IN ?", sessionIDs)
-	}
-	if err := q.Update("revoked_at", s.now()).Error; err != nil {
-		return err
+	for _, id := range sessionIDs {
+		if err := s.revokeSession(tx, id); err != nil {
+			return err
+		}
 	}
 	if s.opts.LoginEnder == nil {
 		return nil

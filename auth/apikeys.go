@@ -119,14 +119,15 @@ func (s *Service) RevokeKey(ctx context.Context, p Principal, keyID string) erro
 		return err
 	}
 	return s.st.Write(ctx, func(tx *store.Tx) error {
-		res := tx.Model(&store.APIKey{}).Where("id = ? AND tenant_id = ? AND revoked_at IS NULL", keyID, p.TenantID).
-			Update("revoked_at", s.now())
-		if res.Error != nil {
-			return res.Error
+		var key store.APIKey
+		err := tx.Select("prefix").Where("id = ? AND tenant_id = ? AND revoked_at IS NULL", keyID, p.TenantID).Take(&key).Error
+		if err != nil {
+			return store.NotFound(err, "API key")
 		}
-		if res.RowsAffected == 0 {
-			return fault.New(fault.NotFound, "API key not found")
+		if err := tx.Model(&store.APIKey{}).Where("id = ?", keyID).Update("revoked_at", s.now()).Error; err != nil {
+			return err
 		}
+		tx.Invalidate(apiKeyKey(key.Prefix))
 		tx.AfterCommit(func() { s.policy.SetKeyScopes(keyID, p.TenantID, nil) })
 		return nil
 	})
@@ -169,18 +170,15 @@ func (s *Service) authenticateKey(ctx context.Context, secret string) (Principal
 	if !ok {
 		return Principal{}, unauth
 	}
-	var key store.APIKey
-	if err := s.st.Read(ctx).Where("prefix = ?", prefix).Take(&key).Error; err != nil {
-		if store.IsNotFound(err) {
-			return Principal{}, unauth
-		}
+	key, found, err := s.keyByPrefix(ctx, prefix)
+	if err != nil {
 		return Principal{}, err
 	}
-	if subtle.ConstantTimeCompare([]byte(key.Hash), []byte(hashSecret(secret))) != 1 || key.RevokedAt != nil {
+	if !found || subtle.ConstantTimeCompare([]byte(key.Hash), []byte(hashSecret(secret))) != 1 || key.Revoked {
 		return Principal{}, unauth
 	}
 	s.keys.touch(key.ID, s.now())
-	return Principal{TenantID: key.TenantID, KeyID: key.ID, Scopes: SplitScopes(key.Scopes)}, nil
+	return Principal{TenantID: key.TenantID, KeyID: key.ID, Scopes: key.Scopes}, nil
 }
 
 // FlushKeyUsage writes the remembered last-use times of keys, so that using a

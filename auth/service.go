@@ -266,9 +266,8 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 		return TokenPair{}, err
 	}
 	var (
-		pair    TokenPair
-		reused  bool
-		revoked string
+		pair   TokenPair
+		reused bool
 	)
 	invalid := fault.New(fault.Unauthenticated, "the refresh token is invalid or expired")
 	err := s.st.Write(ctx, func(tx *store.Tx) error {
@@ -287,7 +286,6 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 		if rt.UsedAt != nil {
 			reused = true
 			if sess.RevokedAt == nil {
-				revoked = sess.ID
 				return s.endLogins(tx, sess.UserID, []string{sess.ID})
 			}
 			return nil
@@ -313,9 +311,6 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 		return TokenPair{}, err
 	}
 	if reused {
-		if revoked != "" {
-			s.revoker.SessionRevoked(revoked)
-		}
 		return TokenPair{}, fault.New(fault.Unauthenticated, "the refresh token was already used; this login has been revoked")
 	}
 	return pair, nil
@@ -326,8 +321,7 @@ func (s *Service) Logout(ctx context.Context, p Principal, refreshToken string) 
 	if err := checkSecret("refresh_token", refreshToken, true); err != nil {
 		return err
 	}
-	var sessionID string
-	err := s.st.Write(ctx, func(tx *store.Tx) error {
+	return s.st.Write(ctx, func(tx *store.Tx) error {
 		var sess store.Session
 		err := tx.Joins("JOIN refresh_tokens ON refresh_tokens.session_id = sessions.id").
 			Where("refresh_tokens.hash = ? AND sessions.user_id = ?", hashSecret(refreshToken), p.UserID).
@@ -338,17 +332,11 @@ func (s *Service) Logout(ctx context.Context, p Principal, refreshToken string) 
 			}
 			return err
 		}
-		sessionID = sess.ID
 		if sess.RevokedAt != nil {
 			return nil
 		}
-		return s.endLogins(tx, p.UserID, []string{sess.ID})
+		return s.endLogins(tx, sess.UserID, []string{sess.ID})
 	})
-	if err != nil {
-		return err
-	}
-	s.revoker.SessionRevoked(sessionID)
-	return nil
 }
 
 // Authenticate turns a bearer credential (a JWT, or an API key starting with
@@ -363,12 +351,17 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Principal, e
 	if err != nil {
 		return Principal{}, unauth
 	}
-	// One query: the user, provided the login is still live.
-	var user store.User
-	err = s.st.Read(ctx).Table("users").Select("users.*").
-		Joins("JOIN sessions ON sessions.user_id = users.id AND sessions.id = ? AND sessions.revoked_at IS NULL", claims.SessionID).
-		Where("users.id = ? AND users.tenant_id = ?", claims.Subject, claims.TenantID).Take(&user).Error
-	if store.IsNotFound(err) || (err == nil && user.Disabled) {
+	// The login must be live and the user enabled, as the cache (never stale)
+	// or the database says.
+	sess, live, err := s.sessionIfLive(ctx, claims.SessionID)
+	if err != nil {
+		return Principal{}, err
+	}
+	if !live || sess.UserID != claims.Subject || sess.TenantID != claims.TenantID {
+		return Principal{}, unauth
+	}
+	user, err := s.UserByID(ctx, claims.Subject)
+	if fault.Is(err, fault.NotFound) || (err == nil && (user.Disabled || user.TenantID != claims.TenantID)) {
 		return Principal{}, unauth
 	}
 	if err != nil {
@@ -376,7 +369,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Principal, e
 	}
 	return Principal{
 		TenantID: user.TenantID, UserID: user.ID, Role: user.Role,
-		SessionID: claims.SessionID, ExpiresAt: claims.ExpiresAt.Time, User: &user,
+		SessionID: claims.SessionID, ExpiresAt: claims.ExpiresAt.Time, User: user,
 	}, nil
 }
 

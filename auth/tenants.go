@@ -151,6 +151,7 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch
 			Updates(map[string]any{"role": user.Role, "disabled": user.Disabled}).Error; err != nil {
 			return err
 		}
+		tx.Invalidate(userKey(user.ID))
 		if disabling {
 			if err := s.endLogins(tx, user.ID, nil); err != nil {
 				return err

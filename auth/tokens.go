@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -29,7 +30,16 @@ type Signer struct {
 	key    []byte
 	ttl    time.Duration
 	parser *jwt.Parser
+	// verified remembers tokens whose signature checked out, until they
+	// expire: a phone sends the same token with every request, and checking
+	// it again (HMAC and two JSON decodes) cost more than the rest of
+	// authenticating.
+	verifiedMu sync.RWMutex
+	verified   map[string]*Claims
 }
+
+// maxVerified bounds the verified-token memory; when full it starts over.
+const maxVerified = 1 << 15
 
 // NewSigner returns a signer for key; tokens live for ttl.
 func NewSigner(key []byte, ttl time.Duration) *Signer {
@@ -41,6 +51,7 @@ func NewSigner(key []byte, ttl time.Duration) *Signer {
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
 		),
+		verified: map[string]*Claims{},
 	}
 }
 
@@ -65,8 +76,34 @@ func (s *Signer) Issue(userID, tenantID, role, sessionID string, now time.Time) 
 	return signed, exp, err
 }
 
-// Parse verifies an access token's signature, algorithm and lifetime.
+// Parse verifies an access token's signature, algorithm and lifetime. The
+// claims are shared with other callers: never modify them.
 func (s *Signer) Parse(token string) (*Claims, error) {
+	s.verifiedMu.RLock()
+	claims, ok := s.verified[token]
+	s.verifiedMu.RUnlock()
+	if ok {
+		if time.Now().Before(claims.ExpiresAt.Time) {
+			return claims, nil
+		}
+		s.verifiedMu.Lock()
+		delete(s.verified, token)
+		s.verifiedMu.Unlock()
+	}
+	claims, err := s.verify(token)
+	if err != nil {
+		return nil, err
+	}
+	s.verifiedMu.Lock()
+	if len(s.verified) >= maxVerified {
+		clear(s.verified)
+	}
+	s.verified[token] = claims
+	s.verifiedMu.Unlock()
+	return claims, nil
+}
+
+func (s *Signer) verify(token string) (*Claims, error) {
 	claims := &Claims{}
 	_, err := s.parser.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return s.key, nil })
 	if err != nil {

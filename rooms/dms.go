@@ -104,7 +104,7 @@ func (s *Service) rejoinDM(tx *store.Tx, room store.Room, userIDs []string) erro
 		if err := tx.Where("id = ?", id).Take(&user).Error; err != nil {
 			return err
 		}
-		if err := s.addMember(tx, room, user, RoleMember, true); err != nil {
+		if err := s.addMember(tx, room.ID, room.TenantID, user, RoleMember, true); err != nil {
 			return err
 		}
 	}

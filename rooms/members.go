@@ -21,22 +21,19 @@ type MemberJSON struct {
 
 // addMember inserts (joining) or re-roles a membership and logs
 // member.joined. A user joining must fit the room's and their own caps.
-func (s *Service) addMember(tx *store.Tx, room store.Room, user store.User, role string, joining bool) error {
+func (s *Service) addMember(tx *store.Tx, roomID, tenantID string, user store.User, role string, joining bool) error {
 	if joining {
-		if err := s.withinMemberCaps(tx, room.ID, user.ID); err != nil {
+		if err := s.withinMemberCaps(tx, roomID, user.ID); err != nil {
 			return err
 		}
 	}
-	m := store.RoomMember{RoomID: room.ID, UserID: user.ID, TenantID: room.TenantID, Role: role, JoinedAt: s.now()}
-	err := tx.Exec(`INSERT INTO room_members(room_id, user_id, tenant_id, role, last_read_seq, joined_at)
-		VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT(room_id, user_id) DO UPDATE SET role = excluded.role`,
-		m.RoomID, m.UserID, m.TenantID, m.Role, m.JoinedAt).Error
-	if err != nil {
+	m := store.RoomMember{RoomID: roomID, UserID: user.ID, TenantID: tenantID, Role: role, JoinedAt: s.now()}
+	if err := upsertMember(tx, m); err != nil {
 		return err
 	}
-	payload := string(mustJSON(memberPayload{RoomID: room.ID, User: auth.ViewUser(user), Role: role}))
-	tx.AfterCommit(func() { s.auth.Policy().SetRoomRole(user.ID, room.ID, role) })
-	_, err = s.emit(tx, &store.Event{TenantID: room.TenantID, RoomID: room.ID, Type: EvMemberJoined, Payload: payload}, nil, user.ID)
+	payload := string(mustJSON(memberPayload{RoomID: roomID, User: auth.ViewUser(user), Role: role}))
+	tx.AfterCommit(func() { s.auth.Policy().SetRoomRole(user.ID, roomID, role) })
+	_, err := s.emit(tx, &store.Event{TenantID: tenantID, RoomID: roomID, Type: EvMemberJoined, Payload: payload}, nil, user.ID)
 	return err
 }
 
@@ -61,7 +58,7 @@ func (s *Service) Join(ctx context.Context, p auth.Principal, roomID string) (Ro
 		return RoomJSON{}, fault.New(fault.Forbidden, "an API key cannot join rooms; add users instead")
 	}
 	if row.MyRole != "" {
-		return row.view(), nil
+		return s.Get(ctx, p, roomID)
 	}
 	if row.Visibility != "public" || !s.auth.Can(p, auth.RoomObject(roomID), "room.join_public") {
 		return RoomJSON{}, fault.New(fault.Forbidden, "only public rooms can be joined")
@@ -74,7 +71,7 @@ func (s *Service) Join(ctx context.Context, p auth.Principal, roomID string) (Ro
 		if err := tx.Where("id = ?", p.UserID).Take(&user).Error; err != nil {
 			return err
 		}
-		return s.addMember(tx, row.Room, user, RoleMember, true)
+		return s.addMember(tx, row.ID, row.TenantID, user, RoleMember, true)
 	})
 	if err != nil {
 		return RoomJSON{}, err
@@ -147,7 +144,7 @@ func (s *Service) SetMember(ctx context.Context, p auth.Principal, roomID, userI
 		if current.Role != "" {
 			out.JoinedAt = current.JoinedAt.UTC()
 		}
-		return s.addMember(tx, row.Room, user, role, current.Role == "")
+		return s.addMember(tx, row.ID, row.TenantID, user, role, current.Role == "")
 	})
 	return out, err
 }
@@ -176,7 +173,7 @@ func (s *Service) RemoveMember(ctx context.Context, p auth.Principal, roomID, us
 		if err := tx.Where("id = ?", userID).Take(&user).Error; err != nil {
 			return err
 		}
-		if err := tx.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&store.RoomMember{}).Error; err != nil {
+		if err := deleteMember(tx, roomID, userID); err != nil {
 			return err
 		}
 		tx.AfterCommit(func() { s.auth.Policy().SetRoomRole(userID, roomID, "") })
@@ -203,7 +200,11 @@ func (s *Service) MarkRead(ctx context.Context, p auth.Principal, roomID string,
 	if row.MyRole == "" {
 		return fault.New(fault.Forbidden, "you are not a member of this room")
 	}
-	if seq < 0 || seq > row.LastSeq {
+	var room store.Room
+	if err := s.st.Read(ctx).Select("last_seq").Where("id = ?", roomID).Take(&room).Error; err != nil {
+		return store.NotFound(err, "room")
+	}
+	if seq < 0 || seq > room.LastSeq {
 		return fault.Field("seq", "must be between 0 and the room's last_seq")
 	}
 	return s.st.Write(ctx, func(tx *store.Tx) error {

@@ -59,6 +59,9 @@ func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in 
 	if err != nil {
 		return MessageJSON{}, false, err
 	}
+	// A plain member posts because of their membership: the write checks it
+	// again, so no post of theirs commits after their removal has.
+	asMember := in.AsUser != "" || (!p.IsKey() && row.MyRole != "" && p.Role == auth.RoleMember)
 	var reply *ReplyJSON
 	if in.ReplyTo != "" {
 		if reply, err = s.replyTarget(ctx, p.TenantID, roomID, in.ReplyTo); err != nil {
@@ -68,11 +71,11 @@ func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in 
 	var out MessageJSON
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
 		if in.AsUser != "" {
-			// Checked again in the write: a removal may have committed since.
+			// Checked again in the write: the user may have been disabled or
+			// promoted since.
 			var active int
-			err := tx.QueryRowPrepared(`SELECT COUNT(*) FROM room_members JOIN users ON users.id = room_members.user_id
-				WHERE room_members.room_id = ? AND room_members.user_id = ? AND NOT users.disabled AND users.role = ?`,
-				roomID, authorID, auth.RoleMember).Scan(&active)
+			err := tx.QueryRowPrepared(`SELECT COUNT(*) FROM users WHERE id = ? AND NOT disabled AND role = ?`,
+				authorID, auth.RoleMember).Scan(&active)
 			if err != nil {
 				return err
 			}
@@ -90,6 +93,14 @@ func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in 
 		if err != nil {
 			return err
 		}
+		// What you post, you have read.
+		member, err := markPostRead(tx, roomID, authorID, seq)
+		if err != nil {
+			return err
+		}
+		if asMember && !member {
+			return fault.New(fault.Forbidden, "you are no longer a member of this room")
+		}
 		msg := store.Message{ID: newID(), TenantID: p.TenantID, RoomID: roomID, Seq: seq, AuthorID: authorID,
 			Body: body, ClientID: in.ClientID, CreatedAt: now, ReplyToID: in.ReplyTo}
 		if _, err := tx.ExecPrepared(`INSERT INTO messages(id, tenant_id, room_id, seq, author_id, body, client_id, created_at, deleted, reply_to_id)
@@ -99,11 +110,6 @@ func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in 
 				// costs no lookup. This job's changes roll back with its savepoint.
 				return errSameClientID
 			}
-			return err
-		}
-		// What you post, you have read.
-		if _, err := tx.ExecPrepared(`UPDATE room_members SET last_read_seq = ? WHERE room_id = ? AND user_id = ?`,
-			msg.Seq, roomID, authorID); err != nil {
 			return err
 		}
 		out = ViewMessage(msg, author)
@@ -151,28 +157,30 @@ func (s *Service) replyTarget(ctx context.Context, tenantID, roomID, messageID s
 
 var errSameClientID = errors.New("a message with this client_id exists")
 
-// author loads who a post is by; posting on behalf of a user (as_user)
-// requires them to be an active member of the room.
+// author returns who a post is by, from the cache; posting on behalf of a
+// user (as_user) requires them to be an active plain member of the room.
 func (s *Service) author(ctx context.Context, p auth.Principal, roomID, userID string, onBehalf bool) (store.User, error) {
 	if p.User != nil && p.User.ID == userID {
 		return *p.User, nil // authenticated just now
 	}
-	tenantID := p.TenantID
-	var author store.User
-	if err := s.st.Read(ctx).Where("id = ? AND tenant_id = ?", userID, tenantID).Take(&author).Error; err != nil {
-		return author, store.NotFound(err, "user")
+	author, err := s.auth.UserByID(ctx, userID)
+	if err != nil {
+		return store.User{}, err
+	}
+	if author.TenantID != p.TenantID {
+		return store.User{}, fault.New(fault.NotFound, "user not found")
 	}
 	if !onBehalf {
-		return author, nil
+		return *author, nil
 	}
-	var n int64
-	if err := s.st.Read(ctx).Model(&store.RoomMember{}).Where("room_id = ? AND user_id = ?", roomID, userID).Count(&n).Error; err != nil {
-		return author, err
+	role, err := s.memberRole(ctx, roomID, userID)
+	if err != nil {
+		return *author, err
 	}
-	if n == 0 || author.Disabled || author.IsBot {
-		return author, fault.New(fault.Forbidden, "as_user is not an active member of this room")
+	if role == "" || author.Disabled || author.IsBot {
+		return *author, fault.New(fault.Forbidden, "as_user is not an active member of this room")
 	}
-	return author, auth.ActsOnlyForMembers(author.Role)
+	return *author, auth.ActsOnlyForMembers(author.Role)
 }
 
 // byClientID finds the author's message with this client_id, if any.

@@ -143,12 +143,28 @@ func (s *Service) roomFor(ctx context.Context, p auth.Principal, roomID string) 
 	return row, store.NotFound(err, "room")
 }
 
-// access loads a room and checks that the principal may do act there. A private
-// room the principal does not belong to is reported as missing, never forbidden.
-func (s *Service) access(ctx context.Context, p auth.Principal, roomID, act string) (roomRow, error) {
-	row, err := s.roomFor(ctx, p, roomID)
+// roomAccess is a room as access checks see it, with the caller's role there.
+type roomAccess struct {
+	roomMeta
+	MyRole string
+}
+
+// access checks that the principal may do act in a room of their tenant,
+// reading the room and the membership through the cache. A private room the
+// principal does not belong to is reported as missing, never forbidden.
+func (s *Service) access(ctx context.Context, p auth.Principal, roomID, act string) (roomAccess, error) {
+	room, found, err := s.roomMetaByID(ctx, roomID)
 	if err != nil {
-		return row, err
+		return roomAccess{}, err
+	}
+	if !found || room.TenantID != p.TenantID {
+		return roomAccess{}, fault.New(fault.NotFound, "room not found")
+	}
+	row := roomAccess{roomMeta: room}
+	if !p.IsKey() { // keys are never members
+		if row.MyRole, err = s.memberRole(ctx, roomID, p.UserID); err != nil {
+			return roomAccess{}, err
+		}
 	}
 	if row.Kind == KindDM && row.MyRole == "" {
 		// A conversation between two people: not even tenant admins or API
@@ -231,7 +247,7 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (Roo
 		if err := tx.Where("id = ?", p.UserID).Take(&creator).Error; err != nil {
 			return err
 		}
-		return s.addMember(tx, room, creator, RoleOwner, true)
+		return s.addMember(tx, room.ID, room.TenantID, creator, RoleOwner, true)
 	})
 	if err != nil {
 		return RoomJSON{}, err
@@ -241,7 +257,10 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (Roo
 
 // Get returns one room the principal may see.
 func (s *Service) Get(ctx context.Context, p auth.Principal, roomID string) (RoomJSON, error) {
-	row, err := s.access(ctx, p, roomID, "room.view")
+	if _, err := s.access(ctx, p, roomID, "room.view"); err != nil {
+		return RoomJSON{}, err
+	}
+	row, err := s.roomFor(ctx, p, roomID)
 	if err != nil {
 		return RoomJSON{}, err
 	}
@@ -344,6 +363,7 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, roomID string, c
 		if res.RowsAffected == 0 && len(updates) > 0 {
 			return fault.New(fault.NotFound, "room not found")
 		}
+		tx.Invalidate(roomKey(roomID))
 		return s.emitRoomUpdated(tx, roomID)
 	})
 	if err != nil {
@@ -384,6 +404,10 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, roomID string) e
 		}
 		if err := tx.Delete(&room).Error; err != nil {
 			return err
+		}
+		tx.Invalidate(roomKey(roomID))
+		for _, uid := range members { // their rows went with the room
+			tx.Invalidate(memberKey(roomID, uid))
 		}
 		// Each former member gets a room.deleted of their own in the log, so a
 		// stream that resumes later still learns the room is gone.

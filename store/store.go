@@ -37,6 +37,7 @@ type Store struct {
 	done  chan struct{}
 	once  sync.Once
 	log   *slog.Logger
+	cache *Cache
 }
 
 // Tx is a write in progress. AfterCommit hooks run, in commit order, once the
@@ -50,6 +51,14 @@ type Tx struct {
 
 // AfterCommit schedules f to run after the write is durably committed.
 func (t *Tx) AfterCommit(f func()) { t.after = append(t.after, f) }
+
+// Invalidate makes the cache forget the rows with these keys once this write
+// has committed, in commit order and before Write returns. Every write of a
+// row that is read through the cache must name its key here.
+func (t *Tx) Invalidate(keys ...string) {
+	cache := t.store.cache
+	t.AfterCommit(func() { cache.Invalidate(keys...) })
+}
 
 // ExecPrepared runs a statement prepared once on the writer's connection and
 // reused by every transaction after: for the hot paths, where preparing each
@@ -143,10 +152,14 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
 	s := &Store{read: read, write: write, wsql: wdb, stmts: map[string]*sql.Stmt{},
-		jobs: make(chan *job, maxBatch), quit: make(chan struct{}), done: make(chan struct{}), log: log}
+		jobs: make(chan *job, maxBatch), quit: make(chan struct{}), done: make(chan struct{}), log: log,
+		cache: NewCache(true)} // one node owns a SQLite file: every change passes its writer
 	go s.run()
 	return s, nil
 }
+
+// Cache holds rows read outside the writer until a commit changes them.
+func (s *Store) Cache() *Cache { return s.cache }
 
 // Read returns a handle for queries. Never write through it.
 func (s *Store) Read(ctx context.Context) *gorm.DB { return s.read.WithContext(ctx) }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"parley/internal/testkit"
 )
 
 // TestMain lets the test binary act as the real server: the crash test starts
@@ -112,35 +114,21 @@ func TestKilledServerLosesNoAcknowledgedMessage(t *testing.T) {
 	var (
 		mu    sync.Mutex
 		acked = map[string]bool{}
-		wg    sync.WaitGroup
 	)
-	stop := make(chan struct{})
-	for p := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				body := fmt.Sprintf("p%d-%d", p, n)
-				if call(t, "POST", base+"/rooms/"+room.ID+"/messages", owner.AccessToken, map[string]string{"body": body}, nil) == http.StatusCreated {
-					mu.Lock()
-					acked[body] = true
-					mu.Unlock()
-				}
-			}
-		}()
-	}
+	stop := testkit.Loop(8, func(p, n int) {
+		body := fmt.Sprintf("p%d-%d", p, n)
+		if call(t, "POST", base+"/rooms/"+room.ID+"/messages", owner.AccessToken, map[string]string{"body": body}, nil) == http.StatusCreated {
+			mu.Lock()
+			acked[body] = true
+			mu.Unlock()
+		}
+	})
 	time.Sleep(700 * time.Millisecond)
 	if err := child.Process.Kill(); err != nil { // SIGKILL: no shutdown, no flush
 		t.Fatal(err)
 	}
 	_ = child.Wait()
-	close(stop)
-	wg.Wait()
+	stop()
 	if len(acked) == 0 {
 		t.Fatal("no post was acknowledged before the kill")
 	}
