@@ -126,7 +126,7 @@ func (h *handlers) changePassword(c *gin.Context) {
 		CurrentPassword string `json:"current_password"`
 		NewPassword     string `json:"new_password"`
 	}) {
-		h.render(c, http.StatusNoContent, nil, h.Auth.ChangePassword(c.Request.Context(), principal(c), in.CurrentPassword, in.NewPassword))
+		h.render(c, http.StatusNoContent, nil, h.Auth.ChangePassword(c.Request.Context(), principal(c), in.CurrentPassword, in.NewPassword, c.ClientIP()))
 	})
 }
 

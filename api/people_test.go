@@ -373,13 +373,18 @@ func TestTypingPresenceAndReadAreLiveOnly(t *testing.T) {
 	if ev.ID != "" || !strings.Contains(ev.Data, `"room_id":"`+general.ID+`"`) || !strings.Contains(ev.Data, `"username":"alice"`) {
 		t.Errorf("typing = %+v", ev)
 	}
-	r := s.Do(t, "POST", "/api/v1/rooms/"+general.ID+"/typing", alice.Token, nil)
-	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
-		t.Errorf("typing again at once: %d %v", r.Status, r.Header)
-	}
 	// Typing where one is not a member reaches nobody.
 	expect(t, s.Do(t, "POST", "/api/v1/rooms/"+general.ID+"/typing", carol.Token, nil), http.StatusNotFound, "not_found")
 	expect(t, s.Do(t, "POST", "/api/v1/rooms/"+lobby.ID+"/typing", alice.Token, nil), http.StatusForbidden, "forbidden")
+	var flood testkit.Response
+	for range 5 {
+		if flood = s.Do(t, "POST", "/api/v1/rooms/"+general.ID+"/typing", alice.Token, nil); flood.Status != http.StatusNoContent {
+			break
+		}
+	}
+	if flood.Status != http.StatusTooManyRequests || flood.Header.Get("Retry-After") == "" {
+		t.Errorf("a flood of typing: %d %v", flood.Status, flood.Header)
+	}
 
 	// Marking read tells the room (the reader's other devices too).
 	s.Must(t, http.StatusNoContent, "POST", "/api/v1/rooms/"+general.ID+"/read", bob.Token, map[string]int64{"seq": m.Seq}, nil)

@@ -44,10 +44,10 @@ func (s *Service) UpdateMe(ctx context.Context, p Principal, displayName string)
 }
 
 // ChangePassword sets a new password once the current one is confirmed, and
-// ends every other login of the user (and their streams). Wrong current
-// passwords are rate-limited like log-ins, so a stolen access token cannot be
-// used to guess the password.
-func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next string) error {
+// ends every other login of the user (and their streams). Confirming counts
+// against the account's log-in attempts (a right password is given back), so
+// a stolen access token cannot be used to guess the password.
+func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next, clientIP string) error {
 	if p.IsKey() {
 		return fault.New(fault.Forbidden, "an API key is not a user")
 	}
@@ -57,19 +57,22 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	if err := checkPassword(next); err != nil {
 		return renameField(err, "new_password")
 	}
-	now := s.now()
-	key := "password\x00" + p.UserID
-	if wait := s.byUser.Wait(key, now); wait > 0 {
-		return &fault.Error{Kind: fault.RateLimited, Message: "too many wrong passwords; try again later", RetryAfter: wait}
-	}
 	user, err := s.user(ctx, p.TenantID, p.UserID)
 	if err != nil {
 		return err
 	}
+	var tenant store.Tenant
+	if err := s.st.Read(ctx).Select("slug").Where("id = ?", p.TenantID).Take(&tenant).Error; err != nil {
+		return err
+	}
+	refund, err := s.opts.Limits.StartLogin(ctx, tenant.Slug, user.Username, clientIP)
+	if err != nil {
+		return err
+	}
 	if !s.passwords.Check(user.PasswordHash, current) {
-		s.byUser.Fail(key, now)
 		return fault.Field("current_password", "is not your current password")
 	}
+	refund()
 	hash, err := s.passwords.Hash(next)
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"parley/internal/limit"
 )
 
 // Config is everything an operator can set. Field names double as JSON keys in the
@@ -40,8 +42,18 @@ type Config struct {
 	// PresenceGrace is how long someone whose last stream closed still shows
 	// as online, so a phone that reconnects does not flicker for everyone.
 	PresenceGrace time.Duration `json:"presence_grace"`
-	// TypingInterval is the least time between two typing events of one user in one room.
-	TypingInterval time.Duration `json:"typing_interval"`
+
+	// Rate limits (docs/SECURITY.md): N per duration, a burst of N at most.
+	LoginLimitAccount limit.Rate `json:"login_limit_account"` // log-in attempts per tenant+username (a right password is given back)
+	LoginLimitIP      limit.Rate `json:"login_limit_ip"`      // log-in attempts per client IP (likewise)
+	SignupLimitIP     limit.Rate `json:"signup_limit_ip"`
+	TenantLimitIP     limit.Rate `json:"tenant_limit_ip"`
+	PostLimitUser     limit.Rate `json:"post_limit_user"`
+	PostLimitKey      limit.Rate `json:"post_limit_key"`
+	RoomLimitUser     limit.Rate `json:"room_limit_user"`
+	RoomLimitKey      limit.Rate `json:"room_limit_key"`
+	RoomsPerHour      int        `json:"rooms_per_hour"` // rooms one user may create in any hour; 0: no cap
+	TypingLimitUser   limit.Rate `json:"typing_limit_user"`
 	// Caps on how many of a kind one owner may have (0: none); docs/SECURITY.md.
 	MaxStreamsPerUser   int `json:"max_streams_per_user"`
 	MaxRoomsPerUser     int `json:"max_rooms_per_user"`
@@ -67,7 +79,16 @@ func Default() Config {
 		LogLevel:          "info",
 		ShutdownTimeout:   10 * time.Second,
 		PresenceGrace:     10 * time.Second,
-		TypingInterval:    2 * time.Second,
+		LoginLimitAccount: limit.Rate{N: 5, Per: 150 * time.Second},
+		LoginLimitIP:      limit.Rate{N: 30, Per: time.Minute},
+		SignupLimitIP:     limit.Rate{N: 20, Per: time.Hour},
+		TenantLimitIP:     limit.Rate{N: 5, Per: time.Hour},
+		PostLimitUser:     limit.Rate{N: 30, Per: 10 * time.Second},
+		PostLimitKey:      limit.Rate{N: 300, Per: 10 * time.Second},
+		RoomLimitUser:     limit.Rate{N: 10, Per: time.Minute},
+		RoomLimitKey:      limit.Rate{N: 120, Per: time.Minute},
+		RoomsPerHour:      30,
+		TypingLimitUser:   limit.Rate{N: 3, Per: 6 * time.Second},
 		// A person has a few tabs and devices; the rest leave room for big
 		// workspaces while bounding what one account or tenant can pile up.
 		MaxStreamsPerUser:   10,
@@ -123,11 +144,14 @@ func (c Config) Validate() error {
 	if c.JWTKey != "" && len(c.JWTKey) < 32 {
 		problems = append(problems, "jwt_key must be at least 32 characters")
 	}
+	if c.RoomsPerHour < 0 {
+		problems = append(problems, "rooms_per_hour must be 0 (no cap) or more")
+	}
 	if c.ShutdownTimeout <= 0 {
 		problems = append(problems, "shutdown_timeout must be positive")
 	}
-	if c.PresenceGrace < 0 || c.TypingInterval < 0 {
-		problems = append(problems, "presence_grace and typing_interval must not be negative")
+	if c.PresenceGrace < 0 {
+		problems = append(problems, "presence_grace must not be negative")
 	}
 	if min(c.MaxStreamsPerUser, c.MaxRoomsPerUser, c.MaxMembersPerRoom, c.MaxRoomsPerTenant, c.MaxUsersPerTenant, c.MaxAPIKeysPerTenant, c.MaxInvitesPerTenant) < 0 {
 		problems = append(problems, "the max_* caps must be 0 (no cap) or more")
@@ -219,6 +243,17 @@ func dur(field func(*Config) *time.Duration) func(*Config, string) error {
 	}
 }
 
+func rate(field func(*Config) *limit.Rate) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		r, err := limit.ParseRate(v)
+		if err != nil {
+			return err
+		}
+		*field(c) = r
+		return nil
+	}
+}
+
 func integer(field func(*Config) *int) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
@@ -245,9 +280,18 @@ var settings = []setting{
 	{"invite_ttl", dur(func(c *Config) *time.Duration { return &c.InviteTTL })},
 	{"shutdown_timeout", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"presence_grace", dur(func(c *Config) *time.Duration { return &c.PresenceGrace })},
-	{"typing_interval", dur(func(c *Config) *time.Duration { return &c.TypingInterval })},
 	{"subscriber_queue", integer(func(c *Config) *int { return &c.SubscriberQueue })},
 	{"bcrypt_cost", integer(func(c *Config) *int { return &c.BcryptCost })},
+	{"rooms_per_hour", integer(func(c *Config) *int { return &c.RoomsPerHour })},
+	{"login_limit_account", rate(func(c *Config) *limit.Rate { return &c.LoginLimitAccount })},
+	{"login_limit_ip", rate(func(c *Config) *limit.Rate { return &c.LoginLimitIP })},
+	{"signup_limit_ip", rate(func(c *Config) *limit.Rate { return &c.SignupLimitIP })},
+	{"tenant_limit_ip", rate(func(c *Config) *limit.Rate { return &c.TenantLimitIP })},
+	{"post_limit_user", rate(func(c *Config) *limit.Rate { return &c.PostLimitUser })},
+	{"post_limit_key", rate(func(c *Config) *limit.Rate { return &c.PostLimitKey })},
+	{"room_limit_user", rate(func(c *Config) *limit.Rate { return &c.RoomLimitUser })},
+	{"room_limit_key", rate(func(c *Config) *limit.Rate { return &c.RoomLimitKey })},
+	{"typing_limit_user", rate(func(c *Config) *limit.Rate { return &c.TypingLimitUser })},
 	{"max_streams_per_user", integer(func(c *Config) *int { return &c.MaxStreamsPerUser })},
 	{"max_rooms_per_user", integer(func(c *Config) *int { return &c.MaxRoomsPerUser })},
 	{"max_members_per_room", integer(func(c *Config) *int { return &c.MaxMembersPerRoom })},

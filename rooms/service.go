@@ -50,7 +50,6 @@ type Service struct {
 	caps     Caps
 	presence Presence
 	notifier MessageNotifier
-	typing   *intervalLimiter
 	announce *announcer
 	now      func() time.Time
 }
@@ -63,11 +62,10 @@ type MessageNotifier interface {
 
 // Options are the rooms settings, and the parts a cluster replaces.
 type Options struct {
-	Caps           Caps
-	Presence       Presence        // nil: this node's own streams
-	Notifier       MessageNotifier // nil: nobody is notified
-	PresenceGrace  time.Duration   // how long a user without streams still counts as online to others
-	TypingInterval time.Duration   // the least time between two typing events of a user in a room
+	Caps          Caps
+	Presence      Presence        // nil: this node's own streams
+	Notifier      MessageNotifier // nil: nobody is notified
+	PresenceGrace time.Duration   // how long a user without streams still counts as online to others
 }
 
 // Caps bound how many rooms a tenant has, and how many members a room and
@@ -84,7 +82,7 @@ func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, opts Options) 
 		opts.Presence = NewMemoryPresence()
 	}
 	s := &Service{st: st, auth: authSvc, hub: hub, caps: opts.Caps, presence: opts.Presence, notifier: opts.Notifier,
-		typing: newIntervalLimiter(opts.TypingInterval, maxTypingKeys), now: func() time.Time { return time.Now().UTC() }}
+		now: func() time.Time { return time.Now().UTC() }}
 	s.announce = newAnnouncer(s, opts.PresenceGrace)
 	return s
 }

@@ -44,6 +44,12 @@ export async function loadRooms() {
   changed();
 }
 
+// dmWith returns my direct message with that user, if I have one.
+export function dmWith(userId) {
+  for (const room of rooms.values()) if (room.kind === 'dm' && room.peer?.id === userId) return room;
+  return null;
+}
+
 // isOnline says whether the user has the app open (as far as I have heard).
 export function isOnline(userId) {
   return online.get(userId) === true;

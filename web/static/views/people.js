@@ -2,15 +2,18 @@
 // opens (or creates) the conversation with someone from anywhere in the app.
 
 import { api, getSession } from '../api.js';
-import { upsertRoom, isOnline } from '../store.js';
+import { upsertRoom, isOnline, dmWith } from '../store.js';
 import { h, fillList, listRow, actionButton, asList } from '../dom.js';
 import { t } from '../i18n.js';
 import { navigate } from '../nav.js';
 
 // startDM opens my direct message with the user, creating it the first time.
 export async function startDM(userId) {
-  const room = await api('POST', '/dms', { user_id: userId });
-  upsertRoom(room);
+  let room = dmWith(userId);
+  if (!room || !room.my_role) {
+    room = await api('POST', '/dms', { user_id: userId });
+    upsertRoom(room);
+  }
   navigate(`/rooms/${encodeURIComponent(room.id)}`);
 }
 
