@@ -143,7 +143,7 @@ func TestGrantsReachTheCachedRequestPath(t *testing.T) {
 // log, and every post sent after the removal returned is refused.
 func TestNoPostCommitsAfterTheMemberIsRemoved(t *testing.T) {
 	t.Parallel()
-	s := testkit.Start(t, func(c *config.Config) { c.PostLimitUser = limit.Rate{} }) // a race, not a rate, is tested
+	s := testkit.Start(t, func(c *config.Config) { c.PostLimitUser = limit.Rate{} }) // bob posts as fast as he can
 	alice := s.CreateTenant(t, "acme", "alice")
 	bob := s.Signup(t, "acme", "bob")
 	r := createRoom(t, s, alice, "team", "private")

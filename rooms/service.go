@@ -48,8 +48,9 @@ type Service struct {
 	auth     *auth.Service
 	hub      *Hub
 	caps     Caps
+	index    MessageIndex // nil: no search
 	presence Presence
-	notifier MessageNotifier
+	notifier MessageNotifier // nil: nobody is notified
 	announce *announcer
 	now      func() time.Time
 }
@@ -58,14 +59,6 @@ type Service struct {
 // notifications). It must return at once: it runs on the writer's goroutine.
 type MessageNotifier interface {
 	MessageCreated(tenantID string, m MessageJSON)
-}
-
-// Options are the rooms settings, and the parts a cluster replaces.
-type Options struct {
-	Caps          Caps
-	Presence      Presence        // nil: this node's own streams
-	Notifier      MessageNotifier // nil: nobody is notified
-	PresenceGrace time.Duration   // how long a user without streams still counts as online to others
 }
 
 // Caps bound how many rooms a tenant has, and how many members a room and
@@ -77,15 +70,34 @@ type Caps struct {
 }
 
 // NewService wires the rooms service.
-func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, opts Options) *Service {
-	if opts.Presence == nil {
-		opts.Presence = NewMemoryPresence()
-	}
-	s := &Service{st: st, auth: authSvc, hub: hub, caps: opts.Caps, presence: opts.Presence, notifier: opts.Notifier,
+func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps, opts ...Option) *Service {
+	s := &Service{st: st, auth: authSvc, hub: hub, caps: caps, presence: NewMemoryPresence(),
 		now: func() time.Time { return time.Now().UTC() }}
-	s.announce = newAnnouncer(s, opts.PresenceGrace)
+	s.announce = newAnnouncer(s, 0)
+	for _, o := range opts {
+		o(s)
+	}
 	return s
 }
+
+// Option adds an optional part to the service.
+type Option func(*Service)
+
+// WithSearch keeps idx in step with every message written, and searches it.
+func WithSearch(idx MessageIndex) Option { return func(s *Service) { s.index = idx } }
+
+// WithPresence says who has a live stream (a cluster's, across nodes); by
+// default this node counts its own. Going offline is announced grace after
+// the last stream closes, so a phone that reconnects does not flicker.
+func WithPresence(p Presence, grace time.Duration) Option {
+	return func(s *Service) {
+		s.presence = p
+		s.announce.grace = grace
+	}
+}
+
+// WithNotifier tells n of every new message once it is durable (push).
+func WithNotifier(n MessageNotifier) Option { return func(s *Service) { s.notifier = n } }
 
 // Close stops pending presence announcements.
 func (s *Service) Close() { s.announce.stop() }
@@ -399,6 +411,11 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, roomID string) e
 		}
 		if err := tx.Where("room_id = ?", roomID).Delete(&store.Event{}).Error; err != nil {
 			return err
+		}
+		if s.index != nil {
+			if err := s.index.DropRoom(tx, roomID); err != nil {
+				return err
+			}
 		}
 		if err := tx.Delete(&room).Error; err != nil {
 			return err
