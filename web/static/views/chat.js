@@ -434,7 +434,7 @@ export function chatView({ id }, query) {
       type: 'button', class: 'link seen-toggle', testid: 'seen-by', 'aria-expanded': String(seenOpen), 'aria-controls': 'seen-names',
       onclick: () => { seenOpen = !seenOpen; drawSeen(); },
     }, t('chat.seenBy', { n: seers.length }));
-    seen.replaceChildren(toggle, seenOpen && h('p', { class: 'seen-names', id: 'seen-names', testid: 'seen-names' }, names.join(', ')));
+    seen.replaceChildren(toggle, ...(seenOpen ? [h('p', { class: 'seen-names', id: 'seen-names', testid: 'seen-names' }, names.join(', '))] : []));
     entries.get(latest.id)?.el.append(seen);
   }
 
