@@ -77,3 +77,11 @@ func markPostRead(tx *store.Tx, roomID, authorID string, seq int64) (bool, error
 	n, err := res.RowsAffected()
 	return n > 0, err
 }
+
+// roomInWrite reads a room of the tenant inside a write (for what the cached
+// roomMeta leaves out, such as its name).
+func roomInWrite(tx *store.Tx, tenantID, roomID string) (store.Room, error) {
+	var r store.Room
+	err := tx.Where("id = ? AND tenant_id = ?", roomID, tenantID).Take(&r).Error
+	return r, store.NotFound(err, "room")
+}

@@ -87,6 +87,7 @@ func TestBrowserDirectMessagesTypingPresenceAndSeen(t *testing.T) {
 	// From a name in the room, a direct message: the same one as before.
 	bob.openRoom("general")
 	bob.click(`[data-testid=message] [data-testid=msg-author]`)
+	bob.click("[data-testid=profile] [data-testid=dialog-ok]")
 	bob.waitJS("the DM with Alice opens", textOf("#view-title")+` === 'Alice' && document.querySelectorAll('#message-list [data-testid=message]').length === 2`)
 	if n := evaluate[int](bob, `document.querySelectorAll('[data-testid=room-item][data-kind="dm"]').length`); n != 0 {
 		t.Errorf("the room list is still on screen (%d DM rows)", n)

@@ -11,7 +11,7 @@ export class ApiError extends Error {
     this.status = status; // 0 when the network failed
     this.code = code;
     this.retryAfter = retryAfter;
-    this.field = field || '';
+    this.field = field; // the request field at fault, when the server names one
   }
 
   // retryable is true for failures that sending the same request again may fix.

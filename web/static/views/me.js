@@ -4,6 +4,7 @@
 import { api, getSession, logout, updateUser, onSessionChange } from '../api.js';
 import { h, form, actionButton, initials, languagePicker, toast } from '../dom.js';
 import { t } from '../i18n.js';
+import { enterKeyPicker } from '../prefs.js';
 
 function profileForm(user) {
   return form({
@@ -55,6 +56,7 @@ export function meView() {
     section('me-profile-title', t('me.profile'), profileForm(user)),
     section('me-password-title', t('me.password'), passwordForm()),
     languagePicker(),
+    enterKeyPicker(),
     actionButton(t('me.logout'), logout, { testid: 'logout', class: 'danger wide' }));
   return { title: t('me.title'), el, tabs: true, destroy: off };
 }

@@ -3,9 +3,8 @@
 
 import { api, getSession } from '../api.js';
 import { roomList, onRoomsChange, roomsLoaded, upsertRoom } from '../store.js';
-import { h, form, fillList, actionButton, initials } from '../dom.js';
+import { h, form, fillList, actionButton, initials, keyedChildren } from '../dom.js';
 import { t, formatTime, formatCount } from '../i18n.js';
-import { navigate } from '../nav.js';
 import { icon } from '../icons.js';
 import { preview } from '../format.js';
 import { presenceDot } from './people.js';
@@ -47,7 +46,7 @@ export function roomListView() {
     h('a', { class: 'button', href: '#/browse' }, t('rooms.browse')));
   const draw = () => {
     const rooms = roomList();
-    list.replaceChildren(...rooms.map(roomItem));
+    keyedChildren(list, rooms, (room) => room.id, roomItem);
     empty.hidden = rooms.length > 0 || !roomsLoaded();
     list.setAttribute('aria-busy', String(!roomsLoaded()));
   };
@@ -95,12 +94,12 @@ export function roomCreateForm(id, onCreated) {
   });
 }
 
-export function newRoomView() {
+export function newRoomView(params, query, { navigate }) {
   const el = roomCreateForm('new-room-form', (room) => navigate(`/rooms/${encodeURIComponent(room.id)}`, { replace: true }));
   return { title: t('rooms.new'), back: '/rooms', el: h('div', { class: 'page' }, el) };
 }
 
-export function browseView() {
+export function browseView(params, query, { navigate }) {
   const list = h('ul', { class: 'list', testid: 'public-rooms', 'aria-label': t('browse.title') });
   const item = (room) => {
     const control = room.my_role
