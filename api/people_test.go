@@ -410,6 +410,14 @@ func TestTypingPresenceAndReadAreLiveOnly(t *testing.T) {
 		t.Errorf("carol got %s %s", ev.Name, ev.Data)
 	}
 
+	// Carol, online, joins the room: its members hear that she is online.
+	addMember(t, s, alice, general.ID, carol.ID, "member")
+	ev = aliceStream.NextNamed(t, "presence", wait)
+	ev.Decode(t, &presence)
+	if presence.UserID != carol.ID || !presence.Online {
+		t.Errorf("presence after joining = %+v", presence)
+	}
+
 	// Nothing of it was stored: a resumed stream replays only stored events.
 	resumed := s.Open(t, "/api/v1/events", alice.Token, cursor)
 	for {

@@ -33,8 +33,21 @@ func (s *Service) addMember(tx *store.Tx, roomID, tenantID string, user store.Us
 	}
 	payload := string(mustJSON(memberPayload{RoomID: roomID, User: auth.ViewUser(user), Role: role}))
 	tx.AfterCommit(func() { s.auth.Policy().SetRoomRole(user.ID, roomID, role) })
-	_, err := s.emit(tx, &store.Event{TenantID: tenantID, RoomID: roomID, Type: EvMemberJoined, Payload: payload}, nil, user.ID)
-	return err
+	if _, err := s.emit(tx, &store.Event{TenantID: tenantID, RoomID: roomID, Type: EvMemberJoined, Payload: payload}, nil, user.ID); err != nil {
+		return err
+	}
+	if joining {
+		// The room's members now share a room with the newcomer: tell them
+		// whether they are online.
+		tx.AfterCommit(func() {
+			if s.presence.Online(user.ID) {
+				ev := ephemeral(EvPresence, presencePayload{UserID: user.ID, Online: true})
+				ev.RoomID, ev.SkipUserID = roomID, user.ID
+				s.hub.Publish(ev)
+			}
+		})
+	}
+	return nil
 }
 
 func (s *Service) withinMemberCaps(tx *store.Tx, roomID, userID string) error {

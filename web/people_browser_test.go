@@ -38,11 +38,14 @@ func TestBrowserDirectMessagesTypingPresenceAndSeen(t *testing.T) {
 	// Alice writes to Bob from the people list.
 	alice.click("[data-testid=back]")
 	alice.click("[data-testid=new-dm]")
+	alice.waitVisible(`[data-testid=person][data-name="bob"] [data-testid=online]`)
+	alice.screenshot("people")
+	alice.checkA11y("people")
 	alice.click(`[data-testid=person][data-name="bob"] [data-testid=person-message]`)
 	alice.waitVisible("#composer-input")
 	alice.waitJS("the DM is named after Bob", textOf("#view-title")+` === 'Bob'`)
-	alice.screenshot("dm-people")
 	alice.send("Hi Bob, the plan is at https://example.com/plan?x=1.")
+	alice.checkA11y("direct message")
 	link := `#message-list .msg-body a`
 	alice.waitVisible(link)
 	if got := evaluate[string](alice, `(() => { const a = document.querySelector('#message-list .msg-body a');
@@ -59,6 +62,7 @@ func TestBrowserDirectMessagesTypingPresenceAndSeen(t *testing.T) {
 	bob.waitJS("the last message shows", textOf(dmRow+" [data-testid=room-last]")+` === 'Hi Bob, the plan is at https://example.com/plan?x=1.'`)
 	bob.waitVisible(dmRow + " [data-testid=online]")
 	bob.screenshot("rooms-previews")
+	bob.checkA11y("room list with last messages")
 
 	// Bob opens it: Alice is online, and typing.
 	bob.click(dmRow)
@@ -67,6 +71,7 @@ func TestBrowserDirectMessagesTypingPresenceAndSeen(t *testing.T) {
 	alice.typeText("#composer-input", "Let me think")
 	bob.waitJS("Alice shows as typing", textOf("[data-testid=chat-status]")+` === 'Alice is typing…'`)
 	bob.screenshot("dm-typing")
+	bob.checkA11y("direct message, the other typing")
 	bob.waitJS("typing goes after 5 s", textOf("[data-testid=chat-status]")+` === 'online'`)
 
 	// Bob has read Alice's message: she sees "Seen by 1", and his name on a tap.
@@ -76,6 +81,7 @@ func TestBrowserDirectMessagesTypingPresenceAndSeen(t *testing.T) {
 	alice.waitJS("Seen by 1 under her latest message", `[...document.querySelectorAll('#message-list [data-testid=message]')].at(-1)?.querySelector('[data-testid=seen-by]')?.textContent === 'Seen by 1'`)
 	alice.click("[data-testid=seen-by]")
 	alice.waitJS("the names show", textOf("[data-testid=seen-names]")+` === 'Bob'`)
+	alice.checkA11y("seen by")
 
 	// A message in the room puts it back on top of Bob's list.
 	bob.click("[data-testid=back]")
@@ -111,11 +117,12 @@ func TestBrowserProfileRolesAndDefects(t *testing.T) {
 	bob.fill("#password-current_password", "not-my-password")
 	bob.fill("#password-new_password", "brand-new-password")
 	bob.click("[data-testid=password-submit]")
-	bob.waitJS("a wrong current password is named", textOf("#password-error")+`.includes('current_password')`)
+	bob.waitJS("a wrong current password is named", textOf("#password")+`.includes('is not your current password')`)
 	bob.fill("#password-current_password", password)
 	bob.click("[data-testid=password-submit]")
 	bob.waitJS("the password is changed", `document.getElementById('toast').textContent.startsWith('Password changed')`)
 	bob.screenshot("me")
+	bob.checkA11y("me")
 
 	// Made an admin, Bob gets the Admin tab at once, without logging in again.
 	if n := evaluate[int](bob, `document.querySelectorAll('[data-testid=nav-admin]').length`); n != 0 {
@@ -142,6 +149,7 @@ func TestBrowserProfileRolesAndDefects(t *testing.T) {
 	alice.click("[data-testid=back]")
 	alice.waitVisible("[data-testid=archived-note]")
 	alice.waitJS("no hello in an archived room", textOf("[data-testid=history-edge]")+` === 'No messages.'`)
+	alice.checkA11y("archived room")
 
 	// A paste over 4,000 characters is counted, not cut.
 	alice.click("[data-testid=back]")
@@ -159,6 +167,7 @@ func TestBrowserProfileRolesAndDefects(t *testing.T) {
 	if !evaluate[bool](alice, `document.querySelector('[data-testid=send]').disabled && document.getElementById('composer-input').value.length === 4010`) {
 		t.Error("an over-long paste was cut or can be sent")
 	}
+	alice.checkA11y("a message over the limit")
 
 	// Disabled, Bob's phone goes to the login screen and says why.
 	alice.click("[data-testid=back]")
@@ -170,4 +179,5 @@ func TestBrowserProfileRolesAndDefects(t *testing.T) {
 	if note := evaluate[string](bob, textOf("[data-testid=signed-out]")); !strings.Contains(note, "disabled") {
 		t.Errorf("the login screen says %q", note)
 	}
+	bob.checkA11y("logged out, with the reason")
 }
