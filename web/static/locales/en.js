@@ -9,6 +9,15 @@ export default {
   'common.loading': 'Loading…',
   'common.language': 'Language',
 
+  'form.required': 'Please fill this in.',
+  'form.tooShort': 'Use at least {n} characters.',
+  'form.tooLong': 'Use at most {n} characters.',
+  'form.format': 'Please check the format.',
+
+  'prefs.enterKey': 'Enter key in a chat',
+  'prefs.enterSends': 'Sends the message (Shift+Enter: new line)',
+  'prefs.enterNewline': 'Starts a new line (Ctrl+Enter sends)',
+
   'conn.reconnecting': 'Reconnecting…',
 
   'nav.label': 'Main',
@@ -76,7 +85,10 @@ export default {
   'chat.discard': 'Discard',
   'chat.edited': 'edited',
   'chat.deleted': 'Message deleted',
-  'chat.actions': 'Message actions',
+  'chat.actionsMine': 'Actions for your message at {time}',
+  'chat.actionsOf': "Actions for {name}'s message at {time}",
+  'chat.announce': '{name}: {body}',
+  'chat.pendingList': 'Being sent',
   'chat.edit': 'Edit',
   'chat.delete': 'Delete',
   'chat.deleteConfirm': 'Delete this message?',
@@ -245,7 +257,8 @@ export default {
   'chat.notOneEmoji': 'Enter exactly one emoji.',
   'chat.reactedBy': '{emoji} {n}: {names}',
   'chat.replyingTo': 'Replying to {name}',
-  'chat.quoteLabel': 'In reply to {name}: {text}. Show the original',
+  'chat.inReplyTo': 'In reply to',
+  'chat.showOriginal': '(show the original)',
   'chat.notFound': 'That message is no longer here.',
   'chat.mentionSuggestions': 'People to mention',
   'mentions.title': 'Mentions',

@@ -9,6 +9,15 @@ export default {
   'common.loading': '加载中…',
   'common.language': '语言',
 
+  'form.required': '请填写此项。',
+  'form.tooShort': '至少需要 {n} 个字符。',
+  'form.tooLong': '最多 {n} 个字符。',
+  'form.format': '请检查格式。',
+
+  'prefs.enterKey': '聊天中的回车键',
+  'prefs.enterSends': '发送消息（Shift+回车换行）',
+  'prefs.enterNewline': '换行（Ctrl+回车发送）',
+
   'conn.reconnecting': '正在重新连接…',
 
   'nav.label': '主菜单',
@@ -75,7 +84,10 @@ export default {
   'chat.discard': '放弃',
   'chat.edited': '已编辑',
   'chat.deleted': '消息已删除',
-  'chat.actions': '消息操作',
+  'chat.actionsMine': '你在 {time} 发的消息的操作',
+  'chat.actionsOf': '{name} 在 {time} 发的消息的操作',
+  'chat.announce': '{name}：{body}',
+  'chat.pendingList': '正在发送',
   'chat.edit': '编辑',
   'chat.delete': '删除',
   'chat.deleteConfirm': '删除这条消息？',
@@ -244,7 +256,8 @@ export default {
   'chat.notOneEmoji': '请只输入一个表情。',
   'chat.reactedBy': '{emoji} {n}：{names}',
   'chat.replyingTo': '回复 {name}',
-  'chat.quoteLabel': '回复 {name}：{text}。查看原消息',
+  'chat.inReplyTo': '回复',
+  'chat.showOriginal': '（查看原消息）',
   'chat.notFound': '这条消息已不在了。',
   'chat.mentionSuggestions': '可以提及的人',
   'mentions.title': '提及我的',
