@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -30,6 +31,7 @@ type Stream struct {
 	*Subscriber
 	svc    *Service
 	cursor int64
+	closer sync.Once
 }
 
 // noCursor marks a stream that starts with live events and replays nothing.
@@ -76,6 +78,7 @@ func (s *Service) OpenStream(ctx context.Context, p auth.Principal, roomID, curs
 			s.hub.Unsubscribe(sub)
 			return nil, err
 		}
+		s.announce.opened(p.UserID)
 		return st, nil
 	}
 	first, err := s.memberships(ctx, p.UserID)
@@ -98,6 +101,7 @@ func (s *Service) OpenStream(ctx context.Context, p auth.Principal, roomID, curs
 			s.hub.detach(sub, id)
 		}
 	}
+	s.announce.opened(p.UserID)
 	return st, nil
 }
 
@@ -113,8 +117,13 @@ func (s *Service) memberships(ctx context.Context, userID string) (map[string]bo
 	return set, nil
 }
 
-// Close ends the subscription.
-func (st *Stream) Close() { st.svc.hub.Unsubscribe(st.Subscriber) }
+// Close ends the subscription; the user may go offline.
+func (st *Stream) Close() {
+	st.closer.Do(func() {
+		st.svc.hub.Unsubscribe(st.Subscriber)
+		st.svc.announce.closedStream(st.UserID)
+	})
+}
 
 // Replay sends the logged events after the cursor that the caller may still
 // see, in order, a page at a time: write must have written a page out before

@@ -97,15 +97,7 @@ func (s *Server) MetricsAddr() string {
 // A listener that fails shuts the node down too, and its error is returned.
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 2)
-	go func() {
-		// With a certificate, HTTPS, where net/http also speaks HTTP/2;
-		// else plain HTTP/1.1. Either way over the capped listener.
-		if s.cfg.TLSCert != "" {
-			errc <- s.public.ServeTLS(s.ln, s.cfg.TLSCert, s.cfg.TLSKey)
-			return
-		}
-		errc <- s.public.Serve(s.ln)
-	}()
+	go func() { errc <- serveHTTP(s.public, s.ln, s.cfg) }() // over the capped listener
 	if s.metrics != nil {
 		go func() { errc <- s.metrics.Serve(s.mln) }()
 	}
