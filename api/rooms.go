@@ -87,6 +87,31 @@ func (h *handlers) markRead(c *gin.Context) {
 	})
 }
 
+func (h *handlers) openDM(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		UserID string `json:"user_id"`
+	}) {
+		room, created, err := h.Rooms.OpenDM(c.Request.Context(), principal(c), in.UserID)
+		status := http.StatusOK
+		if created {
+			status = http.StatusCreated
+		}
+		h.render(c, status, room, err)
+	})
+}
+
+func (h *handlers) setNotifications(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		Level string `json:"level"`
+	}) {
+		h.render(c, http.StatusNoContent, nil, h.Rooms.SetNotifications(c.Request.Context(), principal(c), c.Param("room"), in.Level))
+	})
+}
+
+func (h *handlers) typing(c *gin.Context) {
+	h.render(c, http.StatusNoContent, nil, h.Rooms.Typing(c.Request.Context(), principal(c), c.Param("room")))
+}
+
 func (h *handlers) postMessage(c *gin.Context) {
 	withBody(h, c, func(in struct {
 		Body     string `json:"body"`

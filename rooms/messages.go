@@ -120,6 +120,10 @@ func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in 
 		if err := s.indexMessage(tx, msg); err != nil {
 			return err
 		}
+		if s.notifier != nil {
+			posted := out
+			tx.AfterCommit(func() { s.notifier.MessageCreated(p.TenantID, posted) })
+		}
 		return s.emitMessage(tx, EvMessageCreated, p.TenantID, out)
 	})
 	if errors.Is(err, errSameClientID) {
