@@ -14,7 +14,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -195,7 +194,10 @@ func checkVAPID(t *testing.T, header http.Header, publicKey, origin string) {
 		t.Fatalf("Authorization %q does not carry the server's VAPID key", header.Get("Authorization"))
 	}
 	raw, _ := base64.RawURLEncoding.DecodeString(publicKey)
-	pub := &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(raw[1:33]), Y: new(big.Int).SetBytes(raw[33:65])}
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), raw)
+	if err != nil {
+		t.Fatalf("the VAPID public key: %v", err)
+	}
 	claims := jwt.MapClaims{}
 	if _, err := jwt.ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) { return pub, nil },
 		jwt.WithValidMethods([]string{"ES256"}), jwt.WithAudience(origin), jwt.WithExpirationRequired()); err != nil {
