@@ -39,7 +39,7 @@ type handlers struct {
 	Deps
 	requests *prometheus.HistogramVec
 	refusals *prometheus.CounterVec // requests refused by a limit, by limit
-	frames   sync.Pool // write buffers lent to streams while they write
+	frames   sync.Pool              // write buffers lent to streams while they write
 }
 
 // contentSecurityPolicy allows only this origin's own scripts, styles and
@@ -106,6 +106,7 @@ func New(d Deps) http.Handler {
 	authed.DELETE("/rooms/:room/members/:user", h.deleteMember)
 	authed.POST("/rooms/:room/read", h.markRead)
 	authed.POST("/rooms/:room/messages", h.postMessage)
+	authed.POST("/rooms/:room/messages/batch", h.postMessageBatch)
 	authed.GET("/rooms/:room/messages", h.history)
 	authed.PATCH("/rooms/:room/messages/:id", h.editMessage)
 	authed.DELETE("/rooms/:room/messages/:id", h.deleteMessage)
