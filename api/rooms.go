@@ -87,20 +87,47 @@ func (h *handlers) markRead(c *gin.Context) {
 	})
 }
 
+// newMessage is a post as clients send it.
+type newMessage struct {
+	Body     string `json:"body"`
+	ClientID string `json:"client_id"`
+	AsUser   string `json:"as_user"`
+	ReplyTo  string `json:"reply_to"`
+}
+
+func (m newMessage) domain() rooms.NewMessage {
+	return rooms.NewMessage{Body: m.Body, ClientID: m.ClientID, AsUser: m.AsUser, ReplyTo: m.ReplyTo}
+}
+
+// createdStatus is 201 when something new was stored, else 200 (a retry).
+func createdStatus(created bool) int {
+	if created {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}
+
 func (h *handlers) postMessage(c *gin.Context) {
-	withBody(h, c, func(in struct {
-		Body     string `json:"body"`
-		ClientID string `json:"client_id"`
-		AsUser   string `json:"as_user"`
-		ReplyTo  string `json:"reply_to"`
+	withBody(h, c, func(in newMessage) {
+		msg, created, err := h.Rooms.Post(c.Request.Context(), principal(c), c.Param("room"), in.domain())
+		h.render(c, createdStatus(created), msg, err)
+	})
+}
+
+func (h *handlers) postMessageBatch(c *gin.Context) {
+	withBodyUpTo(h, c, maxBatchBodyBytes, func(in struct {
+		Messages []newMessage `json:"messages"`
 	}) {
-		msg, created, err := h.Rooms.Post(c.Request.Context(), principal(c), c.Param("room"),
-			rooms.NewMessage{Body: in.Body, ClientID: in.ClientID, AsUser: in.AsUser, ReplyTo: in.ReplyTo})
-		status := http.StatusCreated
-		if !created {
-			status = http.StatusOK
+		msgs := make([]rooms.NewMessage, len(in.Messages))
+		for i, m := range in.Messages {
+			msgs[i] = m.domain()
 		}
-		h.render(c, status, msg, err)
+		posted, err := h.Rooms.PostBatch(c.Request.Context(), principal(c), c.Param("room"), msgs)
+		created := false
+		for _, p := range posted {
+			created = created || p.Created
+		}
+		h.render(c, createdStatus(created), gin.H{"results": posted}, err)
 	})
 }
 

@@ -165,7 +165,9 @@ func TestDisableLogoutAndExpiryEndStreams(t *testing.T) {
 	}
 	// Tokens live only seconds here: each is taken fresh right before its
 	// use, so a busy machine cannot expire one early.
-	fresh := func(u testkit.User) testkit.TokenResponse { return mustLogin(t, s, "acme", u.Username, testkit.Password) }
+	fresh := func(u testkit.User) testkit.TokenResponse {
+		return mustLogin(t, s, "acme", u.Username, testkit.Password)
+	}
 	bobStream := s.Open(t, "/api/v1/events", fresh(bob).AccessToken, "")
 	carolLogin := fresh(carol)
 	carolStream := s.Open(t, "/api/v1/events?token="+carolLogin.AccessToken, "", "")

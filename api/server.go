@@ -108,6 +108,7 @@ func New(d Deps) http.Handler {
 	authed.DELETE("/rooms/:room/members/:user", h.deleteMember)
 	authed.POST("/rooms/:room/read", h.markRead)
 	authed.POST("/rooms/:room/messages", h.postMessage)
+	authed.POST("/rooms/:room/messages/batch", h.postMessageBatch)
 	authed.GET("/rooms/:room/messages", h.history)
 	authed.PATCH("/rooms/:room/messages/:id", h.editMessage)
 	authed.DELETE("/rooms/:room/messages/:id", h.deleteMessage)
