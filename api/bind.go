@@ -57,7 +57,7 @@ func bindOptionalJSON(c *gin.Context, dst any) error {
 	if c.Request.ContentLength == 0 {
 		return nil
 	}
-	return bindJSON(c, dst)
+	return bindJSON(c, dst, maxBodyBytes)
 }
 
 func decodeFault(err error) error {
