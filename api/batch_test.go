@@ -5,7 +5,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"parley/config"
+	"parley/internal/limit"
 	"parley/internal/testkit"
 )
 
@@ -78,15 +81,21 @@ func TestBatchPostIsOneWriteInOrderAndIdempotent(t *testing.T) {
 		t.Fatalf("history has %d messages, want 4", len(p.Messages))
 	}
 
-	// A member may post a batch into their room; the body may pass 1 MiB.
+	// A member may post a batch into their room.
+	var mine batchResult
+	s.Must(t, http.StatusCreated, "POST", path, bob.Token, batchOf(item("mine", "m-1"), item("too", "m-2")), &mine)
+	if mine.Results[1].Message.Seq != 6 || mine.Results[1].Message.Author.ID != bob.ID {
+		t.Fatalf("member's batch %+v", mine.Results)
+	}
+	// 100 messages of 4,000 characters: the body may pass 1 MiB.
 	long := strings.Repeat("界", 4000) // 12,000 bytes
 	var many []map[string]string
 	for i := range 100 {
 		many = append(many, item(long, fmt.Sprint("big-", i)))
 	}
 	var big batchResult
-	s.Must(t, http.StatusCreated, "POST", path, bob.Token, batchOf(many...), &big)
-	if n := len(big.Results); n != 100 || big.Results[99].Message.Seq != 104 {
+	s.Must(t, http.StatusCreated, "POST", path, key, batchOf(many...), &big)
+	if n := len(big.Results); n != 100 || big.Results[99].Message.Seq != 106 {
 		t.Fatalf("%d results, last %+v", n, big.Results[n-1].Message)
 	}
 }
@@ -141,4 +150,34 @@ func TestBatchPostRefusesABadItemAndStoresNothing(t *testing.T) {
 		})
 	}
 	assertUnchanged(t, s, before)
+}
+
+// Every message of a batch counts against the poster's rate limit, all or
+// none; a batch larger than the whole allowance is a bad request.
+func TestBatchPostCountsEachMessageAgainstThePostLimit(t *testing.T) {
+	t.Parallel()
+	s := testkit.Start(t, func(c *config.Config) { c.PostLimitKey = limit.Rate{N: 10, Per: time.Hour} })
+	alice := s.CreateTenant(t, "acme", "alice")
+	r := createRoom(t, s, alice, "feed", "private")
+	key := createKey(t, s, alice.Token, "messages:write")
+	path := "/api/v1/rooms/" + r.ID + "/messages/batch"
+	batch := func(n int, prefix string) map[string]any {
+		var items []map[string]string
+		for i := range n {
+			items = append(items, item("x", fmt.Sprint(prefix, i)))
+		}
+		return batchOf(items...)
+	}
+	s.Must(t, http.StatusCreated, "POST", path, key, batch(6, "a"), nil)
+	before := snapshot(t, s)
+	got := s.Do(t, "POST", path, key, batch(6, "b")) // 4 left
+	if got.Status != http.StatusTooManyRequests || got.Header.Get("Retry-After") == "" {
+		t.Fatalf("over the limit: %d %s", got.Status, got.Body)
+	}
+	if got := s.Do(t, "POST", path, key, batch(11, "c")); got.Status != http.StatusBadRequest || errorOf(t, got).Error.Field != "messages" {
+		t.Fatalf("larger than the allowance: %d %s", got.Status, got.Body)
+	}
+	assertUnchanged(t, s, before)
+	s.Must(t, http.StatusCreated, "POST", path, key, batch(4, "d"), nil)
+	expect(t, s.Do(t, "POST", "/api/v1/rooms/"+r.ID+"/messages", key, map[string]string{"body": "one more"}), http.StatusTooManyRequests, "rate_limited")
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"parley/internal/fault"
+	"parley/internal/limit"
 	"parley/rooms"
 )
 
@@ -122,12 +123,17 @@ func (h *handlers) postMessageBatch(c *gin.Context) {
 		for i, m := range in.Messages {
 			msgs[i] = m.domain()
 		}
-		posted, err := h.Rooms.PostBatch(c.Request.Context(), principal(c), c.Param("room"), msgs)
-		created := false
-		for _, p := range posted {
-			created = created || p.Created
-		}
-		h.render(c, createdStatus(created), gin.H{"results": posted}, err)
+		p := principal(c)
+		h.limitedRun(c, func() (func(), error) {
+			return h.Limits.PostMany(c.Request.Context(), limit.Caller{ID: p.Subject(), IsKey: p.IsKey()}, max(len(msgs), 1))
+		}, func() {
+			posted, err := h.Rooms.PostBatch(c.Request.Context(), p, c.Param("room"), msgs)
+			created := false
+			for _, m := range posted {
+				created = created || m.Created
+			}
+			h.render(c, createdStatus(created), gin.H{"results": posted}, err)
+		})
 	})
 }
 

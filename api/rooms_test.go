@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"parley/config"
+	"parley/internal/limit"
 	"parley/internal/testkit"
 	"parley/store"
 )
@@ -269,7 +270,10 @@ func TestAddedMemberStartsReceivingWithoutReconnecting(t *testing.T) {
 }
 
 func TestStalledReaderIsCutOffWhileFastReaderGetsEverything(t *testing.T) {
-	s := testkit.Start(t, func(c *config.Config) { c.SubscriberQueue = 64 })
+	s := testkit.Start(t, func(c *config.Config) {
+		c.SubscriberQueue = 64
+		c.PostLimitUser = limit.Rate{} // this test floods on purpose
+	})
 	alice := s.CreateTenant(t, "acme", "alice")
 	bob := s.Signup(t, "acme", "bob")
 	r := createRoom(t, s, alice, "busy", "public")

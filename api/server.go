@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"parley/auth"
 	"parley/internal/fault"
+	"parley/internal/limit"
 	"parley/rooms"
 	"parley/store"
 )
@@ -33,13 +35,16 @@ type Deps struct {
 	Streams *sync.WaitGroup
 	// TrustedProxies may set the client IP through X-Forwarded-For; nil trusts none.
 	TrustedProxies []string
+	// Limits refuses requests over a rate limit.
+	Limits *limit.Limiter
+	// Refusals counts requests refused by a cap or rate limit, by limit.
+	Refusals limit.Metrics
 }
 
 type handlers struct {
 	Deps
 	requests *prometheus.HistogramVec
-	refusals *prometheus.CounterVec // requests refused by a limit, by limit
-	frames   sync.Pool              // write buffers lent to streams while they write
+	frames   sync.Pool // write buffers lent to streams while they write
 }
 
 // contentSecurityPolicy allows only this origin's own scripts, styles and
@@ -54,10 +59,7 @@ func New(d Deps) http.Handler {
 		Name: "parley_http_request_duration_seconds", Help: "HTTP requests by route and status.",
 		Buckets: prometheus.DefBuckets,
 	}, []string{"method", "route", "status"})
-	h.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "parley_limit_refused_total", Help: "Requests refused because a cap or rate limit was reached, by limit.",
-	}, []string{"limit"})
-	d.Metrics.MustRegister(h.requests, h.refusals)
+	d.Metrics.MustRegister(h.requests)
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -76,8 +78,8 @@ func New(d Deps) http.Handler {
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})))
 
 	v1 := r.Group("/api/v1")
-	v1.POST("/tenants", h.createTenant)
-	v1.POST("/auth/signup", h.signup)
+	v1.POST("/tenants", h.perIP(d.Limits.CreateTenant), h.createTenant)
+	v1.POST("/auth/signup", h.perIP(d.Limits.Signup), h.signup)
 	v1.POST("/auth/login", h.login)
 	v1.POST("/auth/refresh", h.refresh)
 
@@ -97,7 +99,7 @@ func New(d Deps) http.Handler {
 	authed.GET("/apikeys", h.listKeys)
 	authed.DELETE("/apikeys/:id", h.revokeKey)
 
-	authed.POST("/rooms", h.createRoom)
+	authed.POST("/rooms", h.perCaller(d.Limits.CreateRoom), h.createRoom)
 	authed.GET("/rooms", h.listRooms)
 	authed.GET("/rooms/:room", h.getRoom)
 	authed.PATCH("/rooms/:room", h.patchRoom)
@@ -107,8 +109,8 @@ func New(d Deps) http.Handler {
 	authed.PUT("/rooms/:room/members/:user", h.putMember)
 	authed.DELETE("/rooms/:room/members/:user", h.deleteMember)
 	authed.POST("/rooms/:room/read", h.markRead)
-	authed.POST("/rooms/:room/messages", h.postMessage)
-	authed.POST("/rooms/:room/messages/batch", h.postMessageBatch)
+	authed.POST("/rooms/:room/messages", h.perCaller(d.Limits.Post), h.postMessage)
+	authed.POST("/rooms/:room/messages/batch", h.postMessageBatch) // counts each message against the post limit
 	authed.GET("/rooms/:room/messages", h.history)
 	authed.PATCH("/rooms/:room/messages/:id", h.editMessage)
 	authed.DELETE("/rooms/:room/messages/:id", h.deleteMessage)
@@ -152,9 +154,48 @@ func (h *handlers) authenticate(allowQuery bool) gin.HandlerFunc {
 	}
 }
 
+// perIP refuses a request over a limit on its client IP, before its handler runs.
+func (h *handlers) perIP(take func(ctx context.Context, ip string) (refund func(), err error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h.limited(c, func() (func(), error) { return take(c.Request.Context(), c.ClientIP()) })
+	}
+}
+
+// perCaller refuses a request over a limit on its caller (user or API key),
+// before its handler runs.
+func (h *handlers) perCaller(take func(ctx context.Context, who limit.Caller) (refund func(), err error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := principal(c)
+		h.limited(c, func() (func(), error) {
+			return take(c.Request.Context(), limit.Caller{ID: p.Subject(), IsKey: p.IsKey()})
+		})
+	}
+}
+
+// limited runs the request if take allows it. A request refused as malformed
+// (400, 413, 415) is given back: it cost nothing, and a typo should not cost a try.
+func (h *handlers) limited(c *gin.Context, take func() (refund func(), err error)) {
+	h.limitedRun(c, take, c.Next)
+}
+
+// limitedRun is limited for a handler that counts after reading the body:
+// run is the rest of the request.
+func (h *handlers) limitedRun(c *gin.Context, take func() (refund func(), err error), run func()) {
+	refund, err := take()
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	run()
+	switch c.Writer.Status() {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+		refund()
+	}
+}
+
 func (h *handlers) fail(c *gin.Context, err error) {
 	if fe, ok := fault.As(err); ok && fe.Limit != "" {
-		h.refusals.WithLabelValues(fe.Limit).Inc()
+		h.Refusals.Refused(fe.Limit)
 	}
 	fail(c, h.Log, err)
 }

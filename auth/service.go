@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"parley/internal/fault"
+	"parley/internal/limit"
 	"parley/store"
 )
 
@@ -26,6 +27,7 @@ type Options struct {
 	RefreshTTL         time.Duration
 	InviteTTL          time.Duration
 	SelfServiceTenants bool
+	Limits             *limit.Limiter // log-in attempts per account and per client IP
 	// Caps, 0 for none (docs/SECURITY.md).
 	MaxUsersPerTenant       int
 	MaxAPIKeysPerTenant     int
@@ -40,8 +42,6 @@ type Service struct {
 	passwords *Passwords
 	revoker   Revoker
 	opts      Options
-	byUser    *FailureLimiter
-	byIP      *FailureLimiter
 	keys      *keyCache
 	now       func() time.Time
 }
@@ -50,10 +50,8 @@ type Service struct {
 func NewService(st *store.Store, policy *Policy, signer *Signer, passwords *Passwords, revoker Revoker, opts Options) *Service {
 	return &Service{
 		st: st, policy: policy, signer: signer, passwords: passwords, revoker: revoker, opts: opts,
-		byUser: NewFailureLimiter(5, 30*time.Second),
-		byIP:   NewFailureLimiter(30, 2*time.Second),
-		keys:   newKeyCache(),
-		now:    func() time.Time { return time.Now().UTC() },
+		keys: newKeyCache(),
+		now:  func() time.Time { return time.Now().UTC() },
 	}
 }
 
@@ -182,28 +180,29 @@ func (s *Service) Signup(ctx context.Context, slug, username, password, displayN
 	return pair, err
 }
 
-// Login checks a password, rate-limiting failures per tenant+username and per IP.
+// Login checks a password. Attempts count against the account and the client
+// IP while they are checked (so parallel guesses are limited as serial ones),
+// and keep counting when they fail.
 // Usernames are unique regardless of case, so they match regardless of case.
 func (s *Service) Login(ctx context.Context, slug, username, password, clientIP string) (TokenPair, error) {
 	if err := checkLogin(slug, username, password); err != nil {
 		return TokenPair{}, err
 	}
-	now := s.now()
-	userKey := slug + "\x00" + strings.ToLower(username)
-	if wait := max(s.byUser.Wait(userKey, now), s.byIP.Wait(clientIP, now)); wait > 0 {
-		return TokenPair{}, &fault.Error{Kind: fault.RateLimited, Message: "too many failed log-ins; try again later", RetryAfter: wait}
+	refund, err := s.opts.Limits.StartLogin(ctx, slug, username, clientIP)
+	if err != nil {
+		return TokenPair{}, err
 	}
 	var user store.User
-	err := s.st.Read(ctx).Joins("JOIN tenants ON tenants.id = users.tenant_id").
+	err = s.st.Read(ctx).Joins("JOIN tenants ON tenants.id = users.tenant_id").
 		Where("tenants.slug = ? AND users.username = ? COLLATE NOCASE", slug, username).Take(&user).Error
 	if err != nil && !store.IsNotFound(err) {
+		refund() // our failure, not the client's
 		return TokenPair{}, err
 	}
 	if !s.passwords.Check(user.PasswordHash, password) || user.Disabled {
-		s.byUser.Fail(userKey, now)
-		s.byIP.Fail(clientIP, now)
 		return TokenPair{}, errBadCredentials
 	}
+	refund()
 	var pair TokenPair
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
 		pair, err = s.startSession(tx, user)

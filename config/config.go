@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"parley/internal/limit"
 )
 
 // Config is everything an operator can set. Field names double as JSON keys in the
@@ -37,6 +39,17 @@ type Config struct {
 	// TrustedProxies lists the reverse proxies (IPs or CIDRs, comma-separated)
 	// whose X-Forwarded-For names the client; empty trusts none.
 	TrustedProxies string `json:"trusted_proxies"`
+
+	// Rate limits (docs/SECURITY.md): N per duration, a burst of N at most.
+	LoginLimitAccount limit.Rate `json:"login_limit_account"` // log-in attempts per tenant+username (a right password is given back)
+	LoginLimitIP      limit.Rate `json:"login_limit_ip"`      // log-in attempts per client IP (likewise)
+	SignupLimitIP     limit.Rate `json:"signup_limit_ip"`
+	TenantLimitIP     limit.Rate `json:"tenant_limit_ip"`
+	PostLimitUser     limit.Rate `json:"post_limit_user"`
+	PostLimitKey      limit.Rate `json:"post_limit_key"`
+	RoomLimitUser     limit.Rate `json:"room_limit_user"`
+	RoomLimitKey      limit.Rate `json:"room_limit_key"`
+	RoomsPerHour      int        `json:"rooms_per_hour"` // rooms one user may create in any hour; 0: no cap
 	// Caps on how many of a kind one owner may have (0: none); docs/SECURITY.md.
 	MaxStreamsPerUser   int `json:"max_streams_per_user"`
 	MaxRoomsPerUser     int `json:"max_rooms_per_user"`
@@ -61,6 +74,15 @@ func Default() Config {
 		BcryptCost:        10,
 		LogLevel:          "info",
 		ShutdownTimeout:   10 * time.Second,
+		LoginLimitAccount: limit.Rate{N: 5, Per: 150 * time.Second},
+		LoginLimitIP:      limit.Rate{N: 30, Per: time.Minute},
+		SignupLimitIP:     limit.Rate{N: 20, Per: time.Hour},
+		TenantLimitIP:     limit.Rate{N: 5, Per: time.Hour},
+		PostLimitUser:     limit.Rate{N: 30, Per: 10 * time.Second},
+		PostLimitKey:      limit.Rate{N: 300, Per: 10 * time.Second},
+		RoomLimitUser:     limit.Rate{N: 10, Per: time.Minute},
+		RoomLimitKey:      limit.Rate{N: 120, Per: time.Minute},
+		RoomsPerHour:      30,
 		// A person has a few tabs and devices; the rest leave room for big
 		// workspaces while bounding what one account or tenant can pile up.
 		MaxStreamsPerUser:   10,
@@ -115,6 +137,9 @@ func (c Config) Validate() error {
 	}
 	if c.JWTKey != "" && len(c.JWTKey) < 32 {
 		problems = append(problems, "jwt_key must be at least 32 characters")
+	}
+	if c.RoomsPerHour < 0 {
+		problems = append(problems, "rooms_per_hour must be 0 (no cap) or more")
 	}
 	if c.ShutdownTimeout <= 0 {
 		problems = append(problems, "shutdown_timeout must be positive")
@@ -209,6 +234,17 @@ func dur(field func(*Config) *time.Duration) func(*Config, string) error {
 	}
 }
 
+func rate(field func(*Config) *limit.Rate) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		r, err := limit.ParseRate(v)
+		if err != nil {
+			return err
+		}
+		*field(c) = r
+		return nil
+	}
+}
+
 func integer(field func(*Config) *int) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
@@ -236,6 +272,15 @@ var settings = []setting{
 	{"shutdown_timeout", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"subscriber_queue", integer(func(c *Config) *int { return &c.SubscriberQueue })},
 	{"bcrypt_cost", integer(func(c *Config) *int { return &c.BcryptCost })},
+	{"rooms_per_hour", integer(func(c *Config) *int { return &c.RoomsPerHour })},
+	{"login_limit_account", rate(func(c *Config) *limit.Rate { return &c.LoginLimitAccount })},
+	{"login_limit_ip", rate(func(c *Config) *limit.Rate { return &c.LoginLimitIP })},
+	{"signup_limit_ip", rate(func(c *Config) *limit.Rate { return &c.SignupLimitIP })},
+	{"tenant_limit_ip", rate(func(c *Config) *limit.Rate { return &c.TenantLimitIP })},
+	{"post_limit_user", rate(func(c *Config) *limit.Rate { return &c.PostLimitUser })},
+	{"post_limit_key", rate(func(c *Config) *limit.Rate { return &c.PostLimitKey })},
+	{"room_limit_user", rate(func(c *Config) *limit.Rate { return &c.RoomLimitUser })},
+	{"room_limit_key", rate(func(c *Config) *limit.Rate { return &c.RoomLimitKey })},
 	{"max_streams_per_user", integer(func(c *Config) *int { return &c.MaxStreamsPerUser })},
 	{"max_rooms_per_user", integer(func(c *Config) *int { return &c.MaxRoomsPerUser })},
 	{"max_members_per_room", integer(func(c *Config) *int { return &c.MaxMembersPerRoom })},

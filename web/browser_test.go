@@ -31,6 +31,7 @@ import (
 
 	"parley/config"
 	"parley/internal/app"
+	"parley/internal/limit"
 )
 
 const (
@@ -724,7 +725,7 @@ func apiCall(t *testing.T, method, url, token string, body, out any) {
 // loads older pages, in order and without gaps, as the person scrolls up.
 func TestBrowserHistoryPaging(t *testing.T) {
 	chromium := findChromium(t)
-	srv := startServer(t, nil)
+	srv := startServer(t, func(c *config.Config) { c.PostLimitUser = limit.Rate{} }) // the history is seeded at full speed
 	var login struct {
 		AccessToken string `json:"access_token"`
 	}

@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"parley/config"
+	"parley/internal/limit"
 )
 
 // apiLogin logs a user in through the API and returns the access token.
@@ -54,7 +57,7 @@ func (b *browser) openActions(body, action string) {
 // as elements, links are safe.
 func TestBrowserRepliesReactionsAndMentions(t *testing.T) {
 	chromium := findChromium(t)
-	srv := startServer(t, nil)
+	srv := startServer(t, func(c *config.Config) { c.PostLimitUser = limit.Rate{} }) // the history is seeded at full speed
 	apiCall(t, http.MethodPost, srv.URL+"/api/v1/tenants", "", map[string]any{
 		"slug": "acme", "name": "Acme", "admin": map[string]string{"username": "alice", "password": password, "display_name": "Alice Liddell"},
 	}, nil)

@@ -19,6 +19,7 @@ import (
 	"parley/api"
 	"parley/auth"
 	"parley/config"
+	"parley/internal/limit"
 	"parley/rooms"
 	"parley/store"
 	"parley/web"
@@ -61,23 +62,28 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := newHubMetrics(reg)
+	metrics := newNodeMetrics(reg)
 	hub := rooms.NewHub(cfg.SubscriberQueue, metrics, rooms.NewLocalStreamSlots(cfg.MaxStreamsPerUser))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "parley_streams_open", Help: "Open event streams.",
 	}, func() float64 { return float64(hub.Subscribers()) }))
 
+	limits := limit.New(limit.NewMemory(nil), limit.Rates{
+		LoginAccount: cfg.LoginLimitAccount, LoginIP: cfg.LoginLimitIP, SignupIP: cfg.SignupLimitIP, TenantIP: cfg.TenantLimitIP,
+		PostUser: cfg.PostLimitUser, PostKey: cfg.PostLimitKey, RoomUser: cfg.RoomLimitUser, RoomKey: cfg.RoomLimitKey,
+		RoomsPerHour: cfg.RoomsPerHour,
+	})
 	authSvc := auth.NewService(st, policy, auth.NewSigner(key, cfg.AccessTokenTTL), auth.NewPasswords(cfg.BcryptCost), hub,
 		auth.Options{RefreshTTL: cfg.RefreshTokenTTL, InviteTTL: cfg.InviteTTL, SelfServiceTenants: cfg.SelfServiceTenant,
 			MaxUsersPerTenant: cfg.MaxUsersPerTenant, MaxAPIKeysPerTenant: cfg.MaxAPIKeysPerTenant,
-			MaxOpenInvitesPerTenant: cfg.MaxInvitesPerTenant})
+			MaxOpenInvitesPerTenant: cfg.MaxInvitesPerTenant, Limits: limits})
 	roomSvc := rooms.NewService(st, authSvc, hub, rooms.Caps{
 		RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser})
 	a := &App{Auth: authSvc, Rooms: roomSvc, Store: st, hub: hub, metrics: reg, shutdown: make(chan struct{})}
 	a.handler = api.New(api.Deps{
 		Auth: authSvc, Rooms: roomSvc, Store: st, Log: log, Metrics: reg, Web: web.Static(),
 		PingInterval: cfg.PingInterval, Shutdown: a.shutdown, Streams: &a.streams,
-		TrustedProxies: cfg.Proxies(),
+		TrustedProxies: cfg.Proxies(), Limits: limits, Refusals: metrics,
 	})
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
@@ -143,22 +149,27 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return errors.Join(err, a.Close())
 }
 
-type hubMetrics struct {
+// nodeMetrics counts what the hub and the limits do, for /metrics.
+type nodeMetrics struct {
 	delivered prometheus.Counter
 	dropped   prometheus.Counter
+	refused   *prometheus.CounterVec
 }
 
-func newHubMetrics(reg *prometheus.Registry) *hubMetrics {
-	m := &hubMetrics{
+func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
+	m := &nodeMetrics{
 		delivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_events_delivered_total", Help: "Events queued to live subscribers."}),
 		dropped:   prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_subscribers_dropped_total", Help: "Subscribers cut off for reading too slowly."}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_limit_refused_total",
+			Help: "Requests and connections refused by a rate limit or cap, by limit."}, []string{"limit"}),
 	}
-	reg.MustRegister(m.delivered, m.dropped)
+	reg.MustRegister(m.delivered, m.dropped, m.refused)
 	return m
 }
 
-func (m *hubMetrics) Delivered(n int) { m.delivered.Add(float64(n)) }
-func (m *hubMetrics) Dropped()        { m.dropped.Inc() }
+func (m *nodeMetrics) Delivered(n int)     { m.delivered.Add(float64(n)) }
+func (m *nodeMetrics) Dropped()            { m.dropped.Inc() }
+func (m *nodeMetrics) Refused(rule string) { m.refused.WithLabelValues(rule).Inc() }
 
 // servePprof serves Go's profiler on its own address (keep it on loopback),
 // for measuring the server under load; it is off unless configured.

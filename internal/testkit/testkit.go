@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -120,6 +121,16 @@ func (s *Server) Do(t testing.TB, method, path, token string, body any) Response
 // DoWith is Do with extra headers (e.g. a different Content-Type).
 func (s *Server) DoWith(t testing.TB, method, path, token string, body any, header map[string]string) Response {
 	t.Helper()
+	r, err := s.Send(method, path, token, body, header)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+// Send is DoWith that returns its error instead of failing the test, for
+// requests sent from goroutines other than the test's own.
+func (s *Server) Send(method, path, token string, body any, header map[string]string) (Response, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -130,13 +141,13 @@ func (s *Server) DoWith(t testing.TB, method, path, token string, body any, head
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
-			t.Fatalf("encode body: %v", err)
+			return Response{}, fmt.Errorf("encode body: %w", err)
 		}
 		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequest(method, s.URL+path, rd)
 	if err != nil {
-		t.Fatalf("new request: %v", err)
+		return Response{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -149,14 +160,14 @@ func (s *Server) DoWith(t testing.TB, method, path, token string, body any, head
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return Response{}, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("read body: %v", err)
+		return Response{}, fmt.Errorf("read body: %w", err)
 	}
-	return Response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: raw}, nil
 }
 
 // Must is Do that fails the test unless the status is want, decoding into out.
