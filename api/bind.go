@@ -8,8 +8,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -38,6 +40,9 @@ func bindJSON(c *gin.Context, dst any, limit int64) error {
 		}
 		return fault.New(fault.Invalid, "could not read the body")
 	}
+	if !bytes.HasPrefix(bytes.TrimLeft(raw, " \t\r\n"), []byte("{")) {
+		return fault.New(fault.Invalid, "the body must be a JSON object")
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -65,16 +70,50 @@ func decodeFault(err error) error {
 	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &typeErr):
-		return fault.Field(typeErr.Field, "has the wrong type (want "+typeErr.Type.String()+")")
+		return fault.Field(typeErr.Field, "must be "+jsonKind(typeErr.Type))
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
 		return fault.New(fault.Invalid, "the body is not valid JSON")
 	case errors.Is(err, io.EOF):
 		return fault.New(fault.Invalid, "the body is empty")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return fault.Field(field, "is not a known field")
+		return fault.Field(shorten(field, 64), "is not a known field")
 	}
 	return fault.New(fault.Invalid, fmt.Sprintf("the body could not be read: %v", err))
+}
+
+// jsonKind names what a field of Go type t takes, in JSON's terms.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "an object"
+}
+
+// shorten cuts s to at most n bytes on a character boundary: a client's
+// unknown field name is echoed back, but not at any length.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // queryInt reads an optional integer query parameter within [lo, hi].

@@ -68,10 +68,7 @@ func (s *Service) createKey(ctx context.Context, tenantID, createdBy, name strin
 }
 
 func (s *Service) insertKey(ctx context.Context, tenantID, createdBy, name string, scopes []string) (NewKey, error) {
-	idBytes := make([]byte, keyPrefixBytes)
-	_, _ = rand.Read(idBytes)
-	prefix := lowerBase32.EncodeToString(idBytes) // 8 characters, public
-	secret := KeyPrefix + prefix + "_" + randomToken(keySecretBytes)
+	prefix, secret := newKeySecret()
 	now := s.now()
 	key := store.APIKey{ID: newID(), TenantID: tenantID, Name: name, Prefix: prefix, Hash: hashSecret(secret),
 		Scopes: strings.Join(scopes, ","), CreatedBy: createdBy, CreatedAt: now}
@@ -145,6 +142,14 @@ var (
 	keySecretLen = base64.RawURLEncoding.EncodedLen(keySecretBytes)
 )
 
+// newKeySecret draws a new key and returns its public prefix and the whole key.
+func newKeySecret() (prefix, secret string) {
+	idBytes := make([]byte, keyPrefixBytes)
+	_, _ = rand.Read(idBytes)
+	prefix = lowerBase32.EncodeToString(idBytes)
+	return prefix, KeyPrefix + prefix + "_" + randomToken(keySecretBytes)
+}
+
 // keyPublicPrefix returns the public prefix of a well-formed key.
 func keyPublicPrefix(secret string) (string, bool) {
 	rest, ok := strings.CutPrefix(secret, KeyPrefix)
@@ -155,10 +160,12 @@ func keyPublicPrefix(secret string) (string, bool) {
 	if !ok || len(prefix) != keyPrefixLen || len(random) != keySecretLen {
 		return "", false
 	}
-	if _, err := lowerBase32.DecodeString(prefix); err != nil {
+	// Decoding alone would skip CR/LF and ignore stray low bits: a key must
+	// also be the one spelling that its bytes encode to.
+	if raw, err := lowerBase32.DecodeString(prefix); err != nil || lowerBase32.EncodeToString(raw) != prefix {
 		return "", false
 	}
-	if _, err := base64.RawURLEncoding.DecodeString(random); err != nil {
+	if raw, err := base64.RawURLEncoding.DecodeString(random); err != nil || base64.RawURLEncoding.EncodeToString(raw) != random {
 		return "", false
 	}
 	return prefix, true

@@ -50,6 +50,9 @@ func NewSigner(key []byte, ttl time.Duration) *Signer {
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
+			// Strict base64: a signature with altered padding bits is not
+			// another spelling of the same token.
+			jwt.WithStrictDecoding(),
 		),
 		verified: map[string]*Claims{},
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"parley/auth"
@@ -106,8 +107,11 @@ type memberPayload struct {
 	Role   string        `json:"role"`
 }
 
-// encodeFrame writes one SSE event. JSON never holds a raw newline, so the
-// payload is always a single data line.
+// encodeFrame writes one SSE event. Whatever it is given, the frame parses
+// back as exactly this one event: a line break in the name is dropped, and
+// each line of the payload gets its own data: line (a client joins them with
+// "\n"), so no input can end the frame early or start a forged one. Our JSON
+// payloads hold no raw line break and take the single-line path.
 func encodeFrame(id int64, name string, payload []byte) []byte {
 	var b bytes.Buffer
 	b.Grow(len(payload) + len(name) + 40)
@@ -117,11 +121,35 @@ func encodeFrame(id int64, name string, payload []byte) []byte {
 		b.WriteByte('\n')
 	}
 	b.WriteString("event: ")
+	if strings.ContainsAny(name, "\r\n") {
+		name = strings.NewReplacer("\r", "", "\n", "").Replace(name)
+	}
 	b.WriteString(name)
-	b.WriteString("\ndata: ")
-	b.Write(payload)
-	b.WriteString("\n\n")
+	b.WriteByte('\n')
+	for {
+		line, rest, found := cutLine(payload)
+		b.WriteString("data: ")
+		b.Write(line)
+		b.WriteByte('\n')
+		if !found {
+			break
+		}
+		payload = rest
+	}
+	b.WriteByte('\n')
 	return b.Bytes()
+}
+
+// cutLine splits p at its first line break, which SSE spells CRLF, LF or CR.
+func cutLine(p []byte) (line, rest []byte, found bool) {
+	i := bytes.IndexAny(p, "\r\n")
+	if i < 0 {
+		return p, nil, false
+	}
+	if p[i] == '\r' && i+1 < len(p) && p[i+1] == '\n' {
+		return p[:i], p[i+2:], true
+	}
+	return p[:i], p[i+1:], true
 }
 
 // TokenExpiredFrame returns the frame that ends a stream whose token expired.

@@ -29,12 +29,14 @@ type Stream struct {
 const noCursor = -1
 
 // ParseCursor checks a client's Last-Event-ID ("" means: live events only).
+// Only the form this server writes is accepted: a non-negative decimal
+// without sign, padding or leading zeros.
 func ParseCursor(raw string) (int64, error) {
 	if raw == "" {
 		return noCursor, nil
 	}
 	n, err := strconv.ParseInt(raw, 10, 64)
-	if err != nil || n < 0 || len(raw) > 19 {
+	if err != nil || n < 0 || strconv.FormatInt(n, 10) != raw {
 		return 0, fault.Field("last_event_id", "is not a cursor this server issued")
 	}
 	return n, nil
