@@ -26,8 +26,11 @@ const (
 )
 
 // bindJSON decodes the request body into dst strictly: JSON content type, at
-// most limit bytes, one object, no unknown fields.
-func bindJSON(c *gin.Context, dst any, limit int64) error {
+// most 1 MiB, one object, no unknown fields.
+func bindJSON(c *gin.Context, dst any) error { return bindJSONUpTo(c, dst, maxBodyBytes) }
+
+// bindJSONUpTo is bindJSON for a body of at most limit bytes.
+func bindJSONUpTo(c *gin.Context, dst any, limit int64) error {
 	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return fault.New(fault.Unsupported, "send the body as Content-Type: application/json")
@@ -62,7 +65,7 @@ func bindOptionalJSON(c *gin.Context, dst any) error {
 	if c.Request.ContentLength == 0 {
 		return nil
 	}
-	return bindJSON(c, dst, maxBodyBytes)
+	return bindJSON(c, dst)
 }
 
 func decodeFault(err error) error {

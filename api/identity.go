@@ -41,7 +41,7 @@ func withBody[T any](h *handlers, c *gin.Context, fn func(in T)) {
 // withBodyUpTo is withBody for a body of at most limit bytes.
 func withBodyUpTo[T any](h *handlers, c *gin.Context, limit int64, fn func(in T)) {
 	var in T
-	if err := bindJSON(c, &in, limit); err != nil {
+	if err := bindJSONUpTo(c, &in, limit); err != nil {
 		h.fail(c, err)
 		return
 	}
