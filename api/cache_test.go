@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"parley/config"
+	"parley/internal/limit"
 	"parley/internal/testkit"
 )
 
@@ -141,7 +143,7 @@ func TestGrantsReachTheCachedRequestPath(t *testing.T) {
 // log, and every post sent after the removal returned is refused.
 func TestNoPostCommitsAfterTheMemberIsRemoved(t *testing.T) {
 	t.Parallel()
-	s := testkit.Start(t)
+	s := testkit.Start(t, func(c *config.Config) { c.PostLimitUser = limit.Rate{} }) // posts as fast as they go
 	alice := s.CreateTenant(t, "acme", "alice")
 	bob := s.Signup(t, "acme", "bob")
 	carol := s.Signup(t, "acme", "carol") // posts meanwhile, into the same writes
