@@ -71,20 +71,6 @@ func (s *Service) author(ctx context.Context, p auth.Principal, roomID, userID s
 	return *author, auth.ActsOnlyForMembers(author.Role)
 }
 
-// byClientID finds the author's message with this client_id, if any.
-func (s *Service) byClientID(ctx context.Context, roomID, authorID, clientID string) (store.Message, bool, error) {
-	var m store.Message
-	if clientID == "" {
-		return m, false, nil
-	}
-	// "client_id <> ''" lets SQLite use the partial index messages_client_id.
-	err := s.st.Read(ctx).Where("room_id = ? AND author_id = ? AND client_id = ? AND client_id <> ''", roomID, authorID, clientID).Take(&m).Error
-	if store.IsNotFound(err) {
-		return m, false, nil
-	}
-	return m, err == nil, err
-}
-
 func (s *Service) emitMessage(tx *store.Tx, name, tenantID string, m MessageJSON) error {
 	payload := mustJSON(messagePayload{RoomID: m.RoomID, Message: m})
 	_, err := s.emit(tx, &store.Event{TenantID: tenantID, RoomID: m.RoomID, Type: name, MessageID: m.ID}, payload, "")
