@@ -6,9 +6,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"parley/auth"
 	"parley/internal/testkit"
@@ -122,7 +120,7 @@ func benchmarkPost(b *testing.B, posters int, clientIDs bool) {
 	var next, failed atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
-	cpu0 := processCPU(b)
+	cpu0 := testkit.CPUTime(b)
 	b.ResetTimer()
 	for range posters {
 		wg.Go(func() {
@@ -144,7 +142,7 @@ func benchmarkPost(b *testing.B, posters int, clientIDs bool) {
 	}
 	wg.Wait()
 	b.StopTimer()
-	cpu := processCPU(b) - cpu0
+	cpu := testkit.CPUTime(b) - cpu0
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d posts failed; first: %v", n, firstErr.Load())
 	}
@@ -162,13 +160,4 @@ func benchmarkPost(b *testing.B, posters int, clientIDs bool) {
 	// CPU per message (user+system of the whole process, which here is only
 	// the posters and the node): comparable on a busy machine, where msgs/s is not.
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/msg")
-}
-
-// processCPU is the user+system CPU time this process has used.
-func processCPU(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
