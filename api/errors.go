@@ -59,9 +59,9 @@ func fail(c *gin.Context, log *slog.Logger, err error) {
 	c.AbortWithStatusJSON(m.status, errorBody{errorDetail{m.code, fe.Message, fe.Field}})
 }
 
-// notFoundRoute answers unknown API paths.
+// notFoundRoute answers unknown paths.
 func notFoundRoute(c *gin.Context) {
-	c.AbortWithStatusJSON(http.StatusNotFound, errorBody{errorDetail{"not_found", "no such endpoint", ""}})
+	c.AbortWithStatusJSON(http.StatusNotFound, errorBody{errorDetail{"not_found", "no such endpoint or file", ""}})
 }
 
 func methodNotAllowed(c *gin.Context) {

@@ -117,6 +117,24 @@ func (h *handlers) me(c *gin.Context) {
 	h.render(c, http.StatusOK, auth.ViewUser(u), err)
 }
 
+func (h *handlers) patchMe(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		DisplayName string `json:"display_name"`
+	}) {
+		u, err := h.Auth.UpdateMe(c.Request.Context(), principal(c), in.DisplayName)
+		h.render(c, http.StatusOK, auth.ViewUser(u), err)
+	})
+}
+
+func (h *handlers) changePassword(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		CurrentPassword string `json:"current_password"`
+		NewPassword     string `json:"new_password"`
+	}) {
+		h.render(c, http.StatusNoContent, nil, h.Auth.ChangePassword(c.Request.Context(), principal(c), in.CurrentPassword, in.NewPassword, c.ClientIP()))
+	})
+}
+
 func (h *handlers) getTenant(c *gin.Context) {
 	t, err := h.Auth.Tenant(c.Request.Context(), principal(c))
 	h.render(c, http.StatusOK, viewTenant(t), err)

@@ -644,7 +644,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 		t.Errorf("tenant = %+v", tn)
 	}
 	mustLogin(t, s, "acme", "bob", testkit.Password)
-	expect(t, login(t, s, "acme", "carol", testkit.Password), http.StatusUnauthorized, "unauthenticated")
+	expect(t, login(t, s, "acme", "carol", testkit.Password), http.StatusForbidden, "forbidden") // disabled
 	expect(t, me(t, s, carol.Token), http.StatusUnauthorized, "unauthenticated")
 	// Policies: owner and admin may manage, a member may not.
 	s.Must(t, http.StatusOK, "PATCH", "/api/v1/tenant", admin.AccessToken, map[string]any{"name": "By Adam"}, nil)
@@ -883,7 +883,7 @@ func TestLoginFailuresLookAlike(t *testing.T) {
 		{"unknown user", "acme", "nobody", testkit.Password},
 		{"unknown tenant", "nosuch", "dave", testkit.Password},
 		{"user of another tenant", "beta", "dave", testkit.Password},
-		{"disabled user", "acme", "bob", testkit.Password},
+		{"disabled user, wrong password", "acme", "bob", "wrong-password"},
 		{"user without a password", "acme", "nopass", testkit.Password},
 		{"password of another case", "acme", "dave", strings.ToUpper(testkit.Password)},
 	} {
@@ -899,6 +899,10 @@ func TestLoginFailuresLookAlike(t *testing.T) {
 		}
 	}
 	assertUnchanged(t, s, before)
+	// Only the right password learns why a disabled account cannot log in.
+	if r := login(t, s, "acme", "bob", testkit.Password); r.Status != http.StatusForbidden || !strings.Contains(errorOf(t, r).Error.Message, "disabled") {
+		t.Errorf("disabled user with the right password: %d %s", r.Status, r.Body)
+	}
 	// The username is not case sensitive (it is unique regardless of case).
 	mustLogin(t, s, "acme", "DAVE", testkit.Password)
 }
@@ -1200,10 +1204,14 @@ func TestDisablingEndsLogins(t *testing.T) {
 	for _, tok := range []string{bob.Token, phone.AccessToken} {
 		expect(t, me(t, s, tok), http.StatusUnauthorized, "unauthenticated")
 	}
-	for _, tok := range []string{bob.RefreshToken, phone.RefreshToken} {
-		expect(t, refresh(t, s, tok), http.StatusUnauthorized, "unauthenticated")
+	// The app that tries to renew its login, or log in again, is told why.
+	for _, r := range []testkit.Response{refresh(t, s, bob.RefreshToken), refresh(t, s, phone.RefreshToken),
+		login(t, s, "acme", "bob", testkit.Password)} {
+		expect(t, r, http.StatusForbidden, "forbidden")
+		if msg := errorOf(t, r).Error.Message; !strings.Contains(msg, "disabled") {
+			t.Errorf("the refusal does not say the account is disabled: %q", msg)
+		}
 	}
-	expect(t, login(t, s, "acme", "bob", testkit.Password), http.StatusUnauthorized, "unauthenticated")
 	select {
 	case <-st.Ended():
 	case <-time.After(3 * time.Second):

@@ -108,6 +108,27 @@ func createdStatus(created bool) int {
 	return http.StatusOK
 }
 
+func (h *handlers) openDM(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		UserID string `json:"user_id"`
+	}) {
+		room, created, err := h.Rooms.OpenDM(c.Request.Context(), principal(c), in.UserID)
+		h.render(c, createdStatus(created), room, err)
+	})
+}
+
+func (h *handlers) setNotifications(c *gin.Context) {
+	withBody(h, c, func(in struct {
+		Level string `json:"level"`
+	}) {
+		h.render(c, http.StatusNoContent, nil, h.Rooms.SetNotifications(c.Request.Context(), principal(c), c.Param("room"), in.Level))
+	})
+}
+
+func (h *handlers) typing(c *gin.Context) {
+	h.render(c, http.StatusNoContent, nil, h.Rooms.Typing(c.Request.Context(), principal(c), c.Param("room")))
+}
+
 func (h *handlers) postMessage(c *gin.Context) {
 	withBody(h, c, func(in newMessage) {
 		msg, created, err := h.Rooms.Post(c.Request.Context(), principal(c), c.Param("room"), in.domain())

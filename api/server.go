@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -88,6 +89,8 @@ func New(d Deps) http.Handler {
 	authed := v1.Group("", h.authenticate(false))
 	authed.POST("/auth/logout", h.logout)
 	authed.GET("/me", h.me)
+	authed.PATCH("/me", h.patchMe)
+	authed.POST("/me/password", h.changePassword)
 	authed.GET("/tenant", h.getTenant)
 	authed.PATCH("/tenant", h.patchTenant)
 	authed.POST("/tenant/invites", h.createInvite)
@@ -113,6 +116,9 @@ func New(d Deps) http.Handler {
 	authed.PUT("/rooms/:room/members/:user", h.putMember)
 	authed.DELETE("/rooms/:room/members/:user", h.deleteMember)
 	authed.POST("/rooms/:room/read", h.markRead)
+	authed.POST("/rooms/:room/typing", h.perCaller(d.Limits.Typing), h.typing)
+	authed.PUT("/rooms/:room/notifications", h.setNotifications)
+	authed.POST("/dms", h.perCaller(d.Limits.CreateRoom), h.openDM)
 	authed.POST("/rooms/:room/messages", h.perCaller(d.Limits.Post), h.postMessage)
 	authed.POST("/rooms/:room/messages/batch", h.postMessageBatch) // counts each message against the post limit
 	authed.GET("/rooms/:room/messages", h.history)
@@ -278,6 +284,20 @@ func securityHeaders(c *gin.Context) {
 	c.Next()
 }
 
+// appRoutes are the first path segments of the client's screens: they get
+// the app shell. Any other path that is not a file of the client is a 404, so
+// that a missing icon or script is a clear miss rather than a page of HTML.
+var appRoutes = map[string]bool{
+	"": true, "index.html": true, "login": true, "signup": true, "new": true, "rooms": true,
+	"new-room": true, "browse": true, "people": true, "me": true, "admin": true,
+}
+
+// staticTypes are content types the standard table may not know.
+var staticTypes = map[string]string{
+	".webmanifest": "application/manifest+json",
+	".js":          "text/javascript; charset=utf-8",
+}
+
 // noRoute serves the web client for non-API paths (index.html for app routes).
 func (h *handlers) noRoute(c *gin.Context) {
 	path := c.Request.URL.Path
@@ -286,11 +306,20 @@ func (h *handlers) noRoute(c *gin.Context) {
 		return
 	}
 	name := strings.TrimPrefix(path, "/")
-	if name == "" {
-		name = "index.html"
-	}
 	if st, err := fs.Stat(h.Web, name); err == nil && !st.IsDir() && name != "index.html" {
+		if ct, ok := staticTypes[filepath.Ext(name)]; ok {
+			c.Header("Content-Type", ct)
+		}
+		if name == "sw.js" {
+			// A new service worker must be picked up on the next visit.
+			c.Header("Cache-Control", "no-cache")
+		}
 		c.FileFromFS(name, http.FS(h.Web))
+		return
+	}
+	first, _, _ := strings.Cut(name, "/")
+	if !appRoutes[first] {
+		notFoundRoute(c)
 		return
 	}
 	// The app shell is sent directly: http.FileServer would redirect

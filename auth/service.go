@@ -16,10 +16,12 @@ import (
 )
 
 // Revoker is told when a user's or a login's access ends, so that open
-// streams can be closed at once. The rooms hub implements it.
+// streams can be closed at once, or when a user's account changes (role,
+// name), so that their open apps follow at once. The rooms hub implements it.
 type Revoker interface {
 	UserDisabled(userID string)
 	SessionRevoked(sessionID string)
+	UserUpdated(user UserJSON)
 }
 
 // Options are the identity settings from config.
@@ -27,6 +29,7 @@ type Options struct {
 	RefreshTTL         time.Duration
 	InviteTTL          time.Duration
 	SelfServiceTenants bool
+	LoginEnder         LoginEnder     // nil: nothing else to end with a login
 	Limits             *limit.Limiter // log-in attempts per account and per client IP
 	// Caps, 0 for none (docs/SECURITY.md).
 	MaxUsersPerTenant       int
@@ -202,10 +205,13 @@ func (s *Service) Login(ctx context.Context, slug, username, password, clientIP 
 		refund() // our failure, not the client's
 		return TokenPair{}, err
 	}
-	if !s.passwords.Check(user.PasswordHash, password) || user.Disabled {
+	if !s.passwords.Check(user.PasswordHash, password) {
 		return TokenPair{}, errBadCredentials
 	}
-	refund()
+	refund() // a right password costs no attempt
+	if user.Disabled {
+		return TokenPair{}, errDisabled
+	}
 	var pair TokenPair
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
 		pair, err = s.startSession(tx, user)
@@ -284,18 +290,18 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 		if rt.UsedAt != nil {
 			reused = true
 			if sess.RevokedAt == nil {
-				return s.revokeSession(tx, sess.ID)
+				return s.endLogins(tx, sess.UserID, []string{sess.ID})
 			}
 			return nil
-		}
-		if sess.RevokedAt != nil || !now.Before(rt.ExpiresAt) || !now.Before(sess.ExpiresAt) {
-			return invalid
 		}
 		var user store.User
 		if err := tx.Where("id = ?", sess.UserID).Take(&user).Error; err != nil {
 			return err
 		}
 		if user.Disabled {
+			return errDisabled // say why the app is logged out
+		}
+		if sess.RevokedAt != nil || !now.Before(rt.ExpiresAt) || !now.Before(sess.ExpiresAt) {
 			return invalid
 		}
 		if err := tx.Model(&store.RefreshToken{}).Where("hash = ?", rt.Hash).Update("used_at", now).Error; err != nil {
@@ -333,7 +339,7 @@ func (s *Service) Logout(ctx context.Context, p Principal, refreshToken string) 
 		if sess.RevokedAt != nil {
 			return nil
 		}
-		return s.revokeSession(tx, sess.ID)
+		return s.endLogins(tx, sess.UserID, []string{sess.ID})
 	})
 }
 

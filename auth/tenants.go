@@ -173,16 +173,8 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch
 		}
 		tx.Invalidate(userKey(user.ID))
 		if disabling {
-			ids, err := liveSessionIDs(tx, user.ID)
-			if err != nil {
+			if err := s.endLogins(tx, user.ID, nil); err != nil {
 				return err
-			}
-			if err := tx.Model(&store.Session{}).Where("user_id = ? AND revoked_at IS NULL", user.ID).
-				Update("revoked_at", s.now()).Error; err != nil {
-				return err
-			}
-			for _, id := range ids {
-				tx.Invalidate(sessionKey(id))
 			}
 		}
 		u := user
@@ -194,6 +186,8 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch
 			s.policy.SetTenantRole(u.ID, u.TenantID, role)
 			if disabling {
 				s.revoker.UserDisabled(u.ID)
+			} else {
+				s.revoker.UserUpdated(ViewUser(u)) // e.g. a new role: the Admin tab comes or goes at once
 			}
 		})
 		return nil

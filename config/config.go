@@ -43,6 +43,9 @@ type Config struct {
 	// TrustedProxies lists the reverse proxies (IPs or CIDRs, comma-separated)
 	// whose X-Forwarded-For names the client; empty trusts none.
 	TrustedProxies string `json:"trusted_proxies"`
+	// PresenceGrace is how long someone whose last stream closed still shows
+	// as online, so a phone that reconnects does not flicker for everyone.
+	PresenceGrace time.Duration `json:"presence_grace"`
 
 	// Rate limits (docs/SECURITY.md): N per duration, a burst of N at most.
 	LoginLimitAccount limit.Rate `json:"login_limit_account"` // log-in attempts per tenant+username (a right password is given back)
@@ -54,6 +57,7 @@ type Config struct {
 	RoomLimitUser     limit.Rate `json:"room_limit_user"`
 	RoomLimitKey      limit.Rate `json:"room_limit_key"`
 	RoomsPerHour      int        `json:"rooms_per_hour"` // rooms one user may create in any hour; 0: no cap
+	TypingLimitUser   limit.Rate `json:"typing_limit_user"`
 	// Caps on how many of a kind one owner may have (0: none); docs/SECURITY.md.
 	MaxStreamsPerUser   int `json:"max_streams_per_user"`
 	MaxRoomsPerUser     int `json:"max_rooms_per_user"`
@@ -78,6 +82,7 @@ func Default() Config {
 		BcryptCost:        10,
 		LogLevel:          "info",
 		ShutdownTimeout:   10 * time.Second,
+		PresenceGrace:     10 * time.Second,
 		LoginLimitAccount: limit.Rate{N: 5, Per: 150 * time.Second},
 		LoginLimitIP:      limit.Rate{N: 30, Per: time.Minute},
 		SignupLimitIP:     limit.Rate{N: 20, Per: time.Hour},
@@ -87,6 +92,7 @@ func Default() Config {
 		RoomLimitUser:     limit.Rate{N: 10, Per: time.Minute},
 		RoomLimitKey:      limit.Rate{N: 120, Per: time.Minute},
 		RoomsPerHour:      30,
+		TypingLimitUser:   limit.Rate{N: 3, Per: 6 * time.Second},
 		// A person has a few tabs and devices; the rest leave room for big
 		// workspaces while bounding what one account or tenant can pile up.
 		MaxStreamsPerUser:   10,
@@ -150,6 +156,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		problems = append(problems, "shutdown_timeout must be positive")
+	}
+	if c.PresenceGrace < 0 {
+		problems = append(problems, "presence_grace must not be negative")
 	}
 	if min(c.MaxStreamsPerUser, c.MaxRoomsPerUser, c.MaxMembersPerRoom, c.MaxRoomsPerTenant, c.MaxUsersPerTenant, c.MaxAPIKeysPerTenant, c.MaxInvitesPerTenant) < 0 {
 		problems = append(problems, "the max_* caps must be 0 (no cap) or more")
@@ -279,6 +288,7 @@ var settings = []setting{
 	{"ping_interval", dur(func(c *Config) *time.Duration { return &c.PingInterval })},
 	{"invite_ttl", dur(func(c *Config) *time.Duration { return &c.InviteTTL })},
 	{"shutdown_timeout", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	{"presence_grace", dur(func(c *Config) *time.Duration { return &c.PresenceGrace })},
 	{"subscriber_queue", integer(func(c *Config) *int { return &c.SubscriberQueue })},
 	{"bcrypt_cost", integer(func(c *Config) *int { return &c.BcryptCost })},
 	{"rooms_per_hour", integer(func(c *Config) *int { return &c.RoomsPerHour })},
@@ -290,6 +300,7 @@ var settings = []setting{
 	{"post_limit_key", rate(func(c *Config) *limit.Rate { return &c.PostLimitKey })},
 	{"room_limit_user", rate(func(c *Config) *limit.Rate { return &c.RoomLimitUser })},
 	{"room_limit_key", rate(func(c *Config) *limit.Rate { return &c.RoomLimitKey })},
+	{"typing_limit_user", rate(func(c *Config) *limit.Rate { return &c.TypingLimitUser })},
 	{"max_streams_per_user", integer(func(c *Config) *int { return &c.MaxStreamsPerUser })},
 	{"max_rooms_per_user", integer(func(c *Config) *int { return &c.MaxRoomsPerUser })},
 	{"max_members_per_room", integer(func(c *Config) *int { return &c.MaxMembersPerRoom })},

@@ -24,17 +24,28 @@ const (
 	EvTokenExpired   = "token.expired"
 	EvReactionAdded  = "reaction.added"
 	EvReactionGone   = "reaction.removed"
+
+	// Ephemeral events: never stored, never replayed, ID 0.
+	EvTyping      = "typing"
+	EvPresence    = "presence"
+	EvRead        = "read"
+	EvUserUpdated = "user.updated" // to the user themself: their role or name changed
 )
 
 // Event is one committed event, ready to send: its SSE frame is encoded once
-// and shared by every subscriber.
+// and shared by every subscriber. Every field is plain data, so that a bus can
+// carry events between nodes.
 type Event struct {
-	ID           int64
+	ID           int64 // the stream cursor; 0 for ephemeral events
 	RoomID       string
 	Type         string
-	TargetUserID string // only this user receives it (room.left; room.deleted in the log)
+	TargetUserID string // only this user receives it (room.left; room.deleted in the log); with no RoomID, all their streams
 	MemberID     string // member.joined: the user who joined, so live streams can follow
-	Frame        []byte
+	// RoomIDs sends an ephemeral event once to every stream following any of
+	// these rooms (presence: everyone who shares a room with the user).
+	RoomIDs    []string
+	SkipUserID string // not to this user's streams (typing: not back to the typist)
+	Frame      []byte
 }
 
 // MessageJSON is a message as the API shows it.
@@ -64,20 +75,31 @@ func ViewMessage(m store.Message, author store.User) MessageJSON {
 	return out
 }
 
-// RoomJSON is a room as the API shows it; MyRole and Unread are the caller's.
+// RoomJSON is a room as the API shows it; MyRole, Unread, Notifications and,
+// for a direct message, Name and Peer are the caller's.
 type RoomJSON struct {
-	ID             string    `json:"id"`
-	Name           string    `json:"name"`
-	Topic          string    `json:"topic"`
-	Visibility     string    `json:"visibility"`
-	Archived       bool      `json:"archived"`
-	CreatedAt      time.Time `json:"created_at"`
-	MemberCount    int64     `json:"member_count"`
-	MyRole         string    `json:"my_role"`
-	LastSeq        int64     `json:"last_seq"`
-	Unread         int64     `json:"unread"`
-	MentionCount   int64     `json:"mention_count"` // unread messages that mention me
-	LastActivityAt time.Time `json:"last_activity_at"`
+	ID             string       `json:"id"`
+	Kind           string       `json:"kind"`
+	Name           string       `json:"name"`
+	Topic          string       `json:"topic"`
+	Visibility     string       `json:"visibility"`
+	Archived       bool         `json:"archived"`
+	CreatedAt      time.Time    `json:"created_at"`
+	MemberCount    int64        `json:"member_count"`
+	MyRole         string       `json:"my_role"`
+	LastSeq        int64        `json:"last_seq"`
+	Unread         int64        `json:"unread"`
+	MentionCount   int64        `json:"mention_count"` // unread messages that mention me
+	LastActivityAt time.Time    `json:"last_activity_at"`
+	Peer           *PeerJSON    `json:"peer,omitempty"`
+	LastMessage    *MessageJSON `json:"last_message"`
+	Notifications  string       `json:"notifications,omitempty"`
+}
+
+// PeerJSON is the other person of a direct message, and whether they are online.
+type PeerJSON struct {
+	auth.UserJSON
+	Online bool `json:"online"`
 }
 
 type messagePayload struct {
@@ -99,6 +121,31 @@ type roomPayload struct {
 type gonePayload struct {
 	RoomID string `json:"room_id"`
 	Reason string `json:"reason"`
+}
+
+type typingPayload struct {
+	RoomID string        `json:"room_id"`
+	User   auth.UserJSON `json:"user"`
+}
+
+type presencePayload struct {
+	UserID string `json:"user_id"`
+	Online bool   `json:"online"`
+}
+
+type readPayload struct {
+	RoomID string `json:"room_id"`
+	UserID string `json:"user_id"`
+	Seq    int64  `json:"seq"`
+}
+
+type userPayload struct {
+	User auth.UserJSON `json:"user"`
+}
+
+// ephemeral builds an event that is sent once to live streams and never stored.
+func ephemeral(name string, payload any) *Event {
+	return &Event{Type: name, Frame: encodeFrame(0, name, mustJSON(payload))}
 }
 
 type memberPayload struct {

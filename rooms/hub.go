@@ -2,6 +2,8 @@ package rooms
 
 import (
 	"sync"
+
+	"parley/auth"
 )
 
 // Why a subscription ended.
@@ -278,9 +280,23 @@ func (h *Hub) apply(ev *Event) {
 	}
 }
 
-// deliver hands ev to the room's subscribers without ever blocking: a full
-// queue ends that subscriber.
+// deliver hands ev to its subscribers without ever blocking: a full queue
+// ends that subscriber.
 func (h *Hub) deliver(ev *Event) {
+	switch {
+	case len(ev.RoomIDs) > 0:
+		h.deliverToRooms(ev)
+		return
+	case ev.RoomID == "" && ev.TargetUserID != "":
+		h.mu.Lock()
+		subs := make([]*Subscriber, 0, len(h.users[ev.TargetUserID]))
+		for s := range h.users[ev.TargetUserID] {
+			subs = append(subs, s)
+		}
+		h.mu.Unlock()
+		h.queueTo(ev, subs)
+		return
+	}
 	h.mu.Lock()
 	b := h.rooms[ev.RoomID]
 	h.mu.Unlock()
@@ -291,7 +307,7 @@ func (h *Hub) deliver(ev *Event) {
 	n := 0
 	b.mu.RLock()
 	for s := range b.subs {
-		if ev.TargetUserID != "" && s.UserID != ev.TargetUserID {
+		if (ev.TargetUserID != "" && s.UserID != ev.TargetUserID) || s.UserID == ev.SkipUserID {
 			continue
 		}
 		select {
@@ -302,7 +318,51 @@ func (h *Hub) deliver(ev *Event) {
 		}
 	}
 	b.mu.RUnlock()
-	h.metrics.Delivered(n)
+	h.settle(n, slow)
+}
+
+// deliverToRooms sends ev once to each stream that follows any of its rooms.
+func (h *Hub) deliverToRooms(ev *Event) {
+	seen := map[*Subscriber]struct{}{}
+	h.mu.Lock()
+	for _, roomID := range ev.RoomIDs {
+		b := h.rooms[roomID]
+		if b == nil {
+			continue
+		}
+		b.mu.RLock()
+		for s := range b.subs {
+			if s.UserID != ev.SkipUserID {
+				seen[s] = struct{}{}
+			}
+		}
+		b.mu.RUnlock()
+	}
+	h.mu.Unlock()
+	subs := make([]*Subscriber, 0, len(seen))
+	for s := range seen {
+		subs = append(subs, s)
+	}
+	h.queueTo(ev, subs)
+}
+
+func (h *Hub) queueTo(ev *Event, subs []*Subscriber) {
+	var slow []*Subscriber
+	n := 0
+	for _, s := range subs {
+		select {
+		case s.queue <- ev:
+			n++
+		default:
+			slow = append(slow, s)
+		}
+	}
+	h.settle(n, slow)
+}
+
+// settle counts a delivery and cuts off the subscribers that were too slow for it.
+func (h *Hub) settle(delivered int, slow []*Subscriber) {
+	h.metrics.Delivered(delivered)
 	for _, s := range slow {
 		h.metrics.Dropped()
 		h.end(s, EndSlow)
@@ -329,6 +389,14 @@ func (h *Hub) SessionRevoked(sessionID string) {
 			}
 		}
 	}
+}
+
+// UserUpdated tells the user's own live streams that their account changed
+// (auth.Revoker): a new role or name reaches their open apps at once.
+func (h *Hub) UserUpdated(user auth.UserJSON) {
+	ev := ephemeral(EvUserUpdated, userPayload{User: user})
+	ev.TargetUserID = user.ID
+	h.Publish(ev)
 }
 
 // Shutdown ends every stream.

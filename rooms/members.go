@@ -9,11 +9,14 @@ import (
 	"parley/store"
 )
 
-// MemberJSON is one membership as the API shows it.
+// MemberJSON is one membership as the API shows it. ReadSeq and Online are
+// filled in the member list only.
 type MemberJSON struct {
 	User     auth.UserJSON `json:"user"`
 	Role     string        `json:"role"`
 	JoinedAt time.Time     `json:"joined_at"`
+	ReadSeq  int64         `json:"read_seq"`
+	Online   bool          `json:"online"`
 }
 
 // addMember inserts (joining) or re-roles a membership and logs
@@ -30,8 +33,21 @@ func (s *Service) addMember(tx *store.Tx, roomID, tenantID string, user store.Us
 	}
 	payload := string(mustJSON(memberPayload{RoomID: roomID, User: auth.ViewUser(user), Role: role}))
 	tx.AfterCommit(func() { s.auth.Policy().SetRoomRole(user.ID, roomID, role) })
-	_, err := s.emit(tx, &store.Event{TenantID: tenantID, RoomID: roomID, Type: EvMemberJoined, Payload: payload}, nil, user.ID)
-	return err
+	if _, err := s.emit(tx, &store.Event{TenantID: tenantID, RoomID: roomID, Type: EvMemberJoined, Payload: payload}, nil, user.ID); err != nil {
+		return err
+	}
+	if joining {
+		// The room's members now share a room with the newcomer: tell them
+		// whether they are online.
+		tx.AfterCommit(func() {
+			if s.presence.Online(user.ID) {
+				ev := ephemeral(EvPresence, presencePayload{UserID: user.ID, Online: true})
+				ev.RoomID, ev.SkipUserID = roomID, user.ID
+				s.hub.Publish(ev)
+			}
+		})
+	}
+	return nil
 }
 
 func (s *Service) withinMemberCaps(tx *store.Tx, roomID, userID string) error {
@@ -85,9 +101,10 @@ func (s *Service) Members(ctx context.Context, p auth.Principal, roomID string) 
 		store.User
 		MemberRole string
 		JoinedAt   time.Time
+		ReadSeq    int64
 	}
 	err := s.st.Read(ctx).Table("room_members").
-		Select("users.*, room_members.role AS member_role, room_members.joined_at AS joined_at").
+		Select("users.*, room_members.role AS member_role, room_members.joined_at AS joined_at, room_members.last_read_seq AS read_seq").
 		Joins("JOIN users ON users.id = room_members.user_id").
 		Where("room_members.room_id = ?", roomID).Order("users.username COLLATE NOCASE").Find(&rows).Error
 	if err != nil {
@@ -95,7 +112,8 @@ func (s *Service) Members(ctx context.Context, p auth.Principal, roomID string) 
 	}
 	out := make([]MemberJSON, len(rows))
 	for i, r := range rows {
-		out[i] = MemberJSON{User: auth.ViewUser(r.User), Role: r.MemberRole, JoinedAt: r.JoinedAt.UTC()}
+		out[i] = MemberJSON{User: auth.ViewUser(r.User), Role: r.MemberRole, JoinedAt: r.JoinedAt.UTC(),
+			ReadSeq: r.ReadSeq, Online: s.presence.Online(r.ID)}
 	}
 	return out, nil
 }
@@ -105,6 +123,9 @@ func (s *Service) Members(ctx context.Context, p auth.Principal, roomID string) 
 func (s *Service) SetMember(ctx context.Context, p auth.Principal, roomID, userID, role string) (MemberJSON, error) {
 	if err := checkRoomRole(role); err != nil {
 		return MemberJSON{}, err
+	}
+	if row, err := s.access(ctx, p, roomID, "room.view"); err == nil && row.Kind == KindDM {
+		return MemberJSON{}, fault.New(fault.Conflict, "nobody can be added to a direct message")
 	}
 	row, err := s.access(ctx, p, roomID, "members.manage")
 	if err != nil {
@@ -227,7 +248,35 @@ func (s *Service) MarkRead(ctx context.Context, p auth.Principal, roomID string,
 		return fault.Field("seq", "must be between 0 and the room's last_seq")
 	}
 	return s.st.Write(ctx, func(tx *store.Tx) error {
-		return tx.Model(&store.RoomMember{}).Where("room_id = ? AND user_id = ? AND last_read_seq < ?", roomID, p.UserID, seq).
-			Update("last_read_seq", seq).Error
+		res := tx.Model(&store.RoomMember{}).Where("room_id = ? AND user_id = ? AND last_read_seq < ?", roomID, p.UserID, seq).
+			Update("last_read_seq", seq)
+		if res.Error != nil || res.RowsAffected == 0 {
+			return res.Error
+		}
+		// The room's live members (the reader's other devices too) see it.
+		ev := ephemeral(EvRead, readPayload{RoomID: roomID, UserID: p.UserID, Seq: seq})
+		ev.RoomID = roomID
+		tx.AfterCommit(func() { s.hub.Publish(ev) })
+		return nil
+	})
+}
+
+// SetNotifications sets which new messages of the room notify the caller.
+func (s *Service) SetNotifications(ctx context.Context, p auth.Principal, roomID, level string) error {
+	switch level {
+	case NotifyAll, NotifyMentions, NotifyNone:
+	default:
+		return fault.Field("level", "must be all, mentions or none")
+	}
+	row, err := s.access(ctx, p, roomID, "room.read")
+	if err != nil {
+		return err
+	}
+	if p.IsKey() || row.MyRole == "" {
+		return fault.New(fault.Forbidden, "you are not a member of this room")
+	}
+	return s.st.Write(ctx, func(tx *store.Tx) error {
+		return tx.Model(&store.RoomMember{}).Where("room_id = ? AND user_id = ?", roomID, p.UserID).
+			Update("notifications", level).Error
 	})
 }

@@ -156,6 +156,17 @@ func (s *Service) writeFresh(tx *store.Tx, fresh []*draft) error {
 			return err
 		}
 	}
+	if s.notifier != nil {
+		posted := make([]MessageJSON, len(fresh))
+		for i, d := range fresh {
+			posted[i] = d.msg
+		}
+		tx.AfterCommit(func() {
+			for _, m := range posted {
+				s.notifier.MessageCreated(tenantID, m)
+			}
+		})
+	}
 	events := make([]loggedEvent, len(fresh))
 	for i, d := range fresh {
 		events[i] = loggedEvent{Event: store.Event{TenantID: tenantID, RoomID: roomID, Type: EvMessageCreated, MessageID: d.msg.ID},

@@ -22,16 +22,16 @@ func memberKey(roomID, userID string) string { return "member:" + roomID + "/" +
 // roomMeta is the part of a room that access checks need. It leaves out
 // last_seq and last_activity_at, which every post changes.
 type roomMeta struct {
-	ID, TenantID, Visibility string
-	Archived                 bool
+	ID, TenantID, Visibility, Kind string
+	Archived                       bool
 }
 
 // roomMetaByID returns the room, if it exists.
 func (s *Service) roomMetaByID(ctx context.Context, roomID string) (roomMeta, bool, error) {
 	return store.CachedRow(s.st.Cache(), roomKey(roomID), func() (roomMeta, error) {
 		var r store.Room
-		err := s.st.Read(ctx).Select("id", "tenant_id", "visibility", "archived").Where("id = ?", roomID).Take(&r).Error
-		return roomMeta{ID: r.ID, TenantID: r.TenantID, Visibility: r.Visibility, Archived: r.Archived}, err
+		err := s.st.Read(ctx).Select("id", "tenant_id", "visibility", "kind", "archived").Where("id = ?", roomID).Take(&r).Error
+		return roomMeta{ID: r.ID, TenantID: r.TenantID, Visibility: r.Visibility, Kind: r.Kind, Archived: r.Archived}, err
 	})
 }
 

@@ -32,16 +32,38 @@ const (
 	maxLimit     = 200
 )
 
+// Room kinds.
+const (
+	KindRoom = "room"
+	KindDM   = "dm"
+)
+
+// Notification levels: which new messages of a room notify a member.
+const (
+	NotifyAll      = "all"
+	NotifyMentions = "mentions"
+	NotifyNone     = "none"
+)
+
 // Service runs the room and message use cases.
 type Service struct {
-	st    *store.Store
-	auth  *auth.Service
-	hub   *Hub
-	caps  Caps
-	audit auth.Auditor
-	index MessageIndex // nil: no search
-	posts *postGroups
-	now   func() time.Time
+	st       *store.Store
+	auth     *auth.Service
+	hub      *Hub
+	caps     Caps
+	audit    auth.Auditor
+	index    MessageIndex // nil: no search
+	presence Presence
+	notifier MessageNotifier // nil: nobody is notified
+	announce *announcer
+	posts    *postGroups
+	now      func() time.Time
+}
+
+// MessageNotifier hears of each new message once it is durable (push
+// notifications). It must return at once: it runs on the writer's goroutine.
+type MessageNotifier interface {
+	MessageCreated(tenantID string, m MessageJSON)
 }
 
 // Caps bound how many rooms a tenant has, and how many members a room and
@@ -54,8 +76,10 @@ type Caps struct {
 
 // NewService wires the rooms service.
 func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps, auditor auth.Auditor, opts ...Option) *Service {
-	s := &Service{st: st, auth: authSvc, hub: hub, caps: caps, audit: auditor, posts: newPostGroups(),
-		now: func() time.Time { return time.Now().UTC() }}
+	s := &Service{st: st, auth: authSvc, hub: hub, caps: caps, audit: auditor, presence: NewMemoryPresence(),
+		posts: newPostGroups(),
+		now:   func() time.Time { return time.Now().UTC() }}
+	s.announce = newAnnouncer(s, 0)
 	for _, o := range opts {
 		o(s)
 	}
@@ -68,6 +92,25 @@ type Option func(*Service)
 // WithSearch keeps idx in step with every message written, and searches it.
 func WithSearch(idx MessageIndex) Option { return func(s *Service) { s.index = idx } }
 
+// WithPresence says who has a live stream (a cluster's, across nodes); by
+// default this node counts its own. Going offline is announced grace after
+// the last stream closes, so a phone that reconnects does not flicker.
+func WithPresence(p Presence, grace time.Duration) Option {
+	return func(s *Service) {
+		s.presence = p
+		s.announce.grace = grace
+	}
+}
+
+// WithNotifier tells n of every new message once it is durable (push).
+func WithNotifier(n MessageNotifier) Option { return func(s *Service) { s.notifier = n } }
+
+// Close stops pending presence announcements.
+func (s *Service) Close() { s.announce.stop() }
+
+// Presence returns who is online.
+func (s *Service) Presence() Presence { return s.presence }
+
 // Hub returns the live broadcaster.
 func (s *Service) Hub() *Hub { return s.hub }
 
@@ -76,24 +119,27 @@ func newID() string { return uuid.Must(uuid.NewV7()).String() }
 // roomRow is a room with the caller's membership, as listing queries return it.
 type roomRow struct {
 	store.Room
-	MemberCount  int64
-	MyRole       string
-	LastReadSeq  int64
-	MentionCount int64
+	MemberCount     int64
+	MyRole          string
+	LastReadSeq     int64
+	MentionCount    int64
+	MyNotifications string
 }
 
+// view renders the row; per-viewer extras (peer, last message) come from views.
 func (r roomRow) view() RoomJSON {
 	unread := int64(0)
 	if r.MyRole != "" {
 		unread = max(r.LastSeq-r.LastReadSeq, 0)
 	}
-	return RoomJSON{ID: r.ID, Name: r.Name, Topic: r.Topic, Visibility: r.Visibility, Archived: r.Archived,
+	return RoomJSON{ID: r.ID, Kind: r.Kind, Name: r.Name, Topic: r.Topic, Visibility: r.Visibility, Archived: r.Archived,
 		CreatedAt: r.CreatedAt.UTC(), MemberCount: r.MemberCount, MyRole: r.MyRole, LastSeq: r.LastSeq,
-		Unread: unread, MentionCount: r.MentionCount, LastActivityAt: r.LastActivityAt.UTC()}
+		Unread: unread, MentionCount: r.MentionCount, LastActivityAt: r.LastActivityAt.UTC(), Notifications: r.MyNotifications}
 }
 
 // roomColumns is a room with the caller's membership (joined as "me").
-const roomColumns = `rooms.*, COALESCE(me.role, '') AS my_role, COALESCE(me.last_read_seq, 0) AS last_read_seq`
+const roomColumns = `rooms.*, COALESCE(me.role, '') AS my_role, COALESCE(me.last_read_seq, 0) AS last_read_seq,
+	COALESCE(me.notifications, '') AS my_notifications`
 
 // memberCount counts a room's members; it is read only where a room is shown,
 // never on the hot paths (posting, streaming) that merely check access.
@@ -135,6 +181,11 @@ func (s *Service) access(ctx context.Context, p auth.Principal, roomID, act stri
 		if row.MyRole, err = s.memberRole(ctx, roomID, p.UserID); err != nil {
 			return roomAccess{}, err
 		}
+	}
+	if row.Kind == KindDM && row.MyRole == "" {
+		// A conversation between two people: not even tenant admins or API
+		// keys learn that it exists.
+		return row, fault.New(fault.NotFound, "room not found")
 	}
 	obj := auth.RoomObject(roomID)
 	if s.auth.Can(p, obj, act) {
@@ -196,7 +247,7 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (Roo
 		return RoomJSON{}, err
 	}
 	now := s.now()
-	room := store.Room{ID: newID(), TenantID: p.TenantID, Name: name, Topic: topic, Visibility: in.Visibility,
+	room := store.Room{ID: newID(), TenantID: p.TenantID, Kind: KindRoom, Name: name, Topic: topic, Visibility: in.Visibility,
 		CreatedBy: p.Subject(), CreatedAt: now, LastActivityAt: now}
 	quota := store.Quota{Limit: "rooms_per_tenant", Max: s.caps.RoomsPerTenant,
 		Message: "this workspace has as many rooms as it may have; delete one first"}
@@ -238,10 +289,17 @@ func (s *Service) Get(ctx context.Context, p auth.Principal, roomID string) (Roo
 		return RoomJSON{}, err
 	}
 	if row.MyRole != "" {
-		err = s.st.Read(ctx).Model(&store.Mention{}).Where("room_id = ? AND user_id = ? AND seq > ?", roomID, p.UserID, row.LastReadSeq).
+		err := s.st.Read(ctx).Model(&store.Mention{}).Where("room_id = ? AND user_id = ? AND seq > ?", roomID, p.UserID, row.LastReadSeq).
 			Count(&row.MentionCount).Error
+		if err != nil {
+			return RoomJSON{}, err
+		}
 	}
-	return row.view(), err
+	views, err := s.views(ctx, p, []roomRow{row})
+	if err != nil {
+		return RoomJSON{}, err
+	}
+	return views[0], nil
 }
 
 // Which rooms List returns.
@@ -266,7 +324,9 @@ func (s *Service) List(ctx context.Context, p auth.Principal, scope string) ([]R
 		db = db.Joins("LEFT JOIN room_members me ON me.room_id = rooms.id AND me.user_id = ?", p.Subject()).
 			Where("rooms.visibility = 'public' AND rooms.archived = ? AND me.user_id IS NULL", false)
 	case ScopeAll:
-		db = db.Joins("LEFT JOIN room_members me ON me.room_id = rooms.id AND me.user_id = ?", p.Subject())
+		// Every room, but not other people's direct messages.
+		db = db.Joins("LEFT JOIN room_members me ON me.room_id = rooms.id AND me.user_id = ?", p.Subject()).
+			Where("rooms.kind = ? OR me.user_id IS NOT NULL", KindRoom)
 	default:
 		db = db.Joins("JOIN room_members me ON me.room_id = rooms.id AND me.user_id = ?", p.Subject())
 	}
@@ -274,11 +334,7 @@ func (s *Service) List(ctx context.Context, p auth.Principal, scope string) ([]R
 	if err := db.Order("rooms.last_activity_at DESC, rooms.id").Limit(1000).Find(&rows).Error; err != nil {
 		return nil, err
 	}
-	out := make([]RoomJSON, len(rows))
-	for i, r := range rows {
-		out[i] = r.view()
-	}
-	return out, nil
+	return s.views(ctx, p, rows)
 }
 
 // RoomChange is a PATCH of a room; nil fields stay as they are.
@@ -289,8 +345,12 @@ type RoomChange struct {
 
 // Update renames, re-describes, changes visibility of, or archives a room.
 func (s *Service) Update(ctx context.Context, p auth.Principal, roomID string, ch RoomChange) (RoomJSON, error) {
-	if _, err := s.access(ctx, p, roomID, "room.update"); err != nil {
+	row, err := s.access(ctx, p, roomID, "room.update")
+	if err != nil {
 		return RoomJSON{}, err
+	}
+	if row.Kind == KindDM {
+		return RoomJSON{}, fault.New(fault.Conflict, "a direct message has no name, topic or visibility to change")
 	}
 	updates := map[string]any{}
 	if ch.Name != nil {
@@ -316,7 +376,7 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, roomID string, c
 	if ch.Archived != nil {
 		updates["archived"] = *ch.Archived
 	}
-	err := s.st.Write(ctx, func(tx *store.Tx) error {
+	err = s.st.Write(ctx, func(tx *store.Tx) error {
 		was, err := roomInWrite(tx, p.TenantID, roomID)
 		if err != nil {
 			return err

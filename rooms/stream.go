@@ -3,6 +3,7 @@ package rooms
 import (
 	"context"
 	"strconv"
+	"sync"
 	"time"
 
 	"parley/auth"
@@ -23,6 +24,7 @@ type Stream struct {
 	*Subscriber
 	svc    *Service
 	cursor int64
+	closer sync.Once
 }
 
 // noCursor marks a stream that starts with live events and replays nothing.
@@ -69,6 +71,7 @@ func (s *Service) OpenStream(ctx context.Context, p auth.Principal, roomID, curs
 			s.hub.Unsubscribe(sub)
 			return nil, err
 		}
+		s.announce.opened(p.UserID)
 		return st, nil
 	}
 	first, err := s.memberships(ctx, p.UserID)
@@ -91,6 +94,7 @@ func (s *Service) OpenStream(ctx context.Context, p auth.Principal, roomID, curs
 			s.hub.detach(sub, id)
 		}
 	}
+	s.announce.opened(p.UserID)
 	return st, nil
 }
 
@@ -106,8 +110,13 @@ func (s *Service) memberships(ctx context.Context, userID string) (map[string]bo
 	return set, nil
 }
 
-// Close ends the subscription.
-func (st *Stream) Close() { st.svc.hub.Unsubscribe(st.Subscriber) }
+// Close ends the subscription; the user may go offline.
+func (st *Stream) Close() {
+	st.closer.Do(func() {
+		st.svc.hub.Unsubscribe(st.Subscriber)
+		st.svc.announce.closedStream(st.UserID)
+	})
+}
 
 // Replay sends every logged event after the cursor that the caller may still
 // see, in order, and returns the last id sent (the cursor if none).

@@ -165,6 +165,14 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_tenant ON audit_log(tenant_id, id);
 `,
+	// 5: direct messages (a two-member room found by its pair of users) and
+	// each member's notification level.
+	`
+ALTER TABLE rooms ADD COLUMN kind TEXT NOT NULL DEFAULT 'room';
+ALTER TABLE rooms ADD COLUMN dm_key TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX rooms_dm_key ON rooms(tenant_id, dm_key) WHERE dm_key <> '';
+ALTER TABLE room_members ADD COLUMN notifications TEXT NOT NULL DEFAULT 'all';
+`,
 }
 
 // migrate brings the schema up to date; it is safe to run on every start.

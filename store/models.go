@@ -81,15 +81,18 @@ type Room struct {
 	CreatedBy      string
 	CreatedAt      time.Time
 	LastActivityAt time.Time
+	Kind           string // "room", or "dm" for a direct message
+	DMKey          string `gorm:"column:dm_key"` // a DM's two user ids, sorted: one DM per pair
 }
 
 type RoomMember struct {
-	RoomID      string `gorm:"primaryKey"`
-	UserID      string `gorm:"primaryKey"`
-	TenantID    string
-	Role        string
-	LastReadSeq int64
-	JoinedAt    time.Time
+	RoomID        string `gorm:"primaryKey"`
+	UserID        string `gorm:"primaryKey"`
+	TenantID      string
+	Role          string
+	LastReadSeq   int64
+	JoinedAt      time.Time
+	Notifications string // "all", "mentions" or "none"
 }
 
 type Message struct {

@@ -215,6 +215,19 @@ func newBrowser(t *testing.T, chromium, name string) *browser {
 	return b
 }
 
+// twoPhones starts a server and the phones of Alice and Bob; at the end of
+// the test, whatever went wrong in either page fails it.
+func twoPhones(t *testing.T, configure func(*config.Config)) (*server, *browser, *browser) {
+	t.Helper()
+	chromium := findChromium(t)
+	srv := startServer(t, configure)
+	alice := newBrowser(t, chromium, "alice")
+	bob := newBrowser(t, chromium, "bob")
+	t.Cleanup(alice.checkClean)
+	t.Cleanup(bob.checkClean)
+	return srv, alice, bob
+}
+
 // watch records what must never happen: a JavaScript dialog (an injected
 // alert), an uncaught exception, a console error from the page's own code or
 // a Content-Security-Policy violation.
@@ -530,12 +543,7 @@ func (b *browser) messageAction(body, action string) {
 // messages live; markup in a message stays text; unread counts, edit and
 // delete reach the other side; the interface switches to Chinese.
 func TestBrowserWorkspaceChatAndAdmin(t *testing.T) {
-	chromium := findChromium(t)
-	srv := startServer(t, nil)
-	alice := newBrowser(t, chromium, "alice")
-	bob := newBrowser(t, chromium, "bob")
-	defer alice.checkClean()
-	defer bob.checkClean()
+	srv, alice, bob := twoPhones(t, nil)
 
 	alice.open(srv.URL + "/")
 	alice.waitVisible("#login")
@@ -714,12 +722,7 @@ func TestBrowserWorkspaceChatAndAdmin(t *testing.T) {
 // reconnecting and, once back, gets what it missed; a failed send is shown as
 // failed and retried without a duplicate.
 func TestBrowserReconnectAndRetry(t *testing.T) {
-	chromium := findChromium(t)
-	srv := startServer(t, func(c *config.Config) { c.AccessTokenTTL = 5 * time.Second })
-	alice := newBrowser(t, chromium, "alice")
-	bob := newBrowser(t, chromium, "bob")
-	defer alice.checkClean()
-	defer bob.checkClean()
+	srv, alice, bob := twoPhones(t, func(c *config.Config) { c.AccessTokenTTL = 5 * time.Second })
 
 	alice.createWorkspace(srv.URL, "blue-team", "Blue team", "alice", "Alice")
 	alice.click("[data-testid=new-room]")

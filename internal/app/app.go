@@ -73,7 +73,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	limits := limit.New(limit.NewMemory(nil), limit.Rates{
 		LoginAccount: cfg.LoginLimitAccount, LoginIP: cfg.LoginLimitIP, SignupIP: cfg.SignupLimitIP, TenantIP: cfg.TenantLimitIP,
 		PostUser: cfg.PostLimitUser, PostKey: cfg.PostLimitKey, RoomUser: cfg.RoomLimitUser, RoomKey: cfg.RoomLimitKey,
-		RoomsPerHour: cfg.RoomsPerHour,
+		RoomsPerHour: cfg.RoomsPerHour, TypingUser: cfg.TypingLimitUser,
 	})
 	auditLog := audit.New(st, policy)
 	authSvc := auth.NewService(st, policy, auth.NewSigner(key, cfg.AccessTokenTTL), auth.NewPasswords(cfg.BcryptCost), hub, auditLog,
@@ -87,7 +87,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	roomSvc := rooms.NewService(st, authSvc, hub, rooms.Caps{
 		RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser},
-		auditLog, rooms.WithSearch(index))
+		auditLog, rooms.WithSearch(index), rooms.WithPresence(rooms.NewMemoryPresence(), cfg.PresenceGrace))
 	a := &App{Auth: authSvc, Rooms: roomSvc, Store: st, hub: hub, metrics: reg, shutdown: make(chan struct{})}
 	a.handler = api.New(api.Deps{
 		Auth: authSvc, Rooms: roomSvc, Audit: auditLog, Store: st, Log: log, Metrics: reg, Web: web.Static(),
@@ -119,6 +119,7 @@ func (a *App) EndStreams() {
 // Close ends streams, flushes pending bookkeeping and closes the database.
 func (a *App) Close() error {
 	a.EndStreams()
+	a.Rooms.Close()
 	a.stop()
 	a.bg.Wait()
 	err := a.Store.Close()

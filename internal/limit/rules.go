@@ -20,6 +20,7 @@ const (
 	RoomUser     = "room_user"
 	RoomKey      = "room_key"
 	RoomsPerHour = "rooms_per_hour"
+	TypingUser   = "typing_user"
 )
 
 // Rates are the configured rates of Parley's limits; a zero Rate is no limit.
@@ -27,12 +28,14 @@ type Rates struct {
 	LoginAccount, LoginIP, SignupIP, TenantIP Rate
 	PostUser, PostKey, RoomUser, RoomKey      Rate
 	RoomsPerHour                              int // per user, in any hour
+	TypingUser                                Rate
 }
 
 type rules struct {
 	loginAccount, loginIP, signupIP, tenantIP Rule
 	postUser, postKey, roomUser, roomKey      Rule
 	roomsPerHour                              Rule
+	typingUser                                Rule
 }
 
 func (r Rates) rules() rules {
@@ -47,6 +50,7 @@ func (r Rates) rules() rules {
 		roomKey:      Rule{Name: RoomKey, Rate: r.RoomKey, What: "new rooms from this key"},
 		roomsPerHour: Rule{Name: RoomsPerHour, Rate: Rate{N: r.RoomsPerHour, Per: time.Hour}, Window: true,
 			What: "new rooms this hour"},
+		typingUser: Rule{Name: TypingUser, Rate: r.TypingUser, What: "typing notices"},
 	}
 }
 
@@ -109,6 +113,11 @@ func (l *Limiter) CreateRoom(ctx context.Context, c Caller) (refund func(), err 
 		return l.take(ctx, Check{Rule: l.rules.roomKey, Key: c.ID})
 	}
 	return l.take(ctx, Check{Rule: l.rules.roomUser, Key: c.ID}, Check{Rule: l.rules.roomsPerHour, Key: c.ID})
+}
+
+// Typing counts a "typing" notice of a user (each is fanned out to a room).
+func (l *Limiter) Typing(ctx context.Context, c Caller) (refund func(), err error) {
+	return l.take(ctx, Check{Rule: l.rules.typingUser, Key: c.ID})
 }
 
 // take is Take with a function that refunds what it took.

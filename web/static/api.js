@@ -23,6 +23,7 @@ export class ApiError extends Error {
 let session = readSession();
 let refreshTimer = 0;
 let refreshing = null;
+let signOutNote = '';
 const listeners = new Set();
 
 function readSession() {
@@ -147,9 +148,20 @@ async function refreshOnce(stale) {
     setSession(fromTokenResponse(body, stored.tenant));
     return session.access;
   } catch (err) {
-    if (err.status === 401 || err.status === 400 || err.status === 403) setSession(null);
+    if (err.status === 401 || err.status === 400 || err.status === 403) {
+      // Say why on the login screen (a disabled account, an ended login).
+      signOutNote = err.message || '';
+      setSession(null);
+    }
     throw err;
   }
+}
+
+// takeSignOutNote returns, once, the server's reason for the last forced log-out.
+export function takeSignOutNote() {
+  const note = signOutNote;
+  signOutNote = '';
+  return note;
 }
 
 // api calls an authenticated endpoint (path below /api/v1), refreshing the
@@ -200,6 +212,16 @@ export async function logout() {
 // updateUser keeps the stored user in step after a change to it.
 export function updateUser(user) {
   if (session && session.user.id === user.id) setSession({ ...session, user });
+}
+
+// refreshMe reloads my account (my role may have changed meanwhile).
+export async function refreshMe() {
+  if (!session) return;
+  try {
+    updateUser(await api('GET', '/me'));
+  } catch {
+    // offline, or logged out: nothing to follow
+  }
 }
 
 export function isTenantAdmin() {

@@ -9,7 +9,7 @@
 // A view with update() changes in place when only its route's params change
 // (the admin sections), so what the person is touching stays where it is.
 
-import { getSession, onSessionChange, isTenantAdmin } from './api.js';
+import { getSession, onSessionChange, isTenantAdmin, updateUser, refreshMe } from './api.js';
 import { EventStream } from './stream.js';
 import { applyEvent, loadRooms, clearRooms } from './store.js';
 import { h } from './dom.js';
@@ -17,7 +17,9 @@ import { icon } from './icons.js';
 import { navigate, setTitle, viewScope } from './nav.js';
 import { t, onLangChange, applyToDocument } from './i18n.js';
 import { loginView, signupView, workspaceView } from './views/auth.js';
-import { roomListView, browseView, newRoomView, meView } from './views/rooms.js';
+import { roomListView, browseView, newRoomView } from './views/rooms.js';
+import { meView } from './views/me.js';
+import { peopleView } from './views/people.js';
 import { chatView } from './views/chat.js';
 import { membersView } from './views/members.js';
 import { adminView } from './views/admin.js';
@@ -31,6 +33,7 @@ const routes = [
   { path: '/rooms', view: roomListView },
   { path: '/new-room', view: newRoomView },
   { path: '/browse', view: browseView },
+  { path: '/people', view: peopleView },
   { path: '/me', view: meView },
   { path: '/mentions', view: mentionsView },
   { path: '/search', view: searchView },
@@ -47,6 +50,7 @@ const routes = [
 const shell = {
   back: document.getElementById('back'),
   title: document.getElementById('view-title'),
+  sub: document.getElementById('view-sub'),
   actions: document.getElementById('actions'),
   banner: document.getElementById('conn-status'),
   main: document.getElementById('view'),
@@ -60,6 +64,7 @@ let firstRender = true;
 
 const stream = new EventStream({
   onEvent(name, data) {
+    if (name === 'user.updated') updateUser(data.user); // e.g. made an admin: the Admin tab comes at once
     applyEvent(name, data);
     current?.onEvent?.(name, data);
   },
@@ -69,6 +74,7 @@ const stream = new EventStream({
     current?.onConnection?.(state);
   },
   onOpen(resumed) {
+    refreshMe(); // what changed while the stream was down (a role) is not replayed
     if (resumed) return;
     loadRooms().catch(() => {});
     current?.resync?.();
@@ -127,6 +133,7 @@ function render({ rebuild = false } = {}) {
 
 function mount(view, path, { fresh }) {
   setTitle(view.title);
+  shell.sub.replaceChildren(view.subtitle || '');
   shell.back.hidden = !view.back;
   if (view.back) shell.back.href = `#${view.back}`;
   shell.actions.replaceChildren(...(view.actions || []));
@@ -186,7 +193,17 @@ onSessionChange((next, before) => {
     clearRooms();
     startSession();
     navigate('/rooms');
+  } else if (before.user.role !== next.user.role) {
+    // Promoted or demoted: the tabs follow at once, and an admin screen
+    // closes for someone who is no longer an admin.
+    if (findRoute(parseHash().path)?.route.admin && !isTenantAdmin()) navigate('/rooms', { replace: true });
+    else renderTabbar(current?.tabs);
   }
+});
+
+// Coming back to the app: my account may have changed meanwhile.
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') refreshMe();
 });
 
 onLangChange(() => {

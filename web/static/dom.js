@@ -58,11 +58,19 @@ export function focusIsLost() {
 }
 
 // errorText turns an ApiError (or anything thrown) into a sentence for people.
+// The server's own message says what went wrong ("this tenant requires an
+// invite code", "tenant not found"), so it is shown where it exists: as it is
+// in English, after the translated summary in other languages. Failures the
+// person cannot act on (network, server errors) get the translated sentence only.
 export function errorText(err) {
   if (!err) return t('error.generic');
   const known = t(`error.${err.code}`);
-  if (known !== `error.${err.code}`) return err.code === 'invalid_request' && err.message ? err.message : known;
-  return err.message || t('error.generic');
+  const generic = known === `error.${err.code}` ? t('error.generic') : known;
+  const server = err.status >= 400 && err.status < 500 ? err.message : '';
+  if (!err.status && err.message && !err.code) return err.message; // a local Error with its own text
+  if (!server) return generic;
+  const field = err.field ? `${err.field}: ` : '';
+  return lang() === 'en' ? `${field}${server}` : `${generic}（${field}${server}）`;
 }
 
 // field builds a labelled input. A field is {name, label, type, hint, options,

@@ -90,3 +90,10 @@ export function formatBody(text, opts = {}) {
   return splitBy(text, FENCE, (m) => [h('pre', { class: 'code-block' }, h('code', null, m[1].replace(/\n$/, '')))],
     (plain) => inline(plain, opts));
 }
+
+// preview shortens text to one line, for a room list row or a notification.
+export function preview(text, max = 80) {
+  const line = String(text || '').replace(/\s+/g, ' ').trim();
+  const chars = Array.from(line);
+  return chars.length > max ? `${chars.slice(0, max - 1).join('')}…` : line;
+}

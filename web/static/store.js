@@ -1,10 +1,12 @@
 // The rooms I belong to, kept up to date from the event stream, so that the
-// room list shows unread counts and last activity live.
+// room list shows unread counts, last messages and activity live; and who is
+// online (presence), for the people I share a room with.
 
 import { api, getSession } from './api.js';
 
 const rooms = new Map();
 const listeners = new Set();
+const online = new Map(); // user id → true/false, as last heard
 let loaded = false;
 let activeRoom = null; // the room whose chat is on screen: its messages are read
 
@@ -34,17 +36,47 @@ export function getRoom(id) {
 export async function loadRooms() {
   const list = await api('GET', '/rooms');
   rooms.clear();
-  for (const room of list || []) rooms.set(room.id, room);
+  for (const room of list || []) {
+    rooms.set(room.id, room);
+    if (room.peer) online.set(room.peer.id, Boolean(room.peer.online));
+  }
   loaded = true;
+  changed();
+}
+
+// dmWith returns my direct message with that user, if I have one.
+export function dmWith(userId) {
+  for (const room of rooms.values()) if (room.kind === 'dm' && room.peer?.id === userId) return room;
+  return null;
+}
+
+// isOnline says whether the user has the app open (as far as I have heard).
+export function isOnline(userId) {
+  return online.get(userId) === true;
+}
+
+// setOnline records what a member list says about someone.
+export function setOnline(userId, value) {
+  if (online.get(userId) === value) return;
+  online.set(userId, value);
   changed();
 }
 
 export function upsertRoom(room) {
   const known = rooms.get(room.id);
   // room.updated carries the room as seen by whoever changed it: keep my own
-  // role and unread counts.
-  const mine = known ? { my_role: known.my_role || room.my_role, unread: known.unread, mention_count: known.mention_count } : {};
+  // role, unread count and notification level, and a DM's name and peer
+  // (they are the other person, which is per viewer).
+  const mine = known ? {
+    my_role: known.my_role || room.my_role,
+    unread: known.unread,
+    mention_count: known.mention_count,
+    notifications: room.notifications || known.notifications,
+    last_message: room.last_message ?? known.last_message, // a room never loses its last message
+    ...(known.kind === 'dm' && !room.peer ? { name: known.name, peer: known.peer } : {}),
+  } : {};
   rooms.set(room.id, { ...known, ...room, ...mine });
+  if (room.peer) online.set(room.peer.id, Boolean(room.peer.online));
   changed();
 }
 
@@ -54,6 +86,7 @@ export function removeRoom(id) {
 
 export function clearRooms() {
   rooms.clear();
+  online.clear();
   loaded = false;
   activeRoom = null;
   changed();
@@ -94,6 +127,7 @@ export function applyEvent(name, data) {
       if (message.seq > (room.last_seq || 0)) {
         room.last_seq = message.seq;
         room.last_activity_at = message.created_at;
+        room.last_message = message;
         const seen = document.visibilityState === 'visible' && activeRoom === room.id;
         if (message.author?.id !== me && !seen) room.unread = (room.unread || 0) + 1;
         if ((message.mentions || []).includes(me) && !seen) room.mention_count = (room.mention_count || 0) + 1;
@@ -101,6 +135,24 @@ export function applyEvent(name, data) {
       }
       return;
     }
+    case 'message.updated':
+    case 'message.deleted':
+      if (room?.last_message?.id === data.message.id) {
+        room.last_message = data.message;
+        changed();
+      }
+      return;
+    case 'read':
+      // I read it on another device.
+      if (room && data.user_id === me && data.seq >= room.last_seq - (room.unread || 0)) {
+        room.unread = Math.max(0, room.last_seq - data.seq);
+        if (!room.unread) room.mention_count = 0;
+        changed();
+      }
+      return;
+    case 'presence':
+      setOnline(data.user_id, Boolean(data.online));
+      return;
     case 'room.updated':
       if (rooms.has(data.room.id)) upsertRoom(data.room);
       return;

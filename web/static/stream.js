@@ -11,6 +11,7 @@ export const EVENT_NAMES = [
   'room.updated', 'room.deleted', 'room.left',
   'member.joined', 'member.left', 'token.expired',
   'reaction.added', 'reaction.removed',
+  'typing', 'presence', 'read', 'user.updated',
 ];
 
 const MAX_DELAY_MS = 30_000;

@@ -3,7 +3,7 @@
 
 import { api } from '../api.js';
 import { removeRoom } from '../store.js';
-import { h, dialog, fillList, listRow, actionButton } from '../dom.js';
+import { h, dialog, fillList, listRow, actionButton, toast } from '../dom.js';
 import { t } from '../i18n.js';
 import { roomCreateForm } from './rooms.js';
 
@@ -35,7 +35,12 @@ export function adminRooms() {
             fields: [{ name: 'name', label: t('rooms.name'), value: room.name, required: true, maxlength: 80 }],
             confirm: t('common.save'),
           });
-          if (values?.name && values.name !== room.name) await patch({ name: values.name });
+          if (!values || values.name === room.name) return;
+          if (!values.name) {
+            toast(t('rooms.nameRequired')); // a name of blanks is no name
+            return;
+          }
+          await patch({ name: values.name });
         }, { testid: 'room-rename' }),
         actionButton(room.archived ? t('admin.unarchive') : t('admin.archive'),
           () => patch({ archived: !room.archived }), { testid: 'room-archive' }),

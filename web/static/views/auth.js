@@ -1,6 +1,6 @@
 // Screens for people who are not logged in: log in, sign up, create a workspace.
 
-import { login, signup, createTenant } from '../api.js';
+import { login, signup, createTenant, takeSignOutNote } from '../api.js';
 import { h, form, languagePicker } from '../dom.js';
 import { t } from '../i18n.js';
 
@@ -49,9 +49,12 @@ function remember(tenant) {
 }
 
 export function loginView(params, query) {
+  // Why this app was logged out (a disabled account), said once.
+  const note = takeSignOutNote();
   const formEl = form({
     id: 'login',
     submit: t('auth.login'),
+    before: note && h('p', { class: 'notice', role: 'alert', testid: 'signed-out' }, t('auth.signedOut'), ' ', note),
     fields: [tenantField('tenant', query.get('tenant')), usernameField('username'), passwordField('current-password')],
     async onSubmit(values) {
       const tenant = values.tenant.toLowerCase();

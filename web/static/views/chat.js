@@ -1,15 +1,18 @@
 // The chat screen: history (older pages load on scroll-up), live messages from
 // the shared event stream, and a composer whose sends carry a client_id, so a
-// retry after a failure never posts the message twice.
+// retry after a failure never posts the message twice. The header says who is
+// typing (and, in a direct message, whether the other person is online);
+// "Seen by N" under my latest message follows the members' read markers.
 
 import { api, getSession, isTenantAdmin } from '../api.js';
-import { getRoom, upsertRoom, setActiveRoom, markRoomRead } from '../store.js';
+import { getRoom, upsertRoom, setActiveRoom, markRoomRead, isOnline, setOnline } from '../store.js';
 import { h, dialog, toast, errorText, uid, actionButton } from '../dom.js';
 import { t, formatTime } from '../i18n.js';
 import { enterSends } from '../prefs.js';
 import { rovingList } from '../roving.js';
 import { icon } from '../icons.js';
 import { formatBody } from '../format.js';
+import { startDM } from './people.js';
 
 // The fixed reaction picker; any other single emoji can be typed in.
 export const QUICK_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮', '🙏'];
@@ -17,7 +20,15 @@ const MAX_SUGGESTIONS = 6;
 
 const PAGE_SIZE = 50;
 const NEAR_BOTTOM_PX = 80;
+const MAX_BODY = 4000; // characters, as the server counts them
+const COUNTER_FROM = 3500; // show how many are left from here on
+const TYPING_EVERY_MS = 3000; // tell the room at most this often while typing
+const TYPING_SHOWN_MS = 5000; // someone stops "typing" this long after their last signal
+const SEEN_MAX_MEMBERS = 50; // "Seen by" is shown in rooms up to this size
 const ANNOUNCED_KEPT = 3; // live messages kept in the announcer (older ones are heard already)
+
+// length counts characters as the server does (code points, after trimming).
+const length = (text) => Array.from(text.trim()).length;
 
 // firstLine is the start of a text, on one line, for quotes and notes.
 export function firstLine(text, max = 80) {
@@ -42,6 +53,12 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   let replyingTo = null;
   let openMenu = null; // {id, picker}: the message whose actions stay open when it is redrawn
   let readTimer = 0;
+  let typingSentAt = 0;
+  let typingTimer = 0;
+  const typers = new Map(); // user id → {name, timer}
+  let readSeqs = null; // user id → read_seq, in rooms small enough for "Seen by"
+  let membersTimer = 0;
+  let seenOpen = false;
   let older = null; // the page of older messages being loaded
   const members = new Map(); // user id → user, for names of who reacted and @suggestions
   const roles = new Map(); // user id → room role, of the members
@@ -59,13 +76,16 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   const announcer = h('div', { class: 'sr-only', role: 'log', 'aria-live': 'polite', testid: 'chat-announcer' });
   const roving = rovingList(log, 'li.msg', { onTop: () => loadOlder() });
   const jump = h('button', { type: 'button', class: 'jump', hidden: true, testid: 'jump', onclick: () => scrollToEnd('smooth') }, t('chat.newBelow'));
+  const counter = h('p', { class: 'counter', id: 'composer-counter', testid: 'composer-counter', hidden: true });
   const input = h('textarea', {
-    id: 'composer-input', rows: '1', maxlength: '4000', enterkeyhint: enterSends() ? 'send' : 'enter',
+    id: 'composer-input', rows: '1', enterkeyhint: enterSends() ? 'send' : 'enter', 'aria-describedby': 'composer-counter',
     placeholder: t('chat.placeholder'), 'aria-label': t('chat.messageLabel'),
     // (no aria-expanded: a textarea cannot be a combobox; the active
     // suggestion is told through aria-activedescendant)
     'aria-autocomplete': 'list', 'aria-controls': 'mention-suggest',
   });
+  const subtitle = h('span', { testid: 'chat-status' });
+  const seen = h('div', { class: 'seen', testid: 'seen' });
   const suggest = h('ul', { class: 'mention-suggest', id: 'mention-suggest', role: 'listbox', hidden: true,
     testid: 'mention-suggest', 'aria-label': t('chat.mentionSuggestions') });
   const replyText = h('span', { class: 'reply-text' });
@@ -78,7 +98,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     h('span', null, t('chat.editing')),
     h('button', { type: 'button', class: 'link', testid: 'edit-cancel', onclick: stopEditing }, t('common.cancel')));
   const composer = h('form', { class: 'composer', id: 'composer', testid: 'composer' },
-    suggest, editNote, replyNote, h('div', { class: 'composer-row' }, input, sendButton));
+    suggest, editNote, replyNote, h('div', { class: 'composer-row' }, input, sendButton), counter);
   const footer = h('div', { class: 'chat-footer' });
   const el = h('div', { class: 'chat' }, log, jump, footer, announcer);
 
@@ -105,6 +125,8 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   });
   input.addEventListener('input', () => {
     autosize();
+    drawCounter();
+    signalTyping();
     updateSuggestions();
   });
   input.addEventListener('blur', () => setTimeout(hideSuggestions, 150));
@@ -200,10 +222,13 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   }
 
   // showProfile tells who wrote a message: display name, @username and role here.
-  function showProfile(author) {
+  // showProfile tells who wrote a message; from there, a direct message
+  // with them is one tap away.
+  async function showProfile(author) {
     const user = people.get(author.id) || author;
     const role = roles.get(user.id);
-    dialog({
+    const canWrite = room?.kind !== 'dm' && user.id !== me.id;
+    const write = await dialog({
       title: user.display_name || user.username,
       testid: 'profile',
       content: [
@@ -211,7 +236,9 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
         h('p', { class: 'hint' }, role ? t('profile.member', { role: t(`roomRole.${role}`) }) : t('profile.notMember')),
         sameName.has(user.id) && h('p', { class: 'hint' }, t('profile.sameName')),
       ],
+      confirm: canWrite ? t('people.message') : null,
     });
+    if (write && canWrite) startDM(user.id).catch((err) => toast(errorText(err)));
   }
 
   function authorNode(message, mine) {
@@ -337,6 +364,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
 
   function messageNode(message, status, item) {
     const mine = message.author?.id === me.id;
+    const author = authorName(message.author);
     const mentionsMe = (message.mentions || []).includes(me.id);
     return h('li', {
       class: `msg${mine ? ' mine' : ''}${message.deleted ? ' deleted' : ''}${mentionsMe ? ' mentions-me' : ''}`,
@@ -390,6 +418,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
       Object.assign(known, { message, el: node });
       groupRuns(node);
       if (editing?.id === message.id && message.deleted) stopEditing();
+      drawSeen();
       return false;
     }
     entries.set(message.id, { message, el: node });
@@ -407,6 +436,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     groupRuns(node);
     newest = Math.max(newest, message.seq);
     oldest = oldest ? Math.min(oldest, message.seq) : message.seq;
+    if (message.author?.id === me.id) drawSeen();
     return true;
   }
 
@@ -417,6 +447,11 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     if (loaded && newest && message.seq > newest + 1) catchUp(newest); // a gap: fetch what is missing
     const mine = message.author?.id === me.id;
     const sending = mine && message.client_id && pending.get(message.client_id);
+    stopTyping(message.author?.id);
+    if (readSeqs?.has(message.author?.id)) {
+      // Whoever posts has read up to their post.
+      readSeqs.set(message.author.id, Math.max(readSeqs.get(message.author.id), message.seq));
+    }
     const isNew = place(message);
     if (sending) {
       roving.handOver(sending.el, entries.get(message.id).el); // the sent message takes the pending one's focus
@@ -444,7 +479,8 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     if (!loaded) edge.replaceChildren(t('common.loading'));
     else if (loadingOlder) edge.replaceChildren(t('chat.loadingOlder'));
     else if (hasMore) edge.replaceChildren(h('button', { type: 'button', class: 'link', testid: 'load-older', onclick: loadOlder }, t('chat.loadOlder')));
-    else edge.replaceChildren(entries.size ? t('chat.beginning') : t('chat.empty'));
+    else if (entries.size) edge.replaceChildren(t('chat.beginning'));
+    else edge.replaceChildren(room?.archived ? t('chat.emptyArchived') : t('chat.empty'));
   }
 
   async function load() {
@@ -463,6 +499,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     if (room.my_role) upsertRoom(room);
     setTitle(room.name);
     drawFooter();
+    drawStatus();
     if (pageResult.status === 'fulfilled') {
       for (const message of pageResult.value.messages || []) place(message);
       hasMore = Boolean(pageResult.value.has_more);
@@ -477,6 +514,101 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     if (members.size) for (const entry of entries.values()) if (entry.message.reactions?.length) place(entry.message);
     const target = query?.get('msg');
     if (target) await jumpTo(target, Number(query.get('seq')) || 0);
+  }
+
+  // ---- who has read what, and who is typing ----
+  // loadMembers learns the room's members: their names (who reacted,
+  // @suggestions), who is online, and, in rooms small enough for "Seen by",
+  // how far each has read.
+  async function loadMembers() {
+    clearTimeout(membersTimer);
+    if (!room?.my_role) return;
+    try {
+      const list = await api('GET', `${path}/members`) || [];
+      for (const m of list) {
+        members.set(m.user.id, m.user);
+        roles.set(m.user.id, m.role);
+        setOnline(m.user.id, Boolean(m.online));
+      }
+      readSeqs = list.length <= SEEN_MAX_MEMBERS ? new Map(list.map((m) => [m.user.id, m.read_seq || 0])) : null;
+      if (learn([...members.values()])) redrawNames();
+    } catch {
+      // names of who reacted fall back to "?"; suggestions and "Seen by" stay empty
+    }
+    drawSeen();
+    drawStatus();
+  }
+
+  // drawSeen puts "Seen by N" under my latest message: N members (not me)
+  // whose read marker has reached it. Tapping it lists their names.
+  function drawSeen() {
+    seen.remove();
+    if (!readSeqs) return;
+    let latest = null;
+    for (const entry of entries.values()) {
+      if (entry.message.author?.id === me.id && !entry.message.deleted && (!latest || entry.message.seq > latest.seq)) latest = entry.message;
+    }
+    if (!latest) return;
+    const seers = [...readSeqs].filter(([userId, seq]) => userId !== me.id && seq >= latest.seq).map(([userId]) => userId);
+    if (!seers.length) return;
+    const names = seers.map(nameOf).sort((a, b) => a.localeCompare(b));
+    const toggle = h('button', {
+      type: 'button', class: 'link seen-toggle', testid: 'seen-by', 'aria-expanded': String(seenOpen), 'aria-controls': 'seen-names',
+      onclick: () => { seenOpen = !seenOpen; drawSeen(); },
+    }, t('chat.seenBy', { n: seers.length }));
+    seen.replaceChildren(toggle, ...(seenOpen ? [h('p', { class: 'seen-names', id: 'seen-names', testid: 'seen-names' }, names.join(', '))] : []));
+    entries.get(latest.id)?.el.append(seen);
+  }
+
+  // drawStatus fills the line under the title: who is typing, or, in a
+  // direct message, whether the other person is online.
+  function drawStatus() {
+    const names = [...typers.values()].map((x) => x.name);
+    let text = '';
+    if (names.length === 1) text = t('chat.typingOne', { name: names[0] });
+    else if (names.length === 2) text = t('chat.typingTwo', { a: names[0], b: names[1] });
+    else if (names.length > 2) text = t('chat.typingMany');
+    else if (room?.kind === 'dm' && room.peer && isOnline(room.peer.id)) text = t('chat.online');
+    subtitle.textContent = text;
+    subtitle.dataset.typing = String(names.length > 0);
+  }
+
+  function startTyping(user) {
+    if (!user?.id || user.id === me.id) return;
+    clearTimeout(typers.get(user.id)?.timer);
+    typers.set(user.id, { name: user.display_name || user.username, timer: setTimeout(() => stopTyping(user.id), TYPING_SHOWN_MS) });
+    drawStatus();
+  }
+
+  function stopTyping(userId) {
+    const typer = typers.get(userId);
+    if (!typer) return;
+    clearTimeout(typer.timer);
+    typers.delete(userId);
+    drawStatus();
+  }
+
+  // signalTyping tells the room I am typing, at most every few seconds: typing
+  // within that time is told once the time is up, if there is still a draft.
+  function signalTyping() {
+    if (editing || !room?.my_role || room.archived || !input.value.trim()) return;
+    const wait = typingSentAt + TYPING_EVERY_MS - Date.now();
+    if (wait > 0) {
+      if (!typingTimer) typingTimer = setTimeout(() => { typingTimer = 0; signalTyping(); }, wait);
+      return;
+    }
+    typingSentAt = Date.now();
+    api('POST', `${path}/typing`).catch(() => {});
+  }
+
+  // drawCounter shows, near the limit, how many characters are left (or how
+  // many too many: a long paste is never cut silently).
+  function drawCounter() {
+    const n = length(input.value);
+    counter.hidden = n < COUNTER_FROM;
+    counter.classList.toggle('over', n > MAX_BODY);
+    counter.textContent = n > MAX_BODY ? t('chat.tooLong', { n: n - MAX_BODY }) : t('chat.charsLeft', { n: MAX_BODY - n });
+    sendButton.disabled = n > MAX_BODY;
   }
 
   // loadOlder loads the page before the oldest message shown (once at a
@@ -533,19 +665,6 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     scheduleRead();
   }
 
-  async function loadMembers() {
-    if (!room?.my_role) return;
-    try {
-      for (const m of await api('GET', `${path}/members`) || []) {
-        members.set(m.user.id, m.user);
-        roles.set(m.user.id, m.role);
-      }
-      if (learn([...members.values()])) redrawNames();
-    } catch {
-      // names of who reacted fall back to "?"; suggestions stay empty
-    }
-  }
-
   // catchUp fetches every message after seq (after a gap or a reconnect that
   // could not resume).
   async function catchUp(after) {
@@ -591,12 +710,18 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   function submit() {
     const body = input.value.trim();
     if (!body) return;
+    if (length(body) > MAX_BODY) {
+      drawCounter();
+      toast(t('chat.tooLong', { n: length(body) - MAX_BODY }));
+      return;
+    }
     if (editing) {
       saveEdit(editing, body);
       return;
     }
     input.value = '';
     autosize();
+    drawCounter();
     const item = { client_id: uid(), body, reply_to: replyingTo, status: 'pending', error: null, el: null };
     stopReplying();
     pending.set(item.client_id, item);
@@ -753,6 +878,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     sendButton.setAttribute('aria-label', t('chat.send'));
     input.value = '';
     autosize();
+    drawCounter();
   }
 
   async function saveEdit(message, body) {
@@ -801,9 +927,11 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   }
 
   load().catch((err) => toast(errorText(err)));
+  drawStatus();
 
   return {
     title: room?.name || t('chat.title'),
+    subtitle,
     back: '/rooms',
     className: 'view-chat',
     el,
@@ -828,8 +956,26 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
         case 'room.updated':
           if (data.room.id !== id) return;
           room = { ...room, ...data.room, my_role: room?.my_role || data.room.my_role };
+          if (room.kind === 'dm') Object.assign(room, { name: getRoom(id)?.name || room.name, peer: getRoom(id)?.peer || room.peer });
           setTitle(room.name);
           drawFooter();
+          drawEdge();
+          break;
+        case 'typing':
+          startTyping(data.user);
+          break;
+        case 'presence':
+          drawStatus();
+          break;
+        case 'read':
+          if (readSeqs?.has(data.user_id)) {
+            readSeqs.set(data.user_id, Math.max(readSeqs.get(data.user_id), data.seq));
+            drawSeen();
+          }
+          break;
+        case 'member.left':
+          clearTimeout(membersTimer);
+          membersTimer = setTimeout(loadMembers, 300);
           break;
         case 'room.deleted':
         case 'room.left':
@@ -848,8 +994,10 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
           if (data.user?.id === me.id && room) {
             room.my_role = data.role || 'member';
             drawFooter();
-            loadMembers();
           }
+          if (room) room.member_count = getRoom(id)?.member_count ?? room.member_count;
+          clearTimeout(membersTimer);
+          membersTimer = setTimeout(loadMembers, 300);
           break;
         default:
       }
@@ -860,12 +1008,16 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     },
     resync() {
       catchUp(newest);
+      loadMembers(); // read markers moved while the stream was down
     },
     destroy() {
       setActiveRoom(null);
       observer.disconnect();
       roving.disconnect();
       clearTimeout(readTimer);
+      clearTimeout(membersTimer);
+      clearTimeout(typingTimer);
+      for (const typer of typers.values()) clearTimeout(typer.timer);
       markRead(); // what was on screen when leaving has been read
       document.removeEventListener('visibilitychange', onVisible);
     },

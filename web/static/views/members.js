@@ -1,12 +1,15 @@
-// The members of a room: everyone sees the list and may leave; room owners,
+// The members of a room: everyone sees the list (who is online), may write to
+// a member directly, set how the room notifies them, and leave; room owners,
 // moderators and tenant admins add people, change roles and remove people.
 
 import { api, getSession, isTenantAdmin } from '../api.js';
-import { getRoom, removeRoom } from '../store.js';
-import { h, form, fillList, listRow, actionButton, roleSelect, asList } from '../dom.js';
+import { getRoom, removeRoom, upsertRoom, setOnline } from '../store.js';
+import { h, form, fillList, listRow, actionButton, roleSelect, asList, field, toast, errorText } from '../dom.js';
 import { t } from '../i18n.js';
+import { startDM, presenceDot } from './people.js';
 
 const ROOM_ROLES = ['owner', 'moderator', 'member'];
+const LEVELS = ['all', 'mentions', 'none'];
 
 export function membersView({ id }, query, { navigate, setTitle }) {
   const path = `/rooms/${encodeURIComponent(id)}`;
@@ -14,13 +17,18 @@ export function membersView({ id }, query, { navigate, setTitle }) {
   let room = getRoom(id) || null;
   const list = h('ul', { class: 'list', testid: 'member-list', 'aria-label': t('members.title') });
   const tools = h('div', { class: 'stack' });
-  const canManage = () => isTenantAdmin() || room?.my_role === 'owner' || room?.my_role === 'moderator';
+  const canManage = () => room?.kind !== 'dm' && (isTenantAdmin() || room?.my_role === 'owner' || room?.my_role === 'moderator');
   const memberPath = (userId) => `${path}/members/${encodeURIComponent(userId)}`;
 
   function memberRow(member) {
     const { user } = member;
     const name = user.display_name || user.username;
+    setOnline(user.id, Boolean(member.online));
     const controls = [];
+    if (user.id !== me.id && room?.kind !== 'dm') {
+      controls.push(actionButton(t('people.message'), () => startDM(user.id),
+        { testid: 'member-message', 'aria-label': t('people.messageTo', { name }) }));
+    }
     if (canManage()) {
       controls.push(roleSelect({
         label: t('members.roleFor', { name }),
@@ -38,7 +46,7 @@ export function membersView({ id }, query, { navigate, setTitle }) {
       }
     }
     return listRow({
-      title: name,
+      title: [name, presenceDot(user.id)],
       details: `@${user.username}`,
       badges: [!canManage() && t(`roomRole.${member.role}`)],
       controls,
@@ -64,8 +72,33 @@ export function membersView({ id }, query, { navigate, setTitle }) {
     },
   });
 
+  // levelPicker sets how this room notifies me.
+  function levelPicker() {
+    const picker = field('room-notify', {
+      name: 'level', label: t('notify.level'), type: 'select', value: room.notifications || 'all', testid: 'notify-level',
+      options: LEVELS.map((level) => ({ value: level, label: t(`notify.${level}`) })),
+    });
+    const select = picker.querySelector('select');
+    select.addEventListener('change', async () => {
+      select.disabled = true;
+      try {
+        await api('PUT', `${path}/notifications`, { level: select.value });
+        room.notifications = select.value;
+        upsertRoom({ id, notifications: select.value });
+        toast(t('common.saved'));
+      } catch (err) {
+        select.value = room.notifications || 'all';
+        toast(errorText(err));
+      } finally {
+        select.disabled = false;
+      }
+    });
+    return picker;
+  }
+
   function drawTools() {
     tools.replaceChildren(
+      room?.my_role && levelPicker(),
       canManage() && h('section', { 'aria-labelledby': 'member-add-title' },
         h('h2', { id: 'member-add-title' }, t('members.addTitle')), addForm()),
       room?.my_role && actionButton(t('members.leave'), async () => {

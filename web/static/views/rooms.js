@@ -1,24 +1,35 @@
-// The room list (live unread counts), public rooms to join, a new room, and
-// the "me" screen with language and log out.
+// The room list (last message, live unread counts), public rooms to join and
+// a new room.
 
-import { api, getSession, logout } from '../api.js';
+import { api, getSession } from '../api.js';
 import { roomList, onRoomsChange, roomsLoaded, upsertRoom } from '../store.js';
-import { h, form, fillList, actionButton, initials, languagePicker, keyedChildren } from '../dom.js';
+import { h, form, fillList, actionButton, initials, keyedChildren } from '../dom.js';
 import { t, formatTime, formatCount } from '../i18n.js';
 import { icon } from '../icons.js';
-import { enterKeyPicker } from '../prefs.js';
+import { preview } from '../format.js';
+import { presenceDot } from './people.js';
 
 const roomHref = (room) => `#/rooms/${encodeURIComponent(room.id)}`;
 
+// lastLine is a room row's second line: who said what last, on one line.
+function lastLine(room) {
+  const m = room.last_message;
+  if (!m) return room.topic || (room.kind === 'dm' ? '' : t('rooms.memberCount', { n: room.member_count || 0 }));
+  const text = m.deleted ? t('chat.deleted') : preview(m.body);
+  const mine = m.author?.id === getSession()?.user?.id;
+  if (room.kind === 'dm' && !mine) return text;
+  return `${mine ? t('chat.you') : (m.author?.display_name || m.author?.username)}: ${text}`;
+}
+
 function roomItem(room) {
   const unread = room.unread > 0;
-  const sub = room.topic || t('rooms.memberCount', { n: room.member_count || 0 });
   return h('li', null,
-    h('a', { href: roomHref(room), class: `room-item${unread ? ' unread' : ''}`, testid: 'room-item', 'data-name': room.name, 'data-id': room.id },
-      h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(room.name)),
+    h('a', { href: roomHref(room), class: `room-item${unread ? ' unread' : ''}`, testid: 'room-item', 'data-name': room.name, 'data-id': room.id, 'data-kind': room.kind || 'room' },
+      h('span', { class: 'avatar', 'aria-hidden': room.kind === 'dm' ? null : 'true' },
+        h('span', { 'aria-hidden': 'true' }, initials(room.name)), room.kind === 'dm' && room.peer && presenceDot(room.peer.id)),
       h('span', { class: 'room-main' },
         h('span', { class: 'room-name' }, room.name, room.archived && h('span', { class: 'tag' }, t('rooms.archived'))),
-        h('span', { class: 'room-sub' }, sub)),
+        h('span', { class: 'room-sub', testid: 'room-last' }, lastLine(room))),
       h('span', { class: 'room-side' },
         h('time', { datetime: room.last_activity_at }, formatTime(room.last_activity_at || room.created_at)),
         h('span', { class: 'badges' },
@@ -49,6 +60,7 @@ export function roomListView() {
     actions: [
       h('a', { class: 'icon-button', href: '#/search', testid: 'open-search', 'aria-label': t('search.title') }, icon('search')),
       h('a', { class: 'icon-button', href: '#/mentions', testid: 'open-mentions', 'aria-label': t('mentions.title') }, icon('at')),
+      h('a', { class: 'icon-button', href: '#/people', testid: 'new-dm', 'aria-label': t('people.new') }, icon('compose')),
     ],
     destroy: off,
   };
@@ -105,19 +117,4 @@ export function browseView(params, query, { navigate }) {
   };
   fillList(list, () => api('GET', '/rooms?scope=public'), item, t('browse.empty'));
   return { title: t('browse.title'), el: h('div', { class: 'page' }, list), tabs: true };
-}
-
-export function meView() {
-  const { user, tenant } = getSession();
-  const el = h('div', { class: 'page me' },
-    h('div', { class: 'profile' },
-      h('span', { class: 'avatar large', 'aria-hidden': 'true' }, initials(user.display_name || user.username)),
-      h('div', null,
-        h('p', { class: 'profile-name', testid: 'me-name' }, user.display_name || user.username),
-        h('p', { class: 'muted' }, `@${user.username} · ${tenant}`),
-        h('p', { class: 'muted' }, t(`role.${user.role}`)))),
-    languagePicker(),
-    enterKeyPicker(),
-    actionButton(t('me.logout'), logout, { testid: 'logout', class: 'danger wide' }));
-  return { title: t('me.title'), el, tabs: true };
 }
