@@ -89,7 +89,8 @@ func akSnapshot(t *testing.T, s *testkit.Server) map[string][]string {
 	t.Helper()
 	db := s.App.Store.Read(context.Background())
 	var tables []string
-	if err := db.Raw(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).
+	// The search index's FTS4 tables do not scan into a map; search_docs stands for them.
+	if err := db.Raw(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'search_fts%' ORDER BY name`).
 		Scan(&tables).Error; err != nil {
 		t.Fatal(err)
 	}

@@ -80,6 +80,9 @@ func TestBatchPostIsOneWriteInOrderAndIdempotent(t *testing.T) {
 	if p := history(t, s, bob, r.ID, ""); len(p.Messages) != 4 {
 		t.Fatalf("history has %d messages, want 4", len(p.Messages))
 	}
+	if got := searchFor(t, s, bob, "q=three").bodies(); len(got) != 1 || got[0] != "three" {
+		t.Fatalf("search finds %q, want the batch's message", got)
+	}
 
 	// A member may post a batch into their room.
 	var mine batchResult

@@ -186,3 +186,14 @@ func (h *handlers) mentions(c *gin.Context) {
 	msgs, more, err := h.Rooms.Mentions(c.Request.Context(), principal(c), c.Query("before"), int(limit))
 	h.render(c, http.StatusOK, gin.H{"messages": msgs, "has_more": more}, err)
 }
+
+func (h *handlers) search(c *gin.Context) {
+	limit, err := queryInt(c, "limit", 20, 1, 50)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	results, more, next, err := h.Rooms.Search(c.Request.Context(), principal(c),
+		rooms.SearchRequest{Text: c.Query("q"), RoomID: c.Query("room"), Before: c.Query("before"), Limit: int(limit)})
+	h.render(c, http.StatusOK, gin.H{"results": results, "has_more": more, "next": next}, err)
+}

@@ -117,6 +117,7 @@ func New(d Deps) http.Handler {
 	authed.PUT("/rooms/:room/messages/:id/reactions/:emoji", h.putReaction)
 	authed.DELETE("/rooms/:room/messages/:id/reactions/:emoji", h.deleteReaction)
 	authed.GET("/mentions", h.mentions)
+	authed.GET("/search", h.search)
 
 	streams := v1.Group("", h.authenticate(true))
 	streams.GET("/events", h.events)

@@ -90,7 +90,7 @@ type HistoryQuery struct {
 
 // History returns up to q.Limit messages, oldest first, and whether there are more.
 func (s *Service) History(ctx context.Context, p auth.Principal, roomID string, q HistoryQuery) ([]MessageJSON, bool, error) {
-	if _, err := s.access(ctx, p, roomID, "room.read"); err != nil {
+	if _, err := s.readable(ctx, p, roomID); err != nil {
 		return nil, false, err
 	}
 	if q.Limit == 0 {
@@ -208,6 +208,9 @@ func (s *Service) changeMessage(ctx context.Context, p auth.Principal, roomID, m
 			return err
 		}
 		if _, err := s.storeMentions(tx, m); err != nil {
+			return err
+		}
+		if err := s.indexMessage(tx, m); err != nil {
 			return err
 		}
 		shown, err := renderMessages(tx.DB, []store.Message{m})

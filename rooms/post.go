@@ -152,6 +152,9 @@ func (s *Service) writeFresh(tx *store.Tx, fresh []*draft) error {
 		if d.msg.Mentions, err = s.storeMentions(tx, msgs[i]); err != nil {
 			return err
 		}
+		if err := s.indexMessage(tx, msgs[i]); err != nil {
+			return err
+		}
 	}
 	events := make([]loggedEvent, len(fresh))
 	for i, d := range fresh {

@@ -38,6 +38,7 @@ type Service struct {
 	auth  *auth.Service
 	hub   *Hub
 	caps  Caps
+	index MessageIndex // nil: no search
 	posts *postGroups
 	now   func() time.Time
 }
@@ -51,10 +52,20 @@ type Caps struct {
 }
 
 // NewService wires the rooms service.
-func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps) *Service {
-	return &Service{st: st, auth: authSvc, hub: hub, caps: caps, posts: newPostGroups(),
+func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps, opts ...Option) *Service {
+	s := &Service{st: st, auth: authSvc, hub: hub, caps: caps, posts: newPostGroups(),
 		now: func() time.Time { return time.Now().UTC() }}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
+
+// Option adds an optional part to the service.
+type Option func(*Service)
+
+// WithSearch keeps idx in step with every message written, and searches it.
+func WithSearch(idx MessageIndex) Option { return func(s *Service) { s.index = idx } }
 
 // Hub returns the live broadcaster.
 func (s *Service) Hub() *Hub { return s.hub }
@@ -345,6 +356,11 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, roomID string) e
 		}
 		if err := tx.Where("room_id = ?", roomID).Delete(&store.Event{}).Error; err != nil {
 			return err
+		}
+		if s.index != nil {
+			if err := s.index.DropRoom(tx, roomID); err != nil {
+				return err
+			}
 		}
 		if err := tx.Delete(&room).Error; err != nil {
 			return err

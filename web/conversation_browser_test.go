@@ -31,6 +31,25 @@ func (b *browser) login(base, slug, username string) {
 	b.waitVisible("[data-testid=room-list]")
 }
 
+// twoInATeam starts a server where Alice (owner of tenant acme) and Bob are
+// both in the public room "team", and returns their tokens and the room id.
+func twoInATeam(t *testing.T, aliceName, bobName string) (srv *server, aliceToken, bobToken, roomID string) {
+	t.Helper()
+	srv = startServer(t, func(c *config.Config) { c.PostLimitUser = limit.Rate{} }) // the history is seeded at full speed
+	apiCall(t, http.MethodPost, srv.URL+"/api/v1/tenants", "", map[string]any{
+		"slug": "acme", "name": "Acme", "admin": map[string]string{"username": "alice", "password": password, "display_name": aliceName},
+	}, nil)
+	apiCall(t, http.MethodPost, srv.URL+"/api/v1/auth/signup", "", map[string]string{
+		"tenant": "acme", "username": "bob", "password": password, "display_name": bobName}, nil)
+	aliceToken, bobToken = apiLogin(t, srv.URL, "acme", "alice"), apiLogin(t, srv.URL, "acme", "bob")
+	var room struct {
+		ID string `json:"id"`
+	}
+	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms", aliceToken, map[string]string{"name": "team"}, &room)
+	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms/"+room.ID+"/join", bobToken, nil, nil)
+	return srv, aliceToken, bobToken, room.ID
+}
+
 // messageWith is a JavaScript expression for the message whose text is body.
 func messageWith(body string) string {
 	return fmt.Sprintf(`[...document.querySelectorAll('#message-list [data-testid=message]')].find((m) => m.querySelector('.msg-body').textContent === %s)`, jsString(body))
@@ -57,19 +76,8 @@ func (b *browser) openActions(body, action string) {
 // as elements, links are safe.
 func TestBrowserRepliesReactionsAndMentions(t *testing.T) {
 	chromium := findChromium(t)
-	srv := startServer(t, func(c *config.Config) { c.PostLimitUser = limit.Rate{} }) // the history is seeded at full speed
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/tenants", "", map[string]any{
-		"slug": "acme", "name": "Acme", "admin": map[string]string{"username": "alice", "password": password, "display_name": "Alice Liddell"},
-	}, nil)
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/auth/signup", "", map[string]string{
-		"tenant": "acme", "username": "bob", "password": password, "display_name": "Bob Builder"}, nil)
-	aliceToken, bobToken := apiLogin(t, srv.URL, "acme", "alice"), apiLogin(t, srv.URL, "acme", "bob")
-	var room struct {
-		ID string `json:"id"`
-	}
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms", aliceToken, map[string]string{"name": "team"}, &room)
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms/"+room.ID+"/join", bobToken, nil, nil)
-	messages := srv.URL + "/api/v1/rooms/" + room.ID + "/messages"
+	srv, aliceToken, _, roomID := twoInATeam(t, "Alice Liddell", "Bob Builder")
+	messages := srv.URL + "/api/v1/rooms/" + roomID + "/messages"
 	var original struct {
 		ID string `json:"id"`
 	}
@@ -157,4 +165,41 @@ func TestBrowserRepliesReactionsAndMentions(t *testing.T) {
 	alice.screenshot("chat-reactions")
 	bob.click(`[data-testid=reaction][data-emoji="👍"]`)
 	alice.waitJS("Bob takes his 👍 back", chip("👍")+`?.textContent === '👍1'`)
+}
+
+// TestBrowserSearchAndJump: Bob searches for a Chinese word that sits inside
+// a longer run, sees the match marked, and opens the result: the room loads
+// older history until the message shows, highlighted.
+func TestBrowserSearchAndJump(t *testing.T) {
+	chromium := findChromium(t)
+	srv, aliceToken, _, roomID := twoInATeam(t, "Alice", "Bob")
+	messages := srv.URL + "/api/v1/rooms/" + roomID + "/messages"
+	apiCall(t, http.MethodPost, messages, aliceToken, map[string]string{"body": "大家你好啊，今天开会"}, nil)
+	for i := 1; i <= 60; i++ {
+		apiCall(t, http.MethodPost, messages, aliceToken, map[string]string{"body": fmt.Sprintf("filler %d", i)}, nil)
+	}
+	apiCall(t, http.MethodPost, messages, aliceToken, map[string]string{"body": "Parties <b>are</b> fun"}, nil)
+
+	bob := newBrowser(t, chromium, "bob")
+	defer bob.checkClean()
+	bob.login(srv.URL, "acme", "bob")
+	bob.click("[data-testid=open-search]")
+	bob.fill("#search-q", "你好")
+	bob.click("[data-testid=search-submit]")
+	bob.waitVisible("[data-testid=search-result]")
+	if got := evaluate[string](bob, `[...document.querySelectorAll('[data-testid=search-result] mark')].map((m) => m.textContent).join('|')`); got != "你好" {
+		t.Fatalf("the marked match is %q, want 你好", got)
+	}
+	bob.fill("#search-q", "party")
+	bob.click("[data-testid=search-submit]")
+	bob.waitJS("the English result shows", `document.querySelector('[data-testid=search-result] mark')?.textContent === 'Parties'`)
+	if n := evaluate[int](bob, `document.querySelectorAll('[data-testid=search-results] b').length`); n != 0 {
+		t.Error("markup in a found message became an element")
+	}
+	bob.screenshot("search")
+	bob.fill("#search-q", "你好")
+	bob.click("[data-testid=search-submit]")
+	bob.waitJS("the Chinese result shows", `document.querySelector('[data-testid=search-result] mark')?.textContent === '你好'`)
+	bob.click("[data-testid=search-result]")
+	bob.waitJS("the message is loaded and highlighted", `(() => { const m = `+messageWith("大家你好啊，今天开会")+`; return m && m.classList.contains('flash'); })()`)
 }

@@ -21,6 +21,7 @@ import (
 	"parley/config"
 	"parley/internal/limit"
 	"parley/rooms"
+	"parley/search"
 	"parley/store"
 	"parley/web"
 )
@@ -77,8 +78,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		auth.Options{RefreshTTL: cfg.RefreshTokenTTL, InviteTTL: cfg.InviteTTL, SelfServiceTenants: cfg.SelfServiceTenant,
 			MaxUsersPerTenant: cfg.MaxUsersPerTenant, MaxAPIKeysPerTenant: cfg.MaxAPIKeysPerTenant,
 			MaxOpenInvitesPerTenant: cfg.MaxInvitesPerTenant, Limits: limits})
+	index, err := search.OpenSQLite(ctx, st)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	roomSvc := rooms.NewService(st, authSvc, hub, rooms.Caps{
-		RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser})
+		RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser},
+		rooms.WithSearch(index))
 	a := &App{Auth: authSvc, Rooms: roomSvc, Store: st, hub: hub, metrics: reg, shutdown: make(chan struct{})}
 	a.handler = api.New(api.Deps{
 		Auth: authSvc, Rooms: roomSvc, Store: st, Log: log, Metrics: reg, Web: web.Static(),

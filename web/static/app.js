@@ -18,6 +18,7 @@ import { chatView } from './views/chat.js';
 import { membersView } from './views/members.js';
 import { adminView } from './views/admin.js';
 import { mentionsView } from './views/mentions.js';
+import { searchView } from './views/search.js';
 
 const routes = [
   { path: '/login', view: loginView, public: true },
@@ -28,6 +29,7 @@ const routes = [
   { path: '/browse', view: browseView },
   { path: '/me', view: meView },
   { path: '/mentions', view: mentionsView },
+  { path: '/search', view: searchView },
   { path: '/rooms/:id', view: chatView },
   { path: '/rooms/:id/members', view: membersView },
   { path: '/admin', redirect: '/admin/rooms' },

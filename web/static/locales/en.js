@@ -209,4 +209,14 @@ export default {
   'chat.mentionSuggestions': 'People to mention',
   'mentions.title': 'Mentions',
   'mentions.empty': 'Nobody has mentioned you yet.',
+
+  // search
+  'search.title': 'Search',
+  'search.label': 'Search messages',
+  'search.placeholder': 'Words, names, 中文…',
+  'search.go': 'Search',
+  'search.results': 'Messages found',
+  'search.none': 'No messages found.',
+  'search.count': '{n} messages found',
+  'search.count.one': '1 message found',
 };

@@ -208,4 +208,14 @@ export default {
   'chat.mentionSuggestions': '可以提及的人',
   'mentions.title': '提及我的',
   'mentions.empty': '还没有人提到你。',
+
+  // search
+  'search.title': '搜索',
+  'search.label': '搜索消息',
+  'search.placeholder': '词语、名字、中文…',
+  'search.go': '搜索',
+  'search.results': '找到的消息',
+  'search.none': '没有找到消息。',
+  'search.count': '找到 {n} 条消息',
+  'search.count.one': '找到 1 条消息',
 };

@@ -47,6 +47,7 @@ export function roomListView() {
     el: h('div', { class: 'rooms' }, list, empty, fab),
     tabs: true,
     actions: [
+      h('a', { class: 'icon-button', href: '#/search', testid: 'open-search', 'aria-label': t('search.title') }, icon('search')),
       h('a', { class: 'icon-button', href: '#/mentions', testid: 'open-mentions', 'aria-label': t('mentions.title') }, icon('at')),
     ],
     destroy: off,

@@ -1,0 +1,181 @@
+// Package search is Parley's full-text search of messages: how text becomes
+// index terms (so that Chinese, which has no spaces, is found by any part of
+// a word, and English regardless of case and simple endings), where a query
+// matches a body, and the SQLite index.
+package search
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+
+	"github.com/kljensen/snowball/english"
+)
+
+// MaxQuery bounds a query, in characters.
+const MaxQuery = 200
+
+// maxQueryTerms bounds how many terms one query may AND together.
+const maxQueryTerms = 16
+
+// span is a piece of text, in code points [start, end).
+type span struct {
+	text       []rune
+	start, end int
+	wide       bool // Chinese, Japanese or Korean: indexed as overlapping pairs
+}
+
+// isWide reports whether r is written without spaces between words.
+func isWide(r rune) bool {
+	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
+}
+
+// spans cuts text into words (letters and digits) and runs of CJK characters.
+func spans(text string) []span {
+	var out []span
+	runes := []rune(text)
+	for i := 0; i < len(runes); {
+		r := runes[i]
+		wide := isWide(r)
+		if !wide && !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(runes) {
+			next := runes[j]
+			if isWide(next) != wide || (!wide && !unicode.IsLetter(next) && !unicode.IsDigit(next) && !unicode.IsMark(next)) {
+				break
+			}
+			j++
+		}
+		out = append(out, span{text: runes[i:j], start: i, end: j, wide: wide})
+		i = j
+	}
+	return out
+}
+
+// stem is a word's index form: lower case, English endings taken off
+// ("Parties" and "party" are one term).
+func stem(word []rune) string {
+	w := strings.ToLower(string(word))
+	for _, r := range w {
+		if r > unicode.MaxASCII || !unicode.IsLetter(r) {
+			return w // not an English word: as it is
+		}
+	}
+	return english.Stem(w, true)
+}
+
+// Terms is the text the index stores for a body: words as stems, and each
+// run of CJK characters as its overlapping pairs followed by its last
+// character (大家你好 → 大家 家你 你好 好), so that every character starts a term.
+func Terms(body string) string {
+	var b strings.Builder
+	add := func(term string) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(term)
+	}
+	for _, s := range spans(body) {
+		if !s.wide {
+			add(stem(s.text))
+			continue
+		}
+		for i := 0; i+1 < len(s.text); i++ {
+			add(string(s.text[i : i+2]))
+		}
+		add(string(s.text[len(s.text)-1]))
+	}
+	return b.String()
+}
+
+// Query is a parsed search: what the index must match, and what to highlight.
+type Query struct {
+	Match string          // an FTS MATCH expression
+	words map[string]bool // stems of the words asked for
+	runs  [][]rune        // CJK runs asked for, found as they are
+}
+
+// ErrEmpty is returned for a query with nothing to search for.
+var ErrEmpty = fmt.Errorf("the query has no letters or digits to search for")
+
+// ParseQuery turns what a person typed into a query: every word and every
+// CJK run must occur (a run of two or more characters as consecutive pairs,
+// one character as the start of a term).
+func ParseQuery(text string) (Query, error) {
+	q := Query{words: map[string]bool{}}
+	var parts []string
+	for _, s := range spans(text) {
+		switch {
+		case !s.wide:
+			w := stem(s.text)
+			if !q.words[w] {
+				q.words[w] = true
+				parts = append(parts, w)
+			}
+		case len(s.text) == 1:
+			q.runs = append(q.runs, s.text)
+			parts = append(parts, string(s.text)+"*")
+		default:
+			q.runs = append(q.runs, s.text)
+			pairs := make([]string, 0, len(s.text)-1)
+			for i := 0; i+1 < len(s.text); i++ {
+				pairs = append(pairs, string(s.text[i:i+2]))
+			}
+			parts = append(parts, `"`+strings.Join(pairs, " ")+`"`)
+		}
+	}
+	if len(parts) == 0 {
+		return q, ErrEmpty
+	}
+	if len(parts) > maxQueryTerms {
+		parts = parts[:maxQueryTerms]
+	}
+	// Terms hold only letters and digits, lower-cased: no FTS operator
+	// (AND, OR, NOT, NEAR are upper case) or quote can come from the query.
+	q.Match = strings.Join(parts, " ")
+	return q, nil
+}
+
+// Highlights returns where the query matches body, as [start, end) offsets
+// in code points, in order and without overlap.
+func (q Query) Highlights(body string) [][2]int {
+	var found [][2]int
+	runes := []rune(body)
+	for _, s := range spans(body) {
+		if !s.wide && q.words[stem(s.text)] {
+			found = append(found, [2]int{s.start, s.end})
+		}
+	}
+	for _, run := range q.runs {
+		for i := 0; i+len(run) <= len(runes); i++ {
+			if string(runes[i:i+len(run)]) == string(run) {
+				found = append(found, [2]int{i, i + len(run)})
+			}
+		}
+	}
+	return merge(found)
+}
+
+func merge(found [][2]int) [][2]int {
+	if len(found) == 0 {
+		return [][2]int{}
+	}
+	for i := 1; i < len(found); i++ { // insertion sort: a body has few matches
+		for j := i; j > 0 && found[j][0] < found[j-1][0]; j-- {
+			found[j], found[j-1] = found[j-1], found[j]
+		}
+	}
+	out := [][2]int{found[0]}
+	for _, f := range found[1:] {
+		last := &out[len(out)-1]
+		if f[0] <= last[1] {
+			last[1] = max(last[1], f[1])
+		} else {
+			out = append(out, f)
+		}
+	}
+	return out
+}

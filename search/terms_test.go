@@ -1,0 +1,52 @@
+package search
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestTerms(t *testing.T) {
+	for _, c := range []struct{ body, want string }{
+		{"大家你好啊", "大家 家你 你好 好啊 啊"},
+		{"Parties and CATS!", "parti and cat"},
+		{"hello世界 ok", "hello 世界 界 ok"},
+		{"日", "日"},
+		{"", ""},
+		{"snake_case v2.0", "snake case v2 0"},
+	} {
+		if got := Terms(c.body); got != c.want {
+			t.Errorf("Terms(%q) = %q, want %q", c.body, got, c.want)
+		}
+	}
+}
+
+func TestParseQueryAndHighlights(t *testing.T) {
+	for _, c := range []struct {
+		query, match, body string
+		highlights         [][2]int
+	}{
+		{"你好", `"你好"`, "大家你好啊，你好", [][2]int{{2, 4}, {6, 8}}},
+		{"你好啊", `"你好 好啊"`, "大家你好啊", [][2]int{{2, 5}}},
+		{"好", "好*", "你好", [][2]int{{1, 2}}},
+		{"Party", "parti", "Two parties, one PARTY.", [][2]int{{4, 11}, {17, 22}}},
+		{"cat dog", "cat dog", "dogs & cats", [][2]int{{0, 4}, {7, 11}}},
+		{"OR NOT \"x", "or not x", "or", [][2]int{{0, 2}}},
+		{"😀 emoji", "emoji", "😀 emoji", [][2]int{{2, 7}}},
+	} {
+		q, err := ParseQuery(c.query)
+		if err != nil {
+			t.Fatalf("ParseQuery(%q): %v", c.query, err)
+		}
+		if q.Match != c.match {
+			t.Errorf("ParseQuery(%q).Match = %q, want %q", c.query, q.Match, c.match)
+		}
+		if got := q.Highlights(c.body); !reflect.DeepEqual(got, c.highlights) {
+			t.Errorf("%q in %q: highlights %v, want %v", c.query, c.body, got, c.highlights)
+		}
+	}
+	for _, empty := range []string{"", "  ", "!!! ???", "😀"} {
+		if _, err := ParseQuery(empty); err != ErrEmpty {
+			t.Errorf("ParseQuery(%q): %v, want ErrEmpty", empty, err)
+		}
+	}
+}
