@@ -1,8 +1,10 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"sync"
@@ -56,7 +58,12 @@ func (h *handlers) events(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusOK) // for the request log; the header goes out below
-	conn, rw, err := http.NewResponseController(c.Writer).Hijack()
+	var conn net.Conn
+	var rw *bufio.ReadWriter
+	err = errors.ErrUnsupported
+	if canHijack(c.Writer) {
+		conn, rw, err = http.NewResponseController(c.Writer).Hijack()
+	}
 	if err != nil {
 		defer st.Close()
 		h.serveInHandler(c, st, p)
@@ -75,6 +82,20 @@ func (h *handlers) events(c *gin.Context) {
 		defer st.Close()
 		h.stream(st, p, out)
 	}()
+}
+
+// canHijack reports whether the connection under w can be taken over. It
+// must be asked first: gin's writer claims it always can, and panics on an
+// HTTP/2 stream when told to.
+func canHijack(w http.ResponseWriter) bool {
+	for {
+		inner, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			_, ok := w.(http.Hijacker)
+			return ok
+		}
+		w = inner.Unwrap()
+	}
 }
 
 // serveInHandler streams through the ResponseWriter (HTTP/2, or a wrapped writer).
@@ -217,27 +238,42 @@ func (s *connSink) send(frame []byte) error {
 
 func (s *connSink) closed() <-chan struct{} { return nil }
 
-// writerSink writes through an http.ResponseWriter.
+// writerSink writes through an http.ResponseWriter. Its write deadline is
+// set when a burst starts and cleared once it is flushed: it bounds writes,
+// not the quiet between them (on HTTP/2 a deadline that passes while the
+// stream is idle resets the stream).
 type writerSink struct {
-	w    http.ResponseWriter
-	rc   *http.ResponseController
-	gone <-chan struct{}
-	err  error
+	w     http.ResponseWriter
+	rc    *http.ResponseController
+	gone  <-chan struct{}
+	armed bool
+	err   error
 }
 
 func (s *writerSink) add(frame []byte) {
 	if s.err == nil && len(frame) > 0 {
-		_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		s.arm()
 		_, s.err = s.w.Write(frame)
 	}
 }
 
 func (s *writerSink) send(frame []byte) error {
 	s.add(frame)
-	if s.err != nil {
+	if s.err != nil || !s.armed {
 		return s.err
 	}
-	return s.rc.Flush()
+	if s.err = s.rc.Flush(); s.err == nil {
+		s.err = s.rc.SetWriteDeadline(time.Time{})
+		s.armed = false
+	}
+	return s.err
+}
+
+func (s *writerSink) arm() {
+	if !s.armed {
+		s.armed = true
+		_ = s.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	}
 }
 
 func (s *writerSink) closed() <-chan struct{} { return s.gone }

@@ -33,7 +33,7 @@ const unknownID = "01900000-0000-7000-8000-000000000000"
 
 // tables are every table a request could change.
 var tables = []string{"tenants", "users", "sessions", "refresh_tokens", "invites", "api_keys",
-	"rooms", "room_members", "messages", "events", "message_reactions", "message_mentions"}
+	"rooms", "room_members", "messages", "events", "message_reactions", "message_mentions", "audit_log"}
 
 // snapshot reads every row of every table, to prove a refused request changed nothing.
 func snapshot(t *testing.T, s *testkit.Server) map[string][]map[string]any {

@@ -198,11 +198,19 @@ func TestResumeAfterConcurrentPostsDeliversExactlyTheMissedOnes(t *testing.T) {
 	resumed := s.Open(t, "/api/v1/events", alice.Token, cursor)
 	wg.Wait()
 
+	expectGapless(t, resumed, total, map[string]int64{room1.ID: 1, room2.ID: 0})
+	expectSilence(t, resumed, 200*time.Millisecond)
+}
+
+// expectGapless reads n message.created events and fails on a duplicate, a
+// room's seq not one more than the last (lastSeq: each room's seq before the
+// first), or an event id not above the one before.
+func expectGapless(t *testing.T, st *testkit.Stream, n int, lastSeq map[string]int64) {
+	t.Helper()
 	seen := map[string]bool{}
-	lastSeq := map[string]int64{room1.ID: 1, room2.ID: 0}
 	var lastID int64
-	for len(seen) < total {
-		ev := resumed.NextNamed(t, "message.created", wait)
+	for len(seen) < n {
+		ev := st.NextNamed(t, "message.created", wait)
 		var me messageEvent
 		ev.Decode(t, &me)
 		if seen[me.Message.Body] {
@@ -220,7 +228,6 @@ func TestResumeAfterConcurrentPostsDeliversExactlyTheMissedOnes(t *testing.T) {
 		}
 		lastID = id
 	}
-	expectSilence(t, resumed, 200*time.Millisecond)
 }
 
 func TestRemovedMemberGetsRoomLeftAndNothingAfter(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"parley/audit"
 	"parley/auth"
 	"parley/internal/fault"
 	"parley/internal/limit"
@@ -24,6 +25,7 @@ import (
 type Deps struct {
 	Auth         *auth.Service
 	Rooms        *rooms.Service
+	Audit        *audit.Log
 	Store        *store.Store
 	Log          *slog.Logger
 	Metrics      *prometheus.Registry
@@ -99,6 +101,8 @@ func New(d Deps) http.Handler {
 	authed.GET("/apikeys", h.listKeys)
 	authed.DELETE("/apikeys/:id", h.revokeKey)
 
+	authed.GET("/audit", h.listAudit)
+
 	authed.POST("/rooms", h.perCaller(d.Limits.CreateRoom), h.createRoom)
 	authed.GET("/rooms", h.listRooms)
 	authed.GET("/rooms/:room", h.getRoom)
@@ -150,6 +154,7 @@ func (h *handlers) authenticate(allowQuery bool) gin.HandlerFunc {
 			h.fail(c, err)
 			return
 		}
+		p.ClientIP = c.ClientIP()
 		c.Set("principal", p)
 		c.Next()
 	}

@@ -35,7 +35,7 @@ func (s *Service) CreateKey(ctx context.Context, p Principal, name string, scope
 	if err := s.Require(p, TenantObject, "apikeys.manage"); err != nil {
 		return NewKey{}, err
 	}
-	return s.createKey(ctx, p.TenantID, p.Subject(), name, scopes)
+	return s.createKey(ctx, p, name, scopes)
 }
 
 // CreateKeyForTenant is the operator's way (the CLI) to make a key.
@@ -44,10 +44,10 @@ func (s *Service) CreateKeyForTenant(ctx context.Context, slug, name string, sco
 	if err := s.st.Read(ctx).Where("slug = ?", slug).Take(&tenant).Error; err != nil {
 		return NewKey{}, store.NotFound(err, "tenant")
 	}
-	return s.createKey(ctx, tenant.ID, "operator", name, scopes)
+	return s.createKey(ctx, operator(tenant.ID), name, scopes)
 }
 
-func (s *Service) createKey(ctx context.Context, tenantID, createdBy, name string, scopes []string) (NewKey, error) {
+func (s *Service) createKey(ctx context.Context, p Principal, name string, scopes []string) (NewKey, error) {
 	name, err := CleanName("name", name, MaxNameLen, true)
 	if err != nil {
 		return NewKey{}, err
@@ -61,13 +61,17 @@ func (s *Service) createKey(ctx context.Context, tenantID, createdBy, name strin
 	var k NewKey
 	err = drawUntilUnique(func() error {
 		var err error
-		k, err = s.insertKey(ctx, tenantID, createdBy, name, scopes)
+		k, err = s.insertKey(ctx, p, name, scopes)
 		return err
 	})
 	return k, err
 }
 
-func (s *Service) insertKey(ctx context.Context, tenantID, createdBy, name string, scopes []string) (NewKey, error) {
+func (s *Service) insertKey(ctx context.Context, p Principal, name string, scopes []string) (NewKey, error) {
+	tenantID, createdBy := p.TenantID, p.Subject()
+	if createdBy == "" {
+		createdBy = ActorOperator
+	}
 	prefix, secret := newKeySecret()
 	now := s.now()
 	key := store.APIKey{ID: newID(), TenantID: tenantID, Name: name, Prefix: prefix, Hash: hashSecret(secret),
@@ -87,7 +91,7 @@ func (s *Service) insertKey(ctx context.Context, tenantID, createdBy, name strin
 			return err
 		}
 		tx.AfterCommit(func() { s.policy.SetKeyScopes(key.ID, tenantID, scopes) })
-		return nil
+		return s.audit.Record(tx, p, "apikey.created", keyTarget(key), map[string]string{"scopes": key.Scopes})
 	})
 	if err != nil {
 		return NewKey{}, err
@@ -117,18 +121,19 @@ func (s *Service) RevokeKey(ctx context.Context, p Principal, keyID string) erro
 	}
 	return s.st.Write(ctx, func(tx *store.Tx) error {
 		var key store.APIKey
-		err := tx.Select("prefix").Where("id = ? AND tenant_id = ? AND revoked_at IS NULL", keyID, p.TenantID).Take(&key).Error
-		if err != nil {
+		if err := tx.Where("id = ? AND tenant_id = ? AND revoked_at IS NULL", keyID, p.TenantID).Take(&key).Error; err != nil {
 			return store.NotFound(err, "API key")
 		}
-		if err := tx.Model(&store.APIKey{}).Where("id = ?", keyID).Update("revoked_at", s.now()).Error; err != nil {
+		if err := tx.Model(&store.APIKey{}).Where("id = ?", key.ID).Update("revoked_at", s.now()).Error; err != nil {
 			return err
 		}
 		tx.Invalidate(apiKeyKey(key.Prefix))
 		tx.AfterCommit(func() { s.policy.SetKeyScopes(keyID, p.TenantID, nil) })
-		return nil
+		return s.audit.Record(tx, p, "apikey.revoked", keyTarget(key), nil)
 	})
 }
+
+func keyTarget(k store.APIKey) Target { return Target{Type: "apikey", ID: k.ID, Name: k.Name} }
 
 // Key shape: "pk_" + 8 lower-case base32 characters (the public prefix) + "_"
 // + 43 base64url characters (256 random bits).
@@ -185,7 +190,7 @@ func (s *Service) authenticateKey(ctx context.Context, secret string) (Principal
 		return Principal{}, unauth
 	}
 	s.keys.touch(key.ID, s.now())
-	return Principal{TenantID: key.TenantID, KeyID: key.ID, Scopes: key.Scopes}, nil
+	return Principal{TenantID: key.TenantID, KeyID: key.ID, KeyName: key.Name, Scopes: key.Scopes}, nil
 }
 
 // FlushKeyUsage writes the remembered last-use times of keys, so that using a

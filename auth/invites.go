@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"strconv"
 
 	"parley/internal/fault"
 	"parley/store"
@@ -59,7 +60,10 @@ func (s *Service) CreateInvite(ctx context.Context, p Principal, maxUses *int) (
 			if err := tx.WithinQuota(quota, &store.Invite{}, "tenant_id = ?", p.TenantID); err != nil {
 				return err
 			}
-			return tx.Create(&out.Invite).Error
+			if err := tx.Create(&out.Invite).Error; err != nil {
+				return err
+			}
+			return s.audit.Record(tx, p, "invite.created", inviteTarget(out.Invite), map[string]string{"max_uses": strconv.Itoa(uses)})
 		})
 	})
 	return out, err
@@ -94,8 +98,15 @@ func (s *Service) RevokeInvite(ctx context.Context, p Principal, code string) er
 		if err != nil {
 			return err
 		}
-		return tx.Where("hash = ?", inv.Hash).Delete(&store.Invite{}).Error
+		if err := tx.Where("hash = ?", inv.Hash).Delete(&store.Invite{}).Error; err != nil {
+			return err
+		}
+		return s.audit.Record(tx, p, "invite.revoked", inviteTarget(inv), nil)
 	})
+}
+
+func inviteTarget(inv store.Invite) Target {
+	return Target{Type: "invite", ID: inv.Prefix, Name: inv.Prefix}
 }
 
 // useInvite spends one use of the tenant's invite code, inside the sign-up's

@@ -45,12 +45,13 @@ func (s *Service) UserByID(ctx context.Context, userID string) (*store.User, err
 	return u, err
 }
 
-// keyCredential is what authenticating an API key reads: not its name or
-// last use, which change without concerning authentication.
+// keyCredential is what authenticating an API key reads (its name, which
+// never changes, names it in the audit log): not its last use, which changes
+// without concerning authentication.
 type keyCredential struct {
-	ID, TenantID, Hash string
-	Scopes             []string
-	Revoked            bool
+	ID, TenantID, Name, Hash string
+	Scopes                   []string
+	Revoked                  bool
 }
 
 // keyByPrefix returns the key with this public prefix, if there is one.
@@ -58,7 +59,7 @@ func (s *Service) keyByPrefix(ctx context.Context, prefix string) (keyCredential
 	return store.CachedRow(s.st.Cache(), apiKeyKey(prefix), func() (keyCredential, error) {
 		var k store.APIKey
 		err := s.st.Read(ctx).Where("prefix = ?", prefix).Take(&k).Error
-		return keyCredential{ID: k.ID, TenantID: k.TenantID, Hash: k.Hash, Scopes: SplitScopes(k.Scopes),
+		return keyCredential{ID: k.ID, TenantID: k.TenantID, Name: k.Name, Hash: k.Hash, Scopes: SplitScopes(k.Scopes),
 			Revoked: k.RevokedAt != nil}, err
 	})
 }

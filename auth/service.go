@@ -41,15 +41,16 @@ type Service struct {
 	signer    *Signer
 	passwords *Passwords
 	revoker   Revoker
+	audit     Auditor
 	opts      Options
 	keys      *keyCache
 	now       func() time.Time
 }
 
 // NewService wires the identity service.
-func NewService(st *store.Store, policy *Policy, signer *Signer, passwords *Passwords, revoker Revoker, opts Options) *Service {
+func NewService(st *store.Store, policy *Policy, signer *Signer, passwords *Passwords, revoker Revoker, auditor Auditor, opts Options) *Service {
 	return &Service{
-		st: st, policy: policy, signer: signer, passwords: passwords, revoker: revoker, opts: opts,
+		st: st, policy: policy, signer: signer, passwords: passwords, revoker: revoker, audit: auditor, opts: opts,
 		keys: newKeyCache(),
 		now:  func() time.Time { return time.Now().UTC() },
 	}
@@ -66,8 +67,10 @@ type Principal struct {
 	SessionID string
 	ExpiresAt time.Time // access token expiry; zero for API keys
 	KeyID     string
+	KeyName   string
 	Scopes    []string
 	User      *store.User // the user as loaded when authenticating; nil for API keys
+	ClientIP  string      // where the request came from, for the audit log
 }
 
 // Subject is the casbin subject for this principal.
@@ -237,8 +240,10 @@ func (s *Service) IssueFor(ctx context.Context, p Principal, userID string) (Tok
 		if err := ActsOnlyForMembers(now.Role); err != nil {
 			return err
 		}
-		pair, err = s.startSession(tx, user)
-		return err
+		if pair, err = s.startSession(tx, user); err != nil {
+			return err
+		}
+		return s.audit.Record(tx, p, "token.issued", UserTarget(user), nil)
 	})
 	return pair, err
 }

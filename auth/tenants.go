@@ -52,8 +52,19 @@ func (s *Service) UpdateTenant(ctx context.Context, p Principal, ch TenantChange
 		updates["signup_policy"] = *ch.SignupPolicy
 	}
 	if len(updates) > 0 {
+		detail := map[string]string{}
+		for k, v := range updates {
+			detail[k] = v.(string)
+		}
 		err := s.st.Write(ctx, func(tx *store.Tx) error {
-			return tx.Model(&store.Tenant{}).Where("id = ?", p.TenantID).Updates(updates).Error
+			var t store.Tenant
+			if err := tx.Where("id = ?", p.TenantID).Take(&t).Error; err != nil {
+				return store.NotFound(err, "tenant")
+			}
+			if err := tx.Model(&store.Tenant{}).Where("id = ?", p.TenantID).Updates(updates).Error; err != nil {
+				return err
+			}
+			return s.audit.Record(tx, p, "tenant.updated", Target{Type: "tenant", ID: t.ID, Name: t.Slug}, detail)
 		})
 		if err != nil {
 			return store.Tenant{}, err
@@ -107,7 +118,12 @@ func (s *Service) CreateUser(ctx context.Context, p Principal, in NewUser) (stor
 	if err != nil {
 		return store.User{}, err
 	}
-	err = s.st.Write(ctx, func(tx *store.Tx) error { return s.insertUser(tx, &user) })
+	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		if err := s.insertUser(tx, &user); err != nil {
+			return err
+		}
+		return s.audit.Record(tx, p, "user.created", UserTarget(user), map[string]string{"role": user.Role})
+	})
 	return user, err
 }
 
@@ -140,6 +156,7 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch
 		if touchesOwner && !s.Can(p, TenantObject, "users.manage_owners") {
 			return fault.New(fault.Forbidden, "only an owner may change an owner or make one")
 		}
+		was := user
 		if ch.Role != nil {
 			user.Role = *ch.Role
 		}
@@ -149,6 +166,9 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch
 		}
 		if err := tx.Model(&store.User{}).Where("id = ?", user.ID).
 			Updates(map[string]any{"role": user.Role, "disabled": user.Disabled}).Error; err != nil {
+			return err
+		}
+		if err := s.auditUserChange(tx, p, was, user); err != nil {
 			return err
 		}
 		tx.Invalidate(userKey(user.ID))
@@ -179,4 +199,21 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch
 		return nil
 	})
 	return user, err
+}
+
+// auditUserChange records a user's new tenant role and their being disabled or enabled.
+func (s *Service) auditUserChange(tx *store.Tx, p Principal, was, now store.User) error {
+	if now.Role != was.Role {
+		if err := s.audit.Record(tx, p, "user.role_changed", UserTarget(now), map[string]string{"from": was.Role, "to": now.Role}); err != nil {
+			return err
+		}
+	}
+	if now.Disabled != was.Disabled {
+		action := "user.enabled"
+		if now.Disabled {
+			action = "user.disabled"
+		}
+		return s.audit.Record(tx, p, action, UserTarget(now), nil)
+	}
+	return nil
 }

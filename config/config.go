@@ -36,6 +36,10 @@ type Config struct {
 	LogLevel          string        `json:"log_level"`
 	ShutdownTimeout   time.Duration `json:"shutdown_timeout"`
 	DebugListen       string        `json:"debug_listen"` // empty: no pprof; else e.g. 127.0.0.1:6060
+	// TLSCert and TLSKey are PEM files; set, the server speaks HTTPS, and with
+	// it HTTP/2, instead of plain HTTP/1.1.
+	TLSCert string `json:"tls_cert"`
+	TLSKey  string `json:"tls_key"`
 	// TrustedProxies lists the reverse proxies (IPs or CIDRs, comma-separated)
 	// whose X-Forwarded-For names the client; empty trusts none.
 	TrustedProxies string `json:"trusted_proxies"`
@@ -140,6 +144,9 @@ func (c Config) Validate() error {
 	}
 	if c.RoomsPerHour < 0 {
 		problems = append(problems, "rooms_per_hour must be 0 (no cap) or more")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		problems = append(problems, "tls_cert and tls_key must be set together")
 	}
 	if c.ShutdownTimeout <= 0 {
 		problems = append(problems, "shutdown_timeout must be positive")
@@ -265,6 +272,8 @@ var settings = []setting{
 	{"log_level", str(func(c *Config) *string { return &c.LogLevel })},
 	{"debug_listen", str(func(c *Config) *string { return &c.DebugListen })},
 	{"trusted_proxies", str(func(c *Config) *string { return &c.TrustedProxies })},
+	{"tls_cert", str(func(c *Config) *string { return &c.TLSCert })},
+	{"tls_key", str(func(c *Config) *string { return &c.TLSKey })},
 	{"access_token_ttl", dur(func(c *Config) *time.Duration { return &c.AccessTokenTTL })},
 	{"refresh_token_ttl", dur(func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
 	{"ping_interval", dur(func(c *Config) *time.Duration { return &c.PingInterval })},

@@ -196,6 +196,8 @@ func TestLoadRefuses(t *testing.T) {
 		{"negative shutdown timeout", "", map[string]string{"PARLEY_SHUTDOWN_TIMEOUT": "-1s"}, nil, "shutdown_timeout"},
 		{"negative cap", "", map[string]string{"PARLEY_MAX_STREAMS_PER_USER": "-1"}, nil, "max_*"},
 		{"cap not a number", `{"max_rooms_per_tenant": "many"}`, nil, nil, "max_rooms_per_tenant"},
+		{"certificate without key", "", map[string]string{"PARLEY_TLS_CERT": "cert.pem"}, nil, "tls_cert and tls_key"},
+		{"key without certificate", `{"tls_key": "key.pem"}`, nil, nil, "tls_cert and tls_key"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

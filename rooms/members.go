@@ -136,9 +136,29 @@ func (s *Service) SetMember(ctx context.Context, p auth.Principal, roomID, userI
 		if current.Role != "" {
 			out.JoinedAt = current.JoinedAt.UTC()
 		}
-		return s.addMember(tx, row.ID, row.TenantID, user, role, current.Role == "")
+		if err := s.addMember(tx, row.ID, row.TenantID, user, role, current.Role == ""); err != nil {
+			return err
+		}
+		room, err := roomInWrite(tx, p.TenantID, roomID)
+		if err != nil {
+			return err
+		}
+		if current.Role == "" {
+			return s.audit.Record(tx, p, "member.added", auth.UserTarget(user), memberDetail(room, "role", role))
+		}
+		return s.audit.Record(tx, p, "member.role_changed", auth.UserTarget(user), memberDetail(room, "from", current.Role, "to", role))
 	})
 	return out, err
+}
+
+// memberDetail is an audit entry's detail about a membership: the room, and
+// the given pairs of names and values.
+func memberDetail(room store.Room, pairs ...string) map[string]string {
+	d := map[string]string{"room_id": room.ID, "room": room.Name}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		d[pairs[i]] = pairs[i+1]
+	}
+	return d
 }
 
 // RemoveMember takes a user out of a room (or lets them leave). Their delivery
@@ -169,9 +189,16 @@ func (s *Service) RemoveMember(ctx context.Context, p auth.Principal, roomID, us
 			return err
 		}
 		tx.AfterCommit(func() { s.auth.Policy().SetRoomRole(userID, roomID, "") })
-		reason := "removed"
-		if self {
-			reason = "left"
+		reason := "left"
+		if !self {
+			reason = "removed"
+			room, err := roomInWrite(tx, p.TenantID, roomID)
+			if err != nil {
+				return err
+			}
+			if err := s.audit.Record(tx, p, "member.removed", auth.UserTarget(user), memberDetail(room, "role", current.Role)); err != nil {
+				return err
+			}
 		}
 		left := string(mustJSON(memberPayload{RoomID: roomID, User: auth.ViewUser(user), Role: current.Role}))
 		if _, err := s.emit(tx, &store.Event{TenantID: p.TenantID, RoomID: roomID, Type: EvMemberLeft, Payload: left}, nil, ""); err != nil {

@@ -209,3 +209,11 @@ func markPostsRead(tx *store.Tx, roomID string, msgs []store.Message) error {
 		WHERE room_id = ? AND user_id IN (`+placeholders(len(order))+`)`, args...)
 	return err
 }
+
+// roomInWrite reads a room of the tenant inside a write (for what the cached
+// roomMeta leaves out, such as its name).
+func roomInWrite(tx *store.Tx, tenantID, roomID string) (store.Room, error) {
+	var r store.Room
+	err := tx.Where("id = ? AND tenant_id = ?", roomID, tenantID).Take(&r).Error
+	return r, store.NotFound(err, "room")
+}

@@ -38,6 +38,7 @@ type Service struct {
 	auth  *auth.Service
 	hub   *Hub
 	caps  Caps
+	audit auth.Auditor
 	index MessageIndex // nil: no search
 	posts *postGroups
 	now   func() time.Time
@@ -52,8 +53,8 @@ type Caps struct {
 }
 
 // NewService wires the rooms service.
-func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps, opts ...Option) *Service {
-	s := &Service{st: st, auth: authSvc, hub: hub, caps: caps, posts: newPostGroups(),
+func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps, auditor auth.Auditor, opts ...Option) *Service {
+	s := &Service{st: st, auth: authSvc, hub: hub, caps: caps, audit: auditor, posts: newPostGroups(),
 		now: func() time.Time { return time.Now().UTC() }}
 	for _, o := range opts {
 		o(s)
@@ -158,6 +159,8 @@ type NewRoom struct {
 	Name, Topic, Visibility string
 }
 
+func roomTarget(r store.Room) auth.Target { return auth.Target{Type: "room", ID: r.ID, Name: r.Name} }
+
 func checkVisibility(v string) error {
 	if v != "public" && v != "private" {
 		return fault.Field("visibility", "must be public or private")
@@ -202,6 +205,9 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (Roo
 			return err
 		}
 		if err := tx.Create(&room).Error; err != nil {
+			return err
+		}
+		if err := s.audit.Record(tx, p, "room.created", roomTarget(room), map[string]string{"visibility": room.Visibility}); err != nil {
 			return err
 		}
 		if p.IsKey() {
@@ -311,12 +317,21 @@ func (s *Service) Update(ctx context.Context, p auth.Principal, roomID string, c
 		updates["archived"] = *ch.Archived
 	}
 	err := s.st.Write(ctx, func(tx *store.Tx) error {
-		res := tx.Model(&store.Room{}).Where("id = ? AND tenant_id = ?", roomID, p.TenantID).Updates(updates)
-		if res.Error != nil {
-			return res.Error
+		was, err := roomInWrite(tx, p.TenantID, roomID)
+		if err != nil {
+			return err
 		}
-		if res.RowsAffected == 0 && len(updates) > 0 {
-			return fault.New(fault.NotFound, "room not found")
+		if len(updates) > 0 {
+			if err := tx.Model(&store.Room{}).Where("id = ?", roomID).Updates(updates).Error; err != nil {
+				return err
+			}
+			detail := map[string]string{}
+			for k, v := range updates {
+				detail[k] = fmt.Sprint(v)
+			}
+			if err := s.audit.Record(tx, p, "room.updated", roomTarget(was), detail); err != nil {
+				return err
+			}
 		}
 		tx.Invalidate(roomKey(roomID))
 		return s.emitRoomUpdated(tx, roomID)
@@ -346,9 +361,9 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, roomID string) e
 		return err
 	}
 	return s.st.Write(ctx, func(tx *store.Tx) error {
-		var room store.Room
-		if err := tx.Where("id = ? AND tenant_id = ?", roomID, p.TenantID).Take(&room).Error; err != nil {
-			return store.NotFound(err, "room")
+		room, err := roomInWrite(tx, p.TenantID, roomID)
+		if err != nil {
+			return err
 		}
 		var members []string
 		if err := tx.Model(&store.RoomMember{}).Where("room_id = ?", roomID).Pluck("user_id", &members).Error; err != nil {
@@ -363,6 +378,9 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, roomID string) e
 			}
 		}
 		if err := tx.Delete(&room).Error; err != nil {
+			return err
+		}
+		if err := s.audit.Record(tx, p, "room.deleted", roomTarget(room), nil); err != nil {
 			return err
 		}
 		tx.Invalidate(roomKey(roomID))

@@ -147,6 +147,24 @@ ALTER TABLE invites ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;
 UPDATE invites SET prefix = '~' || SUBSTR(hash, 1, 11);
 CREATE UNIQUE INDEX invites_tenant_prefix ON invites(tenant_id, prefix);
 `,
+	// 4: the audit log of admin and API key actions.
+	`
+CREATE TABLE audit_log (
+	id TEXT PRIMARY KEY,
+	tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+	actor_type TEXT NOT NULL,
+	actor_id TEXT NOT NULL DEFAULT '',
+	actor_name TEXT NOT NULL DEFAULT '',
+	action TEXT NOT NULL,
+	target_type TEXT NOT NULL DEFAULT '',
+	target_id TEXT NOT NULL DEFAULT '',
+	target_name TEXT NOT NULL DEFAULT '',
+	detail TEXT NOT NULL DEFAULT '',
+	ip TEXT NOT NULL DEFAULT '',
+	created_at TIMESTAMP NOT NULL
+);
+CREATE INDEX audit_log_tenant ON audit_log(tenant_id, id);
+`,
 }
 
 // migrate brings the schema up to date; it is safe to run on every start.

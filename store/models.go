@@ -139,3 +139,21 @@ type Event struct {
 	Payload      string
 	CreatedAt    time.Time
 }
+
+// AuditEntry is one admin or API key action in a tenant's audit log.
+type AuditEntry struct {
+	ID         string `gorm:"primaryKey"` // time-ordered (UUIDv7): the log pages by it
+	TenantID   string
+	ActorType  string // user, key or operator
+	ActorID    string
+	ActorName  string
+	Action     string
+	TargetType string
+	TargetID   string
+	TargetName string
+	Detail     string // a JSON object of strings
+	IP         string
+	CreatedAt  time.Time
+}
+
+func (AuditEntry) TableName() string { return "audit_log" }

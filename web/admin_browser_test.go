@@ -92,3 +92,57 @@ func TestBrowserInvitesListAndRevoke(t *testing.T) {
 	alice.click("[data-testid=admin-tab-invites]")
 	alice.waitJS("the used-up invite is gone", `document.querySelector('[data-testid=invite-list] .empty') !== null`)
 }
+
+// TestBrowserAuditScreen: an admin reads the audit log, newest first, with
+// who did what to whom and from where, loads older entries, and reads it in
+// Chinese too.
+func TestBrowserAuditScreen(t *testing.T) {
+	chromium := findChromium(t)
+	srv := startServer(t, nil)
+	owner := apiTenant(t, srv.URL, "audited", "alice", "Alice")
+	var bob struct {
+		User struct {
+			ID string `json:"id"`
+		} `json:"user"`
+	}
+	apiCall(t, http.MethodPost, srv.URL+"/api/v1/auth/signup", "", map[string]string{"tenant": "audited", "username": "bob", "password": password}, &bob)
+	const renames = 55 // more than one page of 50
+	for i := range renames {
+		apiCall(t, http.MethodPatch, srv.URL+"/api/v1/tenant", owner, map[string]string{"name": fmt.Sprintf("Audited %02d", i)}, nil)
+	}
+	var key struct {
+		ID string `json:"id"`
+	}
+	apiCall(t, http.MethodPost, srv.URL+"/api/v1/apikeys", owner, map[string]any{"name": "crm", "scopes": []string{"users:write"}}, &key)
+	apiCall(t, http.MethodDelete, srv.URL+"/api/v1/apikeys/"+key.ID, owner, nil, nil)
+	apiCall(t, http.MethodPatch, srv.URL+"/api/v1/users/"+bob.User.ID, owner, map[string]string{"role": "admin"}, nil)
+
+	alice := newBrowser(t, chromium, "alice")
+	defer alice.checkClean()
+	alice.login(srv.URL, "audited", "alice")
+	alice.click("[data-testid=nav-admin]")
+	alice.click("[data-testid=admin-tab-audit]")
+	entries := `document.querySelectorAll('[data-testid=audit-entry]')`
+	alice.waitJS("the first page shows", entries+".length === 50")
+	first := evaluate[string](alice, entries+"[0].textContent")
+	for _, want := range []string{"Changed the role of @bob", "Member → Admin", "by @alice", "127.0.0.1"} {
+		if !strings.Contains(first, want) {
+			t.Errorf("the newest entry %q does not say %q", first, want)
+		}
+	}
+	if second := evaluate[string](alice, entries+"[1].textContent"); !strings.Contains(second, "Revoked the API key crm") {
+		t.Errorf("the second entry is %q", second)
+	}
+	alice.click("[data-testid=audit-more]")
+	alice.waitJS("the older page follows", fmt.Sprintf("%s.length === %d", entries, renames+3))
+	alice.waitGone("[data-testid=audit-more]")
+	if last := evaluate[string](alice, entries+"["+fmt.Sprint(renames+2)+"].textContent"); !strings.Contains(last, "Changed the workspace settings") || !strings.Contains(last, "name: Audited 00") {
+		t.Errorf("the oldest entry is %q", last)
+	}
+
+	alice.click("[data-testid=nav-me]")
+	alice.choose("#lang-language", "zh")
+	alice.click("[data-testid=nav-admin]")
+	alice.click("[data-testid=admin-tab-audit]")
+	alice.waitJS("the log reads in Chinese", entries+`.length > 0 && `+entries+`[0].textContent.includes('更改了 @bob 的角色')`)
+}

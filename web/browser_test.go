@@ -68,6 +68,8 @@ type gate struct {
 	mu          sync.Mutex
 	streamsDown bool
 	postsDown   bool
+	held        func(*http.Request) bool // requests that wait for heldUntil
+	heldUntil   chan struct{}
 }
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -81,10 +83,33 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = io.WriteString(w, `{"error":{"code":"internal","message":"the test made posts fail"}}`)
+	case g.held != nil && g.held(r):
+		until := g.heldUntil
+		g.mu.Unlock()
+		select {
+		case <-until:
+			g.next.ServeHTTP(w, r)
+		case <-r.Context().Done():
+		}
 	default:
 		g.mu.Unlock()
 		g.next.ServeHTTP(w, r)
 	}
+}
+
+// hold makes the requests that match wait, as on a slow network, until
+// release is called.
+func (g *gate) hold(match func(*http.Request) bool) (release func()) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	until := make(chan struct{})
+	g.held, g.heldUntil = match, until
+	return sync.OnceFunc(func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.held = nil
+		close(until)
+	})
 }
 
 // setStreams opens or drops every event stream (and refuses new ones while down).
@@ -107,6 +132,10 @@ type server struct {
 	URL  string
 	gate *gate
 }
+
+// seedAtFullSpeed lifts the per-user post limit, for tests that seed a
+// history through the API.
+func seedAtFullSpeed(c *config.Config) { c.PostLimitUser = limit.Rate{} }
 
 // startServer runs a fresh Parley (own data directory) behind a gate.
 func startServer(t *testing.T, configure func(*config.Config)) *server {
@@ -149,6 +178,12 @@ type browser struct {
 
 	mu       sync.Mutex
 	problems []string
+	scheme   string // the emulated prefers-color-scheme; "" is light
+
+	// accessibility checks (a11y_browser_test.go)
+	axeMissingSaid bool
+	checked        map[string]*checkedScreen // by path
+	checkedOrder   []string
 }
 
 func newBrowser(t *testing.T, chromium, name string) *browser {
@@ -249,9 +284,19 @@ func (b *browser) open(url string) {
 	b.do("open "+url, chromedp.Navigate(url))
 }
 
+// click taps an element, then waits until the screen on display is the one
+// the URL names, so that the next step never acts on a screen on its way out.
 func (b *browser) click(sel string) {
 	b.t.Helper()
 	b.do("click "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
+	b.settle()
+}
+
+// settle waits until the app has drawn the screen of the current URL (app.js
+// marks the screen it drew in #view's data-route).
+func (b *browser) settle() {
+	b.t.Helper()
+	b.waitJS("the screen follows the URL", `document.getElementById('view').dataset.route === location.hash.slice(1).split('?')[0]`)
 }
 
 func (b *browser) fill(sel, value string) {
@@ -333,6 +378,18 @@ func (b *browser) setColorScheme(scheme string) {
 	if err != nil {
 		b.failed("prefer "+scheme, err)
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.scheme = scheme
+}
+
+func (b *browser) colorScheme() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.scheme == "" {
+		return "light"
+	}
+	return b.scheme
 }
 
 // screenshot captures the screen; with PARLEY_SCREENSHOTS=1 it is kept in
@@ -385,6 +442,7 @@ func countMessages(body string) string {
 func (b *browser) createWorkspace(base, slug, name, username, display string) {
 	b.t.Helper()
 	b.open(base + "/#/new")
+	b.checkA11y("new workspace")
 	b.fill("#workspace-slug", slug)
 	b.fill("#workspace-name", name)
 	b.fill("#workspace-username", username)
@@ -397,6 +455,7 @@ func (b *browser) createWorkspace(base, slug, name, username, display string) {
 func (b *browser) signup(base, slug, username, display, invite string) {
 	b.t.Helper()
 	b.open(base + "/#/signup")
+	b.checkA11y("sign up")
 	b.fill("#signup-tenant", slug)
 	b.fill("#signup-username", username)
 	b.fill("#signup-display_name", display)
@@ -408,9 +467,23 @@ func (b *browser) signup(base, slug, username, display, invite string) {
 	b.waitVisible("[data-testid=room-list]")
 }
 
+// login logs in on the login screen.
+func (b *browser) login(base, tenant, username string) {
+	b.t.Helper()
+	b.open(base + "/#/login")
+	b.checkA11y("log in")
+	b.fill("#login-tenant", tenant)
+	b.fill("#login-username", username)
+	b.fill("#login-password", password)
+	b.click("[data-testid=login-submit]")
+	b.waitVisible("[data-testid=room-list]")
+}
+
 func (b *browser) joinPublicRoom(name string) {
 	b.t.Helper()
 	b.click("[data-testid=nav-browse]")
+	b.waitVisible(fmt.Sprintf("[data-testid=public-room][data-name=%s]", jsString(name)))
+	b.checkA11y("public rooms")
 	b.click(fmt.Sprintf("[data-testid=public-room][data-name=%s] [data-testid=join-room]", jsString(name)))
 	b.waitVisible("#composer-input")
 }
@@ -421,6 +494,7 @@ func (b *browser) openRoom(name string) {
 	b.click(fmt.Sprintf("[data-testid=room-item][data-name=%s]", jsString(name)))
 	b.waitVisible("#composer-input")
 	b.waitJS("the history loads", `!document.querySelector('[data-testid=history-edge]').textContent.includes('…')`)
+	b.checkA11y("chat")
 }
 
 func (b *browser) send(body string) {
@@ -465,6 +539,7 @@ func TestBrowserWorkspaceChatAndAdmin(t *testing.T) {
 
 	alice.open(srv.URL + "/")
 	alice.waitVisible("#login")
+	alice.checkA11y("log in")
 	alice.screenshot("login")
 	alice.createWorkspace(srv.URL, "acme", "Acme Inc", "alice", "Alice")
 
@@ -476,6 +551,7 @@ func TestBrowserWorkspaceChatAndAdmin(t *testing.T) {
 		alice.click("[data-testid=room-create-submit]")
 		alice.waitVisible(fmt.Sprintf("[data-testid=admin-room][data-name=%s]", jsString(room.name)))
 	}
+	alice.checkA11y("admin rooms")
 	alice.screenshot("admin-rooms")
 
 	// Admin: sign-up by invitation only, and an invite code.
@@ -485,6 +561,7 @@ func TestBrowserWorkspaceChatAndAdmin(t *testing.T) {
 	alice.waitJS("the policy is saved", `document.getElementById('toast').textContent === 'Saved'`)
 	alice.click("[data-testid=invite-create]")
 	invite := alice.value("[data-testid=invite-code]")
+	alice.checkA11y("admin invites, a new code")
 	if invite == "" {
 		t.Fatal("the invite code is empty")
 	}
@@ -501,9 +578,12 @@ func TestBrowserWorkspaceChatAndAdmin(t *testing.T) {
 			t.Fatalf("the new API key %q does not start with pk_", key)
 		}
 	}
+	alice.checkA11y("admin keys, a new key")
 	alice.screenshot("admin-keys")
 	alice.click("[data-testid=apikey-done]")
 	alice.click(`[data-testid=apikey][data-name="old-key"] [data-testid=apikey-revoke]`)
+	alice.waitVisible("[data-testid=dialog]")
+	alice.checkA11y("revoke dialog")
 	alice.click("[data-testid=dialog-ok]")
 	alice.waitGone(`[data-testid=apikey][data-name="old-key"]`)
 	alice.click("[data-testid=admin-tab-rooms]")
@@ -520,6 +600,7 @@ func TestBrowserWorkspaceChatAndAdmin(t *testing.T) {
 	bob.fill("#signup-password", password)
 	bob.click("[data-testid=signup-submit]")
 	bob.waitVisible("#signup-error")
+	bob.checkA11y("sign-up refused")
 	bob.signup(srv.URL, "acme", "bob", "Bob", invite)
 	if n := evaluate[int](bob, `document.querySelectorAll('[data-testid=nav-admin]').length`); n != 0 {
 		t.Error("a plain member sees the admin tab")
@@ -547,6 +628,7 @@ func TestBrowserWorkspaceChatAndAdmin(t *testing.T) {
 	bob.waitVisible(`[data-testid=room-item][data-name="general"]`)
 	alice.send("Are you there?")
 	bob.waitJS("the unread count shows 1", `document.querySelector('[data-testid=room-item][data-name="general"] [data-testid=unread]')?.textContent === '1'`)
+	bob.checkA11y("rooms, unread")
 	bob.screenshot("rooms")
 	bob.setColorScheme("dark")
 	bob.screenshot("rooms-dark")
@@ -576,6 +658,7 @@ func TestBrowserWorkspaceChatAndAdmin(t *testing.T) {
 	alice.click("[data-testid=room-members]")
 	alice.choose(`[data-testid=member][data-name="bob"] [data-testid=member-role]`, "moderator")
 	alice.waitJS("the role is saved", `document.getElementById('toast').textContent === 'Saved'`)
+	alice.checkA11y("members")
 	alice.screenshot("members")
 
 	// Users of the workspace.
@@ -584,6 +667,7 @@ func TestBrowserWorkspaceChatAndAdmin(t *testing.T) {
 	alice.click("[data-testid=nav-admin]")
 	alice.click("[data-testid=admin-tab-users]")
 	alice.waitVisible(`[data-testid=user][data-name="bob"] [data-testid=user-role]`)
+	alice.checkA11y("admin users")
 	alice.screenshot("admin-users")
 	alice.setColorScheme("dark")
 	alice.click("[data-testid=admin-tab-rooms]")
@@ -593,10 +677,12 @@ func TestBrowserWorkspaceChatAndAdmin(t *testing.T) {
 
 	// Chinese interface, switched on the "me" screen.
 	alice.click("[data-testid=nav-me]")
+	alice.checkA11y("me")
 	alice.choose("#lang-language", "zh")
 	alice.waitJS("the interface is Chinese", `document.documentElement.lang === 'zh-CN' && document.querySelector('[data-testid=nav-rooms]').textContent.includes('聊天')`)
 	alice.click("[data-testid=nav-rooms]")
 	alice.waitVisible(`[data-testid=room-item][data-name="general"]`)
+	alice.checkA11y("rooms")
 	alice.screenshot("rooms-zh")
 
 	// At 360 px, the narrowest common phone, nothing sticks out sideways.
@@ -607,9 +693,10 @@ func TestBrowserWorkspaceChatAndAdmin(t *testing.T) {
 	alice.screenshot("chat-zh-360")
 	alice.click("[data-testid=back]")
 	alice.click("[data-testid=nav-admin]")
-	for _, tab := range []string{"users", "invites", "keys", "rooms"} {
+	for _, tab := range []string{"users", "invites", "keys", "audit", "rooms"} {
 		alice.click("[data-testid=admin-tab-" + tab + "]")
 		alice.waitJS("the admin "+tab+" screen fits 360 px", noOverflow)
+		alice.checkA11y("admin " + tab + " at 360 px")
 	}
 	alice.screenshot("admin-zh-360")
 	alice.do("widen the screen", chromedp.EmulateViewport(phoneWidth, phoneHeight, chromedp.EmulateScale(2), chromedp.EmulateMobile))
@@ -618,10 +705,7 @@ func TestBrowserWorkspaceChatAndAdmin(t *testing.T) {
 	alice.click("[data-testid=nav-me]")
 	alice.click("[data-testid=logout]")
 	alice.waitVisible("#login")
-	alice.fill("#login-tenant", "acme")
-	alice.fill("#login-username", "alice")
-	alice.fill("#login-password", password)
-	alice.click("[data-testid=login-submit]")
+	alice.login(srv.URL, "acme", "alice")
 	alice.waitVisible(`[data-testid=room-item][data-name="general"]`)
 }
 
@@ -639,6 +723,7 @@ func TestBrowserReconnectAndRetry(t *testing.T) {
 
 	alice.createWorkspace(srv.URL, "blue-team", "Blue team", "alice", "Alice")
 	alice.click("[data-testid=new-room]")
+	alice.checkA11y("new room")
 	alice.fill("#new-room-form-name", "ops")
 	alice.click("[data-testid=new-room-form-submit]")
 	alice.waitVisible("#composer-input")
@@ -658,6 +743,7 @@ func TestBrowserReconnectAndRetry(t *testing.T) {
 	// Drop the streams: "reconnecting" shows; what Bob says meanwhile arrives later.
 	srv.gate.setStreams(false)
 	alice.waitJS("the reconnecting state shows", `document.querySelector('[data-testid=conn-status]').textContent === 'Reconnecting…'`)
+	alice.checkA11y("chat, reconnecting")
 	alice.screenshot("reconnecting")
 	bob.send("sent while you were offline")
 	srv.gate.setStreams(true)
@@ -669,6 +755,7 @@ func TestBrowserReconnectAndRetry(t *testing.T) {
 	alice.typeText("#composer-input", "retry me")
 	alice.click("[data-testid=send]")
 	alice.waitVisible("[data-testid=message][data-status=failed] [data-testid=msg-retry]")
+	alice.checkA11y("chat, a message not sent")
 	srv.gate.setPosts(true)
 	alice.click("[data-testid=message][data-status=failed] [data-testid=msg-retry]")
 	alice.waitJS("the retried message is sent", hasMessage("retry me", "sent"))
@@ -686,6 +773,8 @@ func TestBrowserReconnectAndRetry(t *testing.T) {
 	alice.click("[data-testid=nav-admin]")
 	alice.click("[data-testid=admin-tab-users]")
 	alice.click(`[data-testid=user][data-name="bob"] [data-testid=user-disable]`)
+	alice.waitVisible("[data-testid=dialog]")
+	alice.checkA11y("disable dialog")
 	alice.click("[data-testid=dialog-ok]")
 	bob.waitVisible("#login")
 }
@@ -721,24 +810,44 @@ func apiCall(t *testing.T, method, url, token string, body, out any) {
 	}
 }
 
+// createTenant creates a workspace whose owner is username (display name: the
+// same, capitalised) and returns the owner's access token.
+func createTenant(t *testing.T, base, slug, username string) string {
+	t.Helper()
+	return tokenFrom(t, base+"/api/v1/tenants", map[string]any{
+		"slug": slug, "name": capitalised(slug),
+		"admin": map[string]string{"username": username, "password": password, "display_name": capitalised(username)},
+	})
+}
+
+// tokenFrom POSTs body to url, which answers with a token response, and
+// returns its access token.
+func tokenFrom(t *testing.T, url string, body any) string {
+	t.Helper()
+	var login struct {
+		AccessToken string `json:"access_token"`
+	}
+	apiCall(t, http.MethodPost, url, "", body, &login)
+	return login.AccessToken
+}
+
+func capitalised(s string) string {
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
 // TestBrowserHistoryPaging: a long room opens on its last 50 messages and
 // loads older pages, in order and without gaps, as the person scrolls up.
 func TestBrowserHistoryPaging(t *testing.T) {
 	chromium := findChromium(t)
-	srv := startServer(t, func(c *config.Config) { c.PostLimitUser = limit.Rate{} }) // the history is seeded at full speed
-	var login struct {
-		AccessToken string `json:"access_token"`
-	}
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/tenants", "", map[string]any{
-		"slug": "history", "name": "History", "admin": map[string]string{"username": "carol", "password": password, "display_name": "Carol"},
-	}, &login)
+	srv := startServer(t, seedAtFullSpeed)
+	token := createTenant(t, srv.URL, "history", "carol")
 	var room struct {
 		ID string `json:"id"`
 	}
-	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms", login.AccessToken, map[string]string{"name": "archive"}, &room)
+	apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms", token, map[string]string{"name": "archive"}, &room)
 	const total = 120
 	for i := 1; i <= total; i++ {
-		apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms/"+room.ID+"/messages", login.AccessToken,
+		apiCall(t, http.MethodPost, srv.URL+"/api/v1/rooms/"+room.ID+"/messages", token,
 			map[string]string{"body": fmt.Sprintf("message %d", i)}, nil)
 	}
 
@@ -773,6 +882,7 @@ func TestBrowserHistoryPaging(t *testing.T) {
 	if !evaluate[bool](carol, inOrder) {
 		t.Error("the loaded history is not 1..120 in order")
 	}
+	carol.checkA11y("chat, the whole history")
 }
 
 // TestClientFilesServedWithCSP checks, without a browser, that the server

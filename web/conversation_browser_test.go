@@ -6,9 +6,6 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
-
-	"parley/config"
-	"parley/internal/limit"
 )
 
 // apiLogin logs a user in through the API and returns the access token.
@@ -21,21 +18,11 @@ func apiLogin(t *testing.T, base, slug, username string) string {
 	return login.AccessToken
 }
 
-func (b *browser) login(base, slug, username string) {
-	b.t.Helper()
-	b.open(base + "/#/login")
-	b.fill("#login-tenant", slug)
-	b.fill("#login-username", username)
-	b.fill("#login-password", password)
-	b.click("[data-testid=login-submit]")
-	b.waitVisible("[data-testid=room-list]")
-}
-
 // twoInATeam starts a server where Alice (owner of tenant acme) and Bob are
 // both in the public room "team", and returns their tokens and the room id.
 func twoInATeam(t *testing.T, aliceName, bobName string) (srv *server, aliceToken, bobToken, roomID string) {
 	t.Helper()
-	srv = startServer(t, func(c *config.Config) { c.PostLimitUser = limit.Rate{} }) // the history is seeded at full speed
+	srv = startServer(t, seedAtFullSpeed)
 	apiCall(t, http.MethodPost, srv.URL+"/api/v1/tenants", "", map[string]any{
 		"slug": "acme", "name": "Acme", "admin": map[string]string{"username": "alice", "password": password, "display_name": aliceName},
 	}, nil)
@@ -108,6 +95,7 @@ func TestBrowserRepliesReactionsAndMentions(t *testing.T) {
 	bob.waitVisible("[data-testid=reply-note]")
 	bob.do("type a mention", chromedp.SendKeys(chromedp.CSS("#composer-input"), "@lidd"))
 	bob.waitJS("Alice is suggested", `document.querySelector('[data-testid=mention-option][data-username="alice"]') !== null`)
+	bob.checkA11y("chat, replying, @ suggestions")
 	bob.screenshot("chat-mention-suggest")
 	bob.click(`[data-testid=mention-option][data-username="alice"]`)
 	if got := bob.value("#composer-input"); got != "@alice " {
@@ -125,6 +113,7 @@ func TestBrowserRepliesReactionsAndMentions(t *testing.T) {
 	alice.waitJS("the @ badge shows", `document.querySelector('[data-testid=room-item][data-name="team"] [data-testid=mention-badge]') !== null`)
 	alice.click("[data-testid=open-mentions]")
 	alice.waitVisible("[data-testid=mention-item]")
+	alice.checkA11y("mentions")
 	alice.screenshot("mentions")
 	alice.click("[data-testid=mention-item]")
 	alice.waitJS("the mentioned message is shown in its room", `(() => { const m = `+messageWith(sent)+`; return m && m.classList.contains('flash'); })()`)
@@ -162,6 +151,7 @@ func TestBrowserRepliesReactionsAndMentions(t *testing.T) {
 	alice.click("[data-testid=emoji-add]")
 	bob.waitJS("the typed 🦄 arrives", chip("🦄")+`?.textContent === '🦄1'`)
 	alice.waitVisible("[data-testid=who-reacted]")
+	alice.checkA11y("chat, reactions and the picker")
 	alice.screenshot("chat-reactions")
 	bob.click(`[data-testid=reaction][data-emoji="👍"]`)
 	alice.waitJS("Bob takes his 👍 back", chip("👍")+`?.textContent === '👍1'`)
@@ -196,6 +186,7 @@ func TestBrowserSearchAndJump(t *testing.T) {
 	if n := evaluate[int](bob, `document.querySelectorAll('[data-testid=search-results] b').length`); n != 0 {
 		t.Error("markup in a found message became an element")
 	}
+	bob.checkA11y("search results")
 	bob.screenshot("search")
 	bob.fill("#search-q", "你好")
 	bob.click("[data-testid=search-submit]")

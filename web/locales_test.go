@@ -1,36 +1,61 @@
 package web_test
 
 import (
-	"os"
-	"path/filepath"
+	"io/fs"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"parley/web"
 )
 
-// Every interface string exists in English and in Chinese (singular forms,
-// "<key>.one", only where a language has them).
+var (
+	localeEntry = regexp.MustCompile(`(?m)^\s*'([^']+)':\s*(.+?),?\s*$`)
+	placeholder = regexp.MustCompile(`\{\w+\}`)
+)
+
+// readLocale returns a locale file's strings by key (values as written, quotes and all).
+func readLocale(t *testing.T, code string) map[string]string {
+	t.Helper()
+	src, err := fs.ReadFile(web.Static(), "locales/"+code+".js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := map[string]string{}
+	for _, m := range localeEntry.FindAllStringSubmatch(string(src), -1) {
+		entries[m[1]] = m[2]
+	}
+	if len(entries) < 50 {
+		t.Fatalf("locales/%s.js: read only %d strings; has its layout changed?", code, len(entries))
+	}
+	return entries
+}
+
+// TestEveryStringInBothLanguages: every English string has its Chinese one
+// (singular ".one" forms aside: Chinese has none) with the same
+// {placeholders}, and Chinese has no string English lacks.
 func TestEveryStringInBothLanguages(t *testing.T) {
-	key := regexp.MustCompile(`(?m)^\s*'([^']+)':`)
-	keys := map[string][]string{}
-	for _, lang := range []string{"en", "zh"} {
-		raw, err := os.ReadFile(filepath.Join("static", "locales", lang+".js"))
-		if err != nil {
-			t.Fatal(err)
+	en, zh := readLocale(t, "en"), readLocale(t, "zh")
+	for key, text := range en {
+		if strings.HasSuffix(key, ".one") {
+			continue
 		}
-		for _, m := range key.FindAllStringSubmatch(string(raw), -1) {
-			keys[lang] = append(keys[lang], m[1])
+		other, ok := zh[key]
+		if !ok {
+			t.Errorf("locales/zh.js lacks %q (English: %s)", key, text)
+			continue
 		}
-		if len(keys[lang]) < 100 {
-			t.Fatalf("%s.js: only %d strings found; has its format changed?", lang, len(keys[lang]))
+		want, got := placeholder.FindAllString(text, -1), placeholder.FindAllString(other, -1)
+		slices.Sort(want)
+		slices.Sort(got)
+		if !slices.Equal(want, got) {
+			t.Errorf("%q: English has placeholders %v, Chinese %v", key, want, got)
 		}
 	}
-	for _, pair := range [][2]string{{"en", "zh"}, {"zh", "en"}} {
-		for _, k := range keys[pair[0]] {
-			if !slices.Contains(keys[pair[1]], k) && !strings.HasSuffix(k, ".one") {
-				t.Errorf("%q is in %s.js but not in %s.js", k, pair[0], pair[1])
-			}
+	for key := range zh {
+		if _, ok := en[key]; !ok {
+			t.Errorf("locales/zh.js has %q, which English lacks", key)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"parley/api"
+	"parley/audit"
 	"parley/auth"
 	"parley/config"
 	"parley/internal/limit"
@@ -74,7 +75,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		PostUser: cfg.PostLimitUser, PostKey: cfg.PostLimitKey, RoomUser: cfg.RoomLimitUser, RoomKey: cfg.RoomLimitKey,
 		RoomsPerHour: cfg.RoomsPerHour,
 	})
-	authSvc := auth.NewService(st, policy, auth.NewSigner(key, cfg.AccessTokenTTL), auth.NewPasswords(cfg.BcryptCost), hub,
+	auditLog := audit.New(st, policy)
+	authSvc := auth.NewService(st, policy, auth.NewSigner(key, cfg.AccessTokenTTL), auth.NewPasswords(cfg.BcryptCost), hub, auditLog,
 		auth.Options{RefreshTTL: cfg.RefreshTokenTTL, InviteTTL: cfg.InviteTTL, SelfServiceTenants: cfg.SelfServiceTenant,
 			MaxUsersPerTenant: cfg.MaxUsersPerTenant, MaxAPIKeysPerTenant: cfg.MaxAPIKeysPerTenant,
 			MaxOpenInvitesPerTenant: cfg.MaxInvitesPerTenant, Limits: limits})
@@ -85,10 +87,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	roomSvc := rooms.NewService(st, authSvc, hub, rooms.Caps{
 		RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser},
-		rooms.WithSearch(index))
+		auditLog, rooms.WithSearch(index))
 	a := &App{Auth: authSvc, Rooms: roomSvc, Store: st, hub: hub, metrics: reg, shutdown: make(chan struct{})}
 	a.handler = api.New(api.Deps{
-		Auth: authSvc, Rooms: roomSvc, Store: st, Log: log, Metrics: reg, Web: web.Static(),
+		Auth: authSvc, Rooms: roomSvc, Audit: auditLog, Store: st, Log: log, Metrics: reg, Web: web.Static(),
 		PingInterval: cfg.PingInterval, Shutdown: a.shutdown, Streams: &a.streams,
 		TrustedProxies: cfg.Proxies(), Limits: limits, Refusals: metrics,
 	})
@@ -137,8 +139,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	srv := &http.Server{Addr: cfg.Listen, Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("parley listening", "addr", cfg.Listen, "database", cfg.DatabaseFile())
+	go func() { errc <- listen(srv, cfg) }()
+	log.Info("parley listening", "addr", cfg.Listen, "tls", cfg.TLSCert != "", "database", cfg.DatabaseFile())
 	select {
 	case err := <-errc:
 		_ = a.Close()
@@ -154,6 +156,15 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		err = nil
 	}
 	return errors.Join(err, a.Close())
+}
+
+// listen serves HTTPS, where net/http also speaks HTTP/2, when a certificate
+// is configured, and plain HTTP/1.1 otherwise.
+func listen(srv *http.Server, cfg config.Config) error {
+	if cfg.TLSCert != "" {
+		return srv.ListenAndServeTLS(cfg.TLSCert, cfg.TLSKey)
+	}
+	return srv.ListenAndServe()
 }
 
 // nodeMetrics counts what the hub and the limits do, for /metrics.

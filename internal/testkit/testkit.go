@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -24,11 +26,14 @@ import (
 
 // Server is a running Parley node on a temporary data dir.
 type Server struct {
-	URL  string
-	App  *app.App
-	Cfg  config.Config
-	http *httptest.Server
-	log  *slog.Logger
+	URL    string
+	App    *app.App
+	Cfg    config.Config
+	Client *http.Client // trusts the server's certificate when it serves TLS
+	http   *httptest.Server
+	log    *slog.Logger
+	http2  bool         // TLS with HTTP/2, as browsers reach a server with tls_cert set
+	conns  atomic.Int64 // connections accepted, across restarts
 }
 
 // Start runs a server on a fresh data dir; opts adjust the config.
@@ -41,13 +46,25 @@ func Start(t testing.TB, opts ...func(*config.Config)) *Server {
 // buffer to check what the server writes; Restart keeps the logger.
 func StartLogged(t testing.TB, log *slog.Logger, opts ...func(*config.Config)) *Server {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.BcryptCost = 4 // keep tests fast; production uses the configured cost
+	return launch(t, &Server{log: log}, opts)
+}
+
+// StartHTTP2 is Start over TLS with HTTP/2, as browsers reach a server with
+// tls_cert set: every request and stream of Client shares one connection, and
+// streams are served inside the handler.
+func StartHTTP2(t testing.TB, opts ...func(*config.Config)) *Server {
+	t.Helper()
+	return launch(t, &Server{http2: true}, opts)
+}
+
+func launch(t testing.TB, s *Server, opts []func(*config.Config)) *Server {
+	t.Helper()
+	s.Cfg = config.Default()
+	s.Cfg.DataDir = t.TempDir()
+	s.Cfg.BcryptCost = 4 // keep tests fast; production uses the configured cost
 	for _, o := range opts {
-		o(&cfg)
+		o(&s.Cfg)
 	}
-	s := &Server{Cfg: cfg, log: log}
 	s.start(t)
 	t.Cleanup(s.Stop)
 	return s
@@ -64,9 +81,25 @@ func (s *Server) start(t testing.TB) {
 		t.Fatalf("start server: %v", err)
 	}
 	s.App = a
-	s.http = httptest.NewServer(a.Handler())
+	s.http = httptest.NewUnstartedServer(a.Handler())
+	s.http.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
+	if s.http2 {
+		s.http.EnableHTTP2 = true
+		s.http.StartTLS()
+		s.Client = s.http.Client()
+	} else {
+		s.http.Start()
+		s.Client = http.DefaultClient
+	}
 	s.URL = s.http.URL
 }
+
+// ConnsOpened is how many connections the server has accepted.
+func (s *Server) ConnsOpened() int64 { return s.conns.Load() }
 
 // Stop shuts the server down as the binary does: streams end, then the database closes.
 func (s *Server) Stop() {
@@ -89,6 +122,7 @@ func (s *Server) Restart(t testing.TB) {
 // Response is a finished HTTP exchange.
 type Response struct {
 	Status int
+	Proto  string // "HTTP/1.1", "HTTP/2.0"
 	Header http.Header
 	Body   []byte
 }
@@ -159,7 +193,7 @@ func (s *Server) Send(method, path, token string, body any, header map[string]st
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.Client.Do(req)
 	if err != nil {
 		return Response{}, err
 	}
@@ -168,7 +202,7 @@ func (s *Server) Send(method, path, token string, body any, header map[string]st
 	if err != nil {
 		return Response{}, fmt.Errorf("read body: %w", err)
 	}
-	return Response{Status: resp.StatusCode, Header: resp.Header, Body: raw}, nil
+	return Response{Status: resp.StatusCode, Proto: resp.Proto, Header: resp.Header, Body: raw}, nil
 }
 
 // Must is Do that fails the test unless the status is want, decoding into out.
@@ -252,6 +286,7 @@ func (e Event) Decode(t testing.TB, v any) {
 // Stream is an open SSE connection, read as the wire format says.
 type Stream struct {
 	Status int
+	Proto  string // "HTTP/1.1", "HTTP/2.0"
 	Header http.Header
 	Retry  string
 	events chan Event
@@ -264,6 +299,13 @@ type Stream struct {
 // A non-200 answer is returned with its status and no events.
 func (s *Server) Open(t testing.TB, path, token, lastEventID string) *Stream {
 	t.Helper()
+	return s.OpenWith(t, s.Client, path, token, lastEventID)
+}
+
+// OpenWith is Open through another client, e.g. one with its own connection
+// or HTTP/2 settings.
+func (s *Server) OpenWith(t testing.TB, client *http.Client, path, token, lastEventID string) *Stream {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, "GET", s.URL+path, nil)
 	if err != nil {
@@ -275,12 +317,12 @@ func (s *Server) Open(t testing.TB, path, token, lastEventID string) *Stream {
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		cancel()
 		t.Fatalf("open %s: %v", path, err)
 	}
-	st := &Stream{Status: resp.StatusCode, Header: resp.Header, events: make(chan Event, 10000), ended: make(chan struct{}), cancel: cancel, body: resp.Body}
+	st := &Stream{Status: resp.StatusCode, Proto: resp.Proto, Header: resp.Header, events: make(chan Event, 10000), ended: make(chan struct{}), cancel: cancel, body: resp.Body}
 	t.Cleanup(st.Close)
 	if resp.StatusCode != http.StatusOK {
 		defer resp.Body.Close()
@@ -393,8 +435,9 @@ func (s *Server) Count(t testing.TB, model any) int64 {
 	return n
 }
 
-// Metric returns the value of a counter or gauge of the node's metrics whose
-// labels include every name=value pair of labels (0 if there is none).
+// Metric returns the value of a counter or gauge (or the sample count of a
+// histogram) of the node's metrics whose labels include every name=value pair
+// of labels (0 if there is none).
 func (s *Server) Metric(t testing.TB, name string, labels ...string) float64 {
 	t.Helper()
 	families, err := s.App.Metrics().Gather()
@@ -415,7 +458,7 @@ func (s *Server) Metric(t testing.TB, name string, labels ...string) float64 {
 				match = match && have[labels[i]] == labels[i+1]
 			}
 			if match {
-				return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+				return m.GetCounter().GetValue() + m.GetGauge().GetValue() + float64(m.GetHistogram().GetSampleCount())
 			}
 		}
 	}

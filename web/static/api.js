@@ -6,11 +6,12 @@ const SESSION_KEY = 'parley.session';
 const BASE = '/api/v1';
 
 export class ApiError extends Error {
-  constructor(status, code, message, retryAfter) {
+  constructor(status, code, message, retryAfter, field) {
     super(message || code);
     this.status = status; // 0 when the network failed
     this.code = code;
     this.retryAfter = retryAfter;
+    this.field = field; // the request field at fault, when the server names one
   }
 
   // retryable is true for failures that sending the same request again may fix.
@@ -106,7 +107,7 @@ async function send(method, path, body, token) {
   if (!res.ok) {
     const error = data?.error || {};
     throw new ApiError(res.status, error.code || `http_${res.status}`, error.message || res.statusText,
-      res.headers.get('Retry-After'));
+      res.headers.get('Retry-After'), error.field);
   }
   return data;
 }

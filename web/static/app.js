@@ -1,16 +1,20 @@
 // Parley's web client: the app shell, the hash router and the wiring between
 // the login, the event stream, the room store and the screen on display.
 //
-// A view is a function (params, query) returning
-//   { title, el, back?, actions?, tabs?, className?,
+// A view is a function (params, query, scope) returning
+//   { title, el, back?, actions?, tabs?, className?, update?(params, query),
 //     destroy?(), onEvent?(name, data), onConnection?(state), resync?() }.
+// scope (nav.js viewScope) holds the navigate and setTitle the view must use
+// for anything it does after an await: they do nothing once the view is left.
+// A view with update() changes in place when only its route's params change
+// (the admin sections), so what the person is touching stays where it is.
 
 import { getSession, onSessionChange, isTenantAdmin } from './api.js';
 import { EventStream } from './stream.js';
 import { applyEvent, loadRooms, clearRooms } from './store.js';
 import { h } from './dom.js';
 import { icon } from './icons.js';
-import { navigate, setTitle } from './nav.js';
+import { navigate, setTitle, viewScope } from './nav.js';
 import { t, onLangChange, applyToDocument } from './i18n.js';
 import { loginView, signupView, workspaceView } from './views/auth.js';
 import { roomListView, browseView, newRoomView, meView } from './views/rooms.js';
@@ -49,7 +53,9 @@ const shell = {
   tabbar: document.getElementById('tabbar'),
 };
 
-let current = null;
+let current = null; // the view on screen
+let currentRoute = null;
+let currentScope = null;
 let firstRender = true;
 
 const stream = new EventStream({
@@ -90,7 +96,9 @@ function findRoute(path) {
   return null;
 }
 
-function render() {
+// render shows the screen of the URL. rebuild (a new language) makes even a
+// view that could update in place start afresh.
+function render({ rebuild = false } = {}) {
   const { path, query } = parseHash();
   const loggedIn = Boolean(getSession());
   const found = findRoute(path);
@@ -104,24 +112,39 @@ function render() {
     navigate(found.route.redirect, { replace: true });
     return;
   }
+  if (!rebuild && found.route === currentRoute && current.update) {
+    current.update(found.params, query);
+    mount(current, path, { fresh: false });
+    return;
+  }
   current?.destroy?.();
-  current = found.route.view(found.params, query);
-  mount(current);
+  currentScope?.end();
+  currentScope = viewScope();
+  currentRoute = found.route;
+  current = found.route.view(found.params, query, currentScope);
+  mount(current, path, { fresh: true });
 }
 
-function mount(view) {
+function mount(view, path, { fresh }) {
   setTitle(view.title);
   shell.back.hidden = !view.back;
   if (view.back) shell.back.href = `#${view.back}`;
   shell.actions.replaceChildren(...(view.actions || []));
   shell.main.className = `view ${view.className || ''}`;
-  shell.main.replaceChildren(view.el);
+  if (shell.main.firstChild !== view.el) shell.main.replaceChildren(view.el);
+  shell.main.scrollTop = 0;
+  shell.main.dataset.route = path; // what is on screen (tests wait for it to match the URL)
   renderTabbar(view.tabs);
-  // Tell screen readers where they are: focus the new screen's heading.
-  if (!firstRender) shell.title.focus({ preventScroll: true });
+  // Tell screen readers where they are: focus the new screen's heading. (A
+  // section changed in place keeps the focus on the tab that was tapped.)
+  if (fresh && !firstRender) shell.title.focus({ preventScroll: true });
   firstRender = false;
 }
 
+// The tab bar's links are made once (again only when the tabs or the language
+// change) and then only marked, so a tap on one is never lost to a redraw that
+// replaces it between the finger going down and coming up.
+let tabbarKey = '';
 function renderTabbar(show) {
   shell.tabbar.hidden = !show;
   if (!show) return;
@@ -132,13 +155,20 @@ function renderTabbar(show) {
     isTenantAdmin() && { path: '/admin/rooms', icon: 'admin', label: t('nav.admin'), prefix: '/admin' },
     { path: '/me', icon: 'me', label: t('nav.me') },
   ].filter(Boolean);
-  shell.tabbar.setAttribute('aria-label', t('nav.label'));
-  shell.tabbar.replaceChildren(...tabs.map((tab) => {
-    const active = here === tab.path || (tab.prefix && here.startsWith(tab.prefix));
-    return h('a', { href: `#${tab.path}`, testid: `nav-${tab.path.split('/')[1]}`, 'aria-current': active ? 'page' : null },
+  const key = tabs.map((tab) => `${tab.path}=${tab.label}`).join('|');
+  if (key !== tabbarKey) {
+    tabbarKey = key;
+    shell.tabbar.setAttribute('aria-label', t('nav.label'));
+    shell.tabbar.replaceChildren(...tabs.map((tab) => h('a', { href: `#${tab.path}`, testid: `nav-${tab.path.split('/')[1]}` },
       icon(tab.icon),
-      h('span', { class: 'tab-label' }, tab.label));
-  }));
+      h('span', { class: 'tab-label' }, tab.label))));
+  }
+  tabs.forEach((tab, i) => {
+    const active = here === tab.path || (tab.prefix && here.startsWith(tab.prefix));
+    const link = shell.tabbar.children[i];
+    if (active) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  });
 }
 
 function startSession() {
@@ -162,10 +192,10 @@ onSessionChange((next, before) => {
 onLangChange(() => {
   shell.back.setAttribute('aria-label', t('nav.back'));
   document.getElementById('toast').textContent = '';
-  render();
+  render({ rebuild: true });
 });
 
-window.addEventListener('hashchange', render);
+window.addEventListener('hashchange', () => render());
 
 applyToDocument();
 shell.back.setAttribute('aria-label', t('nav.back'));

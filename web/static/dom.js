@@ -37,7 +37,9 @@ export function uid() {
 }
 
 // busy disables a button while an async action runs and re-enables it after.
+// A disabled button loses the focus (to <body>): it gets it back.
 export async function busy(button, action) {
+  const focused = document.activeElement === button;
   button.disabled = true;
   button.setAttribute('aria-busy', 'true');
   try {
@@ -45,7 +47,14 @@ export async function busy(button, action) {
   } finally {
     button.disabled = false;
     button.removeAttribute('aria-busy');
+    if (focused && focusIsLost()) button.focus();
   }
+}
+
+// focusIsLost is true when nothing has the focus (its element went away or
+// was disabled), which leaves a keyboard or screen-reader user nowhere.
+export function focusIsLost() {
+  return !document.activeElement || document.activeElement === document.body;
 }
 
 // errorText turns an ApiError (or anything thrown) into a sentence for people.
@@ -84,27 +93,81 @@ export function field(formId, spec) {
   return h('div', { class: 'field' },
     h('label', { for: id }, label),
     input,
-    hint && h('p', { class: 'hint', id: hintId }, hint));
+    hint && h('p', { class: 'hint', id: hintId }, hint),
+    h('p', { class: 'field-error', id: `${id}-invalid`, hidden: true }));
 }
 
-// form builds a form from field specs. onSubmit(values, formData) may throw;
-// its error is shown in the form's alert line and focus stays in the form.
+// problem is what is wrong with a form control's value, in the interface's
+// language (the browser's own messages follow the browser's language), or ''.
+function problem(control) {
+  const v = control.validity;
+  if (v.valid) return '';
+  if (v.valueMissing) return t('form.required');
+  if (v.tooShort) return t('form.tooShort', { n: control.minLength });
+  if (v.tooLong) return t('form.tooLong', { n: control.maxLength });
+  const hint = control.id && document.getElementById(`${control.id}-hint`);
+  if (v.patternMismatch || v.typeMismatch) return hint ? hint.textContent : t('form.format');
+  return control.validationMessage;
+}
+
+// markInvalid shows message under a form control (or clears it): the control
+// gets aria-invalid and is described by the message (after its hint).
+function markInvalid(control, message) {
+  const note = document.getElementById(`${control.id}-invalid`);
+  if (!note) return;
+  note.textContent = message;
+  note.hidden = !message;
+  const ids = (control.getAttribute('aria-describedby') || '').split(' ').filter((x) => x && x !== note.id);
+  if (message) {
+    control.setAttribute('aria-invalid', 'true');
+    ids.push(note.id);
+  } else {
+    control.removeAttribute('aria-invalid');
+  }
+  if (ids.length) control.setAttribute('aria-describedby', ids.join(' '));
+  else control.removeAttribute('aria-describedby');
+}
+
+// form builds a form from field specs. onSubmit(values, formData) may throw.
+// A field whose value is wrong (checked here, or named by the server's error)
+// is marked invalid with the reason under it and gets the focus; any other
+// error is shown in the form's error line, which gets the focus (so it is
+// read out, and the person is not left on a disabled button).
 export function form({ id, fields, submit, onSubmit, before, after }) {
-  const error = h('p', { class: 'form-error', role: 'alert', id: `${id}-error`, hidden: true });
+  const error = h('p', { class: 'form-error', id: `${id}-error`, tabindex: '-1', hidden: true });
   const button = h('button', { type: 'submit', class: 'primary', testid: `${id}-submit` }, submit);
-  const el = h('form', { id, class: 'form', 'aria-describedby': `${id}-error` },
+  const el = h('form', { id, class: 'form', novalidate: true, 'aria-describedby': `${id}-error` },
     before, fields.map((f) => field(id, f)), error, button, after);
+  const controls = () => [...el.elements].filter((c) => c.id && c.willValidate);
+  el.addEventListener('input', (event) => {
+    if (event.target.getAttribute?.('aria-invalid') === 'true') markInvalid(event.target, problem(event.target));
+  });
   el.addEventListener('submit', async (event) => {
     event.preventDefault();
     error.hidden = true;
+    const wrong = controls().filter((c) => {
+      markInvalid(c, problem(c));
+      return !c.validity.valid;
+    });
+    if (wrong.length) {
+      wrong[0].focus();
+      return;
+    }
     const data = new FormData(el);
     const values = {};
     for (const [key, value] of data) values[key] = typeof value === 'string' ? value.trim() : value;
     try {
       await busy(button, () => onSubmit(values, data));
     } catch (err) {
-      error.textContent = errorText(err);
-      error.hidden = false;
+      const at = err.field && controls().find((c) => c.name === err.field);
+      if (at) {
+        markInvalid(at, errorText(err));
+        at.focus();
+      } else {
+        error.textContent = errorText(err);
+        error.hidden = false;
+        error.focus();
+      }
     }
   });
   return el;
@@ -112,17 +175,20 @@ export function form({ id, fields, submit, onSubmit, before, after }) {
 
 // dialog opens a modal <dialog> and resolves with the entered values (an
 // object, empty when there are no fields) or null when cancelled.
-export function dialog({ title, message, fields = [], confirm, danger = false }) {
+// Without confirm it only shows something: its one button closes it.
+export function dialog({ title, message, content, fields = [], confirm, danger = false, testid = 'dialog' }) {
   return new Promise((resolve) => {
     const titleId = `dlg-${uid()}`;
     const body = h('form', { method: 'dialog', class: 'form' },
       h('h2', { id: titleId }, title),
       message && h('p', null, message),
+      content,
       fields.map((f) => field('dialog', f)),
       h('div', { class: 'row end' },
-        h('button', { type: 'button', value: 'cancel', testid: 'dialog-cancel', onclick: () => finish(null) }, t('common.cancel')),
-        h('button', { type: 'submit', class: danger ? 'danger' : 'primary', testid: 'dialog-ok' }, confirm)));
-    const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': titleId, testid: 'dialog' }, body);
+        h('button', { type: 'button', value: 'cancel', testid: 'dialog-cancel', onclick: () => finish(null) },
+          confirm ? t('common.cancel') : t('common.close')),
+        confirm && h('button', { type: 'submit', class: danger ? 'danger' : 'primary', testid: 'dialog-ok' }, confirm)));
+    const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': titleId, testid }, body);
     const opener = document.activeElement;
     function finish(result) {
       dlg.close();
@@ -183,18 +249,39 @@ export function initials(name) {
 
 // actionButton runs an async action on click, with the button disabled
 // meanwhile; with confirm it first asks (the question is the dialog's title).
-// A failure is shown in the toast.
+// A failure is shown in the toast. When the action redraws the list the
+// button was in (revoke, delete, disable…), the focus goes to the same
+// control in the row now at its place (the next one), or to the list.
 export function actionButton(label, run, { confirm, danger = false, ...attrs } = {}) {
   const button = h('button', { type: 'button', class: danger ? 'danger' : 'secondary', ...attrs }, label);
   button.addEventListener('click', async () => {
     if (confirm && !(await dialog({ title: confirm, confirm: label, danger }))) return;
+    const row = button.closest('li');
+    const list = row?.parentElement;
+    const index = list ? [...list.children].indexOf(row) : -1;
     try {
       await busy(button, run);
     } catch (err) {
       toast(errorText(err));
     }
+    if (list?.isConnected && !button.isConnected && focusIsLost()) focusRow(list, index, button.dataset.testid);
   });
   return button;
+}
+
+// focusRow focuses, in the row at index (or the last row), the control with
+// this data-testid, or the row's first control, or else the list itself.
+function focusRow(list, index, testid) {
+  const rows = [...list.children];
+  const row = rows[Math.min(index, rows.length - 1)];
+  const control = row && ((testid && row.querySelector(`[data-testid="${CSS.escape(testid)}"]`))
+    || row.querySelector('a[href], button:not(:disabled), input, select, textarea'));
+  if (control) {
+    control.focus();
+    return;
+  }
+  if (!list.hasAttribute('tabindex')) list.tabIndex = -1;
+  list.focus();
 }
 
 // fillList loads items and shows them in a list, or an empty note, or the error.
@@ -208,6 +295,36 @@ export async function fillList(list, load, item, emptyText) {
   } finally {
     list.removeAttribute('aria-busy');
   }
+}
+
+// keyedChildren makes list's children the elements render(item) gives for
+// items, in order, keeping the element already shown for an item whose markup
+// is the same (matched by key(item)). So a redraw for an event elsewhere (an
+// unread count in another room) neither takes the keyboard focus away nor
+// loses a tap that is in progress; an item that changed and had the focus
+// passes it to its new element. (render must show what its listeners use.)
+export function keyedChildren(list, items, key, render) {
+  const focused = list.contains(document.activeElement) ? document.activeElement : null;
+  const focusKey = focused && [...list.children].find((el) => el.contains(focused))?.dataset.key;
+  const shown = new Map([...list.children].map((el) => [el.dataset.key, el]));
+  const wanted = items.map((item) => {
+    const el = render(item);
+    el.dataset.key = String(key(item));
+    const before = shown.get(el.dataset.key);
+    return before && before.outerHTML === el.outerHTML ? before : el;
+  });
+  const keep = new Set(wanted);
+  for (const el of [...list.children]) if (!keep.has(el)) el.remove();
+  wanted.forEach((el, i) => {
+    if (list.children[i] !== el) list.insertBefore(el, list.children[i] || null);
+  });
+  if (!focused || document.activeElement === focused) return;
+  if (focused.isConnected) {
+    focused.focus({ preventScroll: true });
+    return;
+  }
+  const now = wanted.find((el) => el.dataset.key === focusKey);
+  now?.querySelector('a[href], button, input, select, textarea')?.focus({ preventScroll: true });
 }
 
 // listRow is one entry of an admin list: a title, a line of details, small

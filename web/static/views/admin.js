@@ -1,5 +1,5 @@
 // Admin screens for tenant owners and admins: one screen with a section per
-// tab (rooms, users, invites and sign-up, API keys).
+// tab (rooms, users, invites and sign-up, API keys, audit log).
 
 import { api } from '../api.js';
 import { h, form, field, fillList, listRow, actionButton, secretBox, asList, toast } from '../dom.js';
@@ -7,6 +7,7 @@ import { t, formatDate } from '../i18n.js';
 import { adminRooms } from './admin-rooms.js';
 import { adminUsers } from './admin-users.js';
 import { adminKeys } from './admin-keys.js';
+import { adminAudit } from './admin-audit.js';
 
 const SIGNUP_POLICIES = ['open', 'invite', 'closed'];
 
@@ -87,11 +88,30 @@ const TABS = [
   ['users', adminUsers],
   ['invites', adminInvites],
   ['keys', adminKeys],
+  ['audit', adminAudit],
 ];
 
+// adminView is one screen for every section: moving to another section swaps
+// only the section (update), so the section links stay the same elements and
+// a tap on one that starts while the previous section is still drawing lands.
 export function adminView({ tab }) {
-  const [name, build] = TABS.find(([n]) => n === tab) || TABS[0];
-  const nav = h('nav', { class: 'segmented', 'aria-label': t('admin.sections') },
-    TABS.map(([n]) => h('a', { href: `#/admin/${n}`, testid: `admin-tab-${n}`, 'aria-current': n === name ? 'page' : null }, t(`admin.${n}`))));
-  return { title: t('admin.title'), el: h('div', { class: 'page admin' }, nav, build()), tabs: true };
+  const links = new Map(TABS.map(([n]) => [n, h('a', { href: `#/admin/${n}`, testid: `admin-tab-${n}` }, t(`admin.${n}`))]));
+  const nav = h('nav', { class: 'segmented', 'aria-label': t('admin.sections') }, [...links.values()]);
+  let section = h('div');
+  const el = h('div', { class: 'page admin' }, nav, section);
+  let shown = null;
+  function show(wanted) {
+    const [name, build] = TABS.find(([n]) => n === wanted) || TABS[0];
+    if (name === shown) return;
+    shown = name;
+    for (const [n, link] of links) {
+      if (n === name) link.setAttribute('aria-current', 'page');
+      else link.removeAttribute('aria-current');
+    }
+    const next = build();
+    section.replaceWith(next);
+    section = next;
+  }
+  show(tab);
+  return { title: t('admin.title'), el, tabs: true, update: (params) => show(params.tab) };
 }

@@ -6,7 +6,8 @@ import { api, getSession, isTenantAdmin } from '../api.js';
 import { getRoom, upsertRoom, setActiveRoom, markRoomRead } from '../store.js';
 import { h, dialog, toast, errorText, uid, actionButton } from '../dom.js';
 import { t, formatTime } from '../i18n.js';
-import { navigate, setTitle } from '../nav.js';
+import { enterSends } from '../prefs.js';
+import { rovingList } from '../roving.js';
 import { icon } from '../icons.js';
 import { formatBody } from '../format.js';
 
@@ -16,7 +17,7 @@ const MAX_SUGGESTIONS = 6;
 
 const PAGE_SIZE = 50;
 const NEAR_BOTTOM_PX = 80;
-const coarsePointer = window.matchMedia('(pointer: coarse)');
+const ANNOUNCED_KEPT = 3; // live messages kept in the announcer (older ones are heard already)
 
 // firstLine is the start of a text, on one line, for quotes and notes.
 export function firstLine(text, max = 80) {
@@ -24,7 +25,7 @@ export function firstLine(text, max = 80) {
   return line.length > max ? `${line.slice(0, max)}…` : line;
 }
 
-export function chatView({ id }, query) {
+export function chatView({ id }, query, { navigate, setTitle, signal }) {
   const path = `/rooms/${encodeURIComponent(id)}`;
   const me = getSession().user;
   let room = getRoom(id) || null;
@@ -43,17 +44,27 @@ export function chatView({ id }, query) {
   let readTimer = 0;
   let older = null; // the page of older messages being loaded
   const members = new Map(); // user id → user, for names of who reacted and @suggestions
+  const roles = new Map(); // user id → room role, of the members
+  const people = new Map(); // user id → user: members and authors shown, to tell apart people who share a name
+  let sameName = new Set(); // ids of the people whose display name someone else here shares
 
   // ---- layout ----
   const edge = h('div', { class: 'history-edge', testid: 'history-edge' });
-  const list = h('ol', { class: 'messages', id: 'message-list', testid: 'message-list' });
-  const pendingList = h('ol', { class: 'messages', testid: 'pending-list' });
-  const log = h('div', { class: 'log', role: 'log', tabindex: '0', 'aria-label': t('chat.messages') }, edge, list, pendingList);
+  const list = h('ol', { class: 'messages', id: 'message-list', testid: 'message-list', 'aria-label': t('chat.messages') });
+  const pendingList = h('ol', { class: 'messages', testid: 'pending-list', 'aria-label': t('chat.pendingList') });
+  // The history is not a live region (a screen reader would read all of it
+  // out on opening): only messages that arrive live from others are put in
+  // the announcer, once each.
+  const log = h('div', { class: 'log', 'aria-busy': 'true' }, edge, list, pendingList);
+  const announcer = h('div', { class: 'sr-only', role: 'log', 'aria-live': 'polite', testid: 'chat-announcer' });
+  const roving = rovingList(log, 'li.msg', { onTop: () => loadOlder() });
   const jump = h('button', { type: 'button', class: 'jump', hidden: true, testid: 'jump', onclick: () => scrollToEnd('smooth') }, t('chat.newBelow'));
   const input = h('textarea', {
-    id: 'composer-input', rows: '1', maxlength: '4000', enterkeyhint: 'send',
+    id: 'composer-input', rows: '1', maxlength: '4000', enterkeyhint: enterSends() ? 'send' : 'enter',
     placeholder: t('chat.placeholder'), 'aria-label': t('chat.messageLabel'),
-    'aria-autocomplete': 'list', 'aria-controls': 'mention-suggest', 'aria-expanded': 'false',
+    // (no aria-expanded: a textarea cannot be a combobox; the active
+    // suggestion is told through aria-activedescendant)
+    'aria-autocomplete': 'list', 'aria-controls': 'mention-suggest',
   });
   const suggest = h('ul', { class: 'mention-suggest', id: 'mention-suggest', role: 'listbox', hidden: true,
     testid: 'mention-suggest', 'aria-label': t('chat.mentionSuggestions') });
@@ -69,7 +80,7 @@ export function chatView({ id }, query) {
   const composer = h('form', { class: 'composer', id: 'composer', testid: 'composer' },
     suggest, editNote, replyNote, h('div', { class: 'composer-row' }, input, sendButton));
   const footer = h('div', { class: 'chat-footer' });
-  const el = h('div', { class: 'chat' }, log, jump, footer);
+  const el = h('div', { class: 'chat' }, log, jump, footer, announcer);
 
   composer.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -77,8 +88,13 @@ export function chatView({ id }, query) {
   });
   input.addEventListener('keydown', (event) => {
     if (!suggest.hidden && suggestKey(event)) return;
-    // Enter sends on a keyboard; on a phone it is a new line (the button sends).
-    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && !coarsePointer.matches) {
+    // Enter sends unless Shift is held (or the person chose "Enter starts a
+    // new line" on the Me screen); Ctrl/Cmd+Enter always sends. This holds on
+    // phones and tablets too, hardware keyboard or not. Not while an input
+    // method (Chinese, Japanese…) is composing: there Enter picks the text.
+    const composing = event.isComposing || event.keyCode === 229;
+    if (event.key === 'Enter' && !composing
+        && (event.ctrlKey || event.metaKey || (!event.shiftKey && !event.altKey && enterSends()))) {
       event.preventDefault();
       submit();
     } else if (event.key === 'Escape' && editing) {
@@ -145,11 +161,67 @@ export function chatView({ id }, query) {
   function nameOf(userId) {
     if (userId === me.id) return t('chat.you');
     const user = members.get(userId);
-    return user ? (user.display_name || user.username) : '?';
+    return user ? authorName(user) : '?';
   }
 
+  // authorName is how a person is named here: "You", their display name, and
+  // their @username too when someone else here has the same display name.
   function authorName(user) {
-    return user?.id === me.id ? t('chat.you') : (user?.display_name || user?.username || '?');
+    if (user?.id === me.id) return t('chat.you');
+    const name = user?.display_name || user?.username || '?';
+    return sameName.has(user?.id) ? `${name} @${user.username}` : name;
+  }
+
+  // nameKey is a display name as a reader sees it: case, accents, spaces,
+  // invisible characters and lookalike forms (full-width letters) do not
+  // tell two names apart.
+  function nameKey(user) {
+    return (user.display_name || user.username || '').normalize('NFKD').toLocaleLowerCase()
+      .replace(/[\p{M}\p{Default_Ignorable_Code_Point}\s]/gu, '');
+  }
+
+  // learn notes people seen here and reports whether that changed who
+  // shares a display name with someone else (then names are drawn again).
+  function learn(users) {
+    let fresh = false;
+    for (const u of users) {
+      const known = u?.id && people.get(u.id);
+      if (!u?.id || (known && known.display_name === u.display_name && known.username === u.username)) continue;
+      people.set(u.id, u);
+      fresh = true;
+    }
+    if (!fresh) return false;
+    const byKey = new Map();
+    for (const u of people.values()) byKey.set(nameKey(u), [...(byKey.get(nameKey(u)) || []), u.id]);
+    const next = new Set([...byKey.values()].filter((ids) => ids.length > 1).flat());
+    const changed = next.size !== sameName.size || [...next].some((id) => !sameName.has(id));
+    sameName = next;
+    return changed;
+  }
+
+  // showProfile tells who wrote a message: display name, @username and role here.
+  function showProfile(author) {
+    const user = people.get(author.id) || author;
+    const role = roles.get(user.id);
+    dialog({
+      title: user.display_name || user.username,
+      testid: 'profile',
+      content: [
+        h('p', { class: 'profile-username', testid: 'profile-username' }, `@${user.username}`),
+        h('p', { class: 'hint' }, role ? t('profile.member', { role: t(`roomRole.${role}`) }) : t('profile.notMember')),
+        sameName.has(user.id) && h('p', { class: 'hint' }, t('profile.sameName')),
+      ],
+    });
+  }
+
+  function authorNode(message, mine) {
+    const author = message.author;
+    if (mine || !author?.id) return h('span', { class: mine ? 'msg-author sr-only' : 'msg-author' }, authorName(author));
+    const name = author.display_name || author.username;
+    return h('button', {
+      type: 'button', class: 'msg-author', testid: 'msg-author', 'aria-haspopup': 'dialog',
+      'aria-label': t('chat.authorLabel', { name: authorName(author) }), onclick: () => showProfile(author),
+    }, name, sameName.has(author.id) && h('span', { class: 'msg-handle', testid: 'msg-handle' }, `@${author.username}`));
   }
 
   // quoteNode shows the message a reply answers; a tap jumps to it.
@@ -157,11 +229,17 @@ export function chatView({ id }, query) {
     if (!reply) return null;
     const who = authorName(reply.author);
     const text = reply.deleted ? t('chat.deleted') : firstLine(reply.body);
+    // The name is the visible text with a few hidden words around it, so
+    // voice control ("tap <what it says>") finds the button too.
     return h('button', {
       type: 'button', class: `msg-quote${reply.deleted ? ' gone' : ''}`, testid: 'msg-quote', 'data-reply-id': reply.id,
-      'aria-label': t('chat.quoteLabel', { name: who, text }),
       onclick: () => jumpTo(reply.id, reply.seq),
-    }, h('span', { class: 'quote-author' }, who), h('span', { class: 'quote-body' }, text));
+    },
+    h('span', { class: 'sr-only' }, `${t('chat.inReplyTo')} `),
+    h('span', { class: 'quote-author' }, who),
+    h('span', { class: 'sr-only' }, ': '),
+    h('span', { class: 'quote-body' }, text),
+    h('span', { class: 'sr-only' }, ` ${t('chat.showOriginal')}`));
   }
 
   function reactionsNode(message) {
@@ -205,7 +283,7 @@ export function chatView({ id }, query) {
           h('span', { class: 'sr-only' }, `${r.emoji}: `), r.user_ids.map(nameOf).join(', ')))));
   }
 
-  function messageTools(message, mine) {
+  function messageTools(message, mine, author) {
     if (message.deleted) return null;
     const canEdit = mine && !room?.archived;
     const canDelete = mine || canModerate();
@@ -213,34 +291,52 @@ export function chatView({ id }, query) {
     if (!canEdit && !canDelete && !canPost) return null;
     const menuId = `msg-actions-${message.id}`;
     const open = openMenu?.id === message.id;
+    const time = formatTime(message.created_at);
     const picker = h('div', { class: 'picker-slot' }, open && openMenu.picker && reactionPicker(message));
     const togglePicker = () => {
       openMenu = { id: message.id, picker: !picker.firstChild };
       picker.replaceChildren(openMenu.picker ? reactionPicker(message) : '');
     };
+    // choose closes the menu (the focus back on its button) before the
+    // action, so that a dialog the action opens gives the focus back to a
+    // button that is on screen.
+    const choose = (action) => () => {
+      setOpen(false);
+      action(message);
+    };
     const menu = h('div', { class: 'msg-actions', id: menuId, hidden: !open },
       h('div', { class: 'msg-actions-row' },
-        canPost && h('button', { type: 'button', testid: 'msg-reply', onclick: () => startReplying(message) }, t('chat.reply')),
+        canPost && h('button', { type: 'button', testid: 'msg-reply', onclick: choose(startReplying) }, t('chat.reply')),
         canPost && h('button', { type: 'button', testid: 'msg-react', onclick: togglePicker }, t('chat.react')),
-        canEdit && h('button', { type: 'button', testid: 'msg-edit', onclick: () => startEditing(message) }, t('chat.edit')),
-        canDelete && h('button', { type: 'button', class: 'danger', testid: 'msg-delete', onclick: () => remove(message) }, t('chat.delete'))),
+        canEdit && h('button', { type: 'button', testid: 'msg-edit', onclick: choose(startEditing) }, t('chat.edit')),
+        canDelete && h('button', { type: 'button', class: 'danger', testid: 'msg-delete', onclick: choose(remove) }, t('chat.delete'))),
       picker);
     const toggle = h('button', {
-      type: 'button', class: 'msg-more', testid: 'msg-more',
-      'aria-expanded': String(open), 'aria-controls': menuId, 'aria-label': t('chat.actions'),
+      type: 'button', class: 'msg-more', testid: 'msg-more', 'aria-expanded': String(open), 'aria-controls': menuId,
+      'aria-label': mine ? t('chat.actionsMine', { time }) : t('chat.actionsOf', { name: author, time }),
     }, icon('more'));
-    toggle.addEventListener('click', () => {
-      const opening = menu.hidden;
+    function setOpen(opening) {
+      const focusWasInMenu = menu.contains(document.activeElement);
       menu.hidden = !opening;
       toggle.setAttribute('aria-expanded', String(opening));
       openMenu = opening ? { id: message.id, picker: Boolean(picker.firstChild) } : null;
+      if (opening) menu.querySelector('button')?.focus();
+      else if (focusWasInMenu) toggle.focus();
+    }
+    toggle.addEventListener('click', () => setOpen(menu.hidden));
+    const tools = h('div', { class: 'msg-tools' }, toggle, menu);
+    tools.addEventListener('keydown', (event) => {
+      if (event.key !== 'Escape' || menu.hidden) return;
+      event.preventDefault();
+      event.stopPropagation();
+      setOpen(false);
+      toggle.focus();
     });
-    return h('div', { class: 'msg-tools' }, toggle, menu);
+    return tools;
   }
 
   function messageNode(message, status, item) {
     const mine = message.author?.id === me.id;
-    const author = authorName(message.author);
     const mentionsMe = (message.mentions || []).includes(me.id);
     return h('li', {
       class: `msg${mine ? ' mine' : ''}${message.deleted ? ' deleted' : ''}${mentionsMe ? ' mentions-me' : ''}`,
@@ -251,7 +347,7 @@ export function chatView({ id }, query) {
       'data-status': status,
       'data-author': message.author?.username,
     },
-    h('span', { class: mine ? 'msg-author sr-only' : 'msg-author' }, author),
+    authorNode(message, mine),
     !message.deleted && quoteNode(message.reply_to),
     h('p', { class: 'msg-body' }, message.deleted ? t('chat.deleted')
       : formatBody(message.body, { me: me.username, mentionsMe })),
@@ -260,7 +356,7 @@ export function chatView({ id }, query) {
       h('time', { datetime: message.created_at }, formatTime(message.created_at)),
       message.edited_at && !message.deleted && h('span', null, t('chat.edited')),
       mine && statusNode(status, item)),
-    !item && messageTools(message, mine));
+    !item && messageTools(message, mine, author));
   }
 
   // groupRuns marks a message that follows one by the same author, so its
@@ -275,10 +371,22 @@ export function chatView({ id }, query) {
   // place inserts a server message in seq order, or redraws it when known.
   // It returns true when the message is new here.
   function place(message) {
+    const redraw = learn([message.author, message.reply_to?.author]);
+    const isNew = placeOne(message);
+    if (redraw) redrawNames();
+    return isNew;
+  }
+
+  // redrawNames draws every message again once who shares a name has changed.
+  function redrawNames() {
+    for (const entry of entries.values()) placeOne(entry.message);
+  }
+
+  function placeOne(message) {
     const node = messageNode(message, 'sent');
     const known = entries.get(message.id);
     if (known) {
-      known.el.replaceWith(node);
+      roving.swap(known.el, node);
       Object.assign(known, { message, el: node });
       groupRuns(node);
       if (editing?.id === message.id && message.deleted) stopEditing();
@@ -302,18 +410,33 @@ export function chatView({ id }, query) {
     return true;
   }
 
-  // receive handles a live message from the stream or a send's response.
+  // receive handles a live message from the stream or a send's response. It
+  // returns true when the message is new here.
   function receive(message) {
     const stick = nearBottom();
     if (loaded && newest && message.seq > newest + 1) catchUp(newest); // a gap: fetch what is missing
     const mine = message.author?.id === me.id;
-    if (mine && message.client_id && pending.has(message.client_id)) dropPending(message.client_id);
-    if (place(message)) {
+    const sending = mine && message.client_id && pending.get(message.client_id);
+    const isNew = place(message);
+    if (sending) {
+      roving.handOver(sending.el, entries.get(message.id).el); // the sent message takes the pending one's focus
+      dropPending(message.client_id);
+    }
+    if (isNew) {
       if (entries.size === 1) drawEdge(); // no longer "no messages yet"
       if (stick || mine) scrollToEnd();
       else jump.hidden = false;
     }
     scheduleRead();
+    return isNew;
+  }
+
+  // announce tells screen readers about a message that just arrived from
+  // someone else. Only the last few stay in the announcer.
+  function announce(message) {
+    const name = message.author?.display_name || message.author?.username || '?';
+    announcer.append(h('p', null, t('chat.announce', { name, body: message.body })));
+    while (announcer.childElementCount > ANNOUNCED_KEPT) announcer.firstElementChild.remove();
   }
 
   // ---- history ----
@@ -330,7 +453,9 @@ export function chatView({ id }, query) {
       api('GET', path),
       api('GET', `${path}/messages?limit=${PAGE_SIZE}`),
     ]);
+    if (signal.aborted) return; // left meanwhile: mark nothing read
     if (roomResult.status === 'rejected') {
+      log.removeAttribute('aria-busy');
       edge.replaceChildren(h('p', { role: 'alert' }, errorText(roomResult.reason)));
       return;
     }
@@ -343,6 +468,7 @@ export function chatView({ id }, query) {
       hasMore = Boolean(pageResult.value.has_more);
     }
     loaded = true;
+    log.removeAttribute('aria-busy');
     drawEdge();
     scrollToEnd();
     scheduleRead();
@@ -380,7 +506,7 @@ export function chatView({ id }, query) {
       toast(errorText(err));
     } finally {
       loadingOlder = false;
-      log.removeAttribute('aria-busy');
+      if (loaded) log.removeAttribute('aria-busy');
       drawEdge();
       log.scrollTop = log.scrollHeight - fromBottom; // keep what was on screen in place
     }
@@ -410,7 +536,11 @@ export function chatView({ id }, query) {
   async function loadMembers() {
     if (!room?.my_role) return;
     try {
-      for (const m of await api('GET', `${path}/members`) || []) members.set(m.user.id, m.user);
+      for (const m of await api('GET', `${path}/members`) || []) {
+        members.set(m.user.id, m.user);
+        roles.set(m.user.id, m.role);
+      }
+      if (learn([...members.values()])) redrawNames();
     } catch {
       // names of who reacted fall back to "?"; suggestions stay empty
     }
@@ -478,7 +608,7 @@ export function chatView({ id }, query) {
   function drawPending(item) {
     const pseudo = { body: item.body, author: me, client_id: item.client_id, created_at: new Date().toISOString(), reply_to: item.reply_to };
     const node = messageNode(pseudo, item.status, item);
-    if (item.el) item.el.replaceWith(node);
+    if (item.el) roving.swap(item.el, node);
     else pendingList.append(node);
     item.el = node;
   }
@@ -565,7 +695,6 @@ export function chatView({ id }, query) {
 
   function drawSuggestions() {
     suggest.hidden = suggestions.length === 0;
-    input.setAttribute('aria-expanded', String(!suggest.hidden));
     suggest.replaceChildren(...suggestions.map((u, i) => h('li', {
       id: `mention-opt-${i}`, role: 'option', class: 'suggestion', testid: 'mention-option', 'data-username': u.username,
       'aria-selected': String(i === active),
@@ -684,7 +813,7 @@ export function chatView({ id }, query) {
       if (data.room_id && data.room_id !== id) return;
       switch (name) {
         case 'message.created':
-          receive(data.message);
+          if (receive(data.message) && data.message.author?.id !== me.id) announce(data.message);
           break;
         case 'message.updated':
         case 'message.deleted':
@@ -707,8 +836,15 @@ export function chatView({ id }, query) {
           toast(name === 'room.deleted' ? t('chat.roomDeleted') : t('chat.roomLeft'));
           navigate('/rooms', { replace: true });
           break;
+        case 'member.left':
+          if (data.user) roles.delete(data.user.id);
+          break;
         case 'member.joined':
-          if (data.user) members.set(data.user.id, data.user);
+          if (data.user) {
+            members.set(data.user.id, data.user);
+            roles.set(data.user.id, data.role || 'member');
+            if (learn([data.user])) redrawNames();
+          }
           if (data.user?.id === me.id && room) {
             room.my_role = data.role || 'member';
             drawFooter();
@@ -728,6 +864,7 @@ export function chatView({ id }, query) {
     destroy() {
       setActiveRoom(null);
       observer.disconnect();
+      roving.disconnect();
       clearTimeout(readTimer);
       markRead(); // what was on screen when leaving has been read
       document.removeEventListener('visibilitychange', onVisible);

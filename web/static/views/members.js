@@ -5,11 +5,10 @@ import { api, getSession, isTenantAdmin } from '../api.js';
 import { getRoom, removeRoom } from '../store.js';
 import { h, form, fillList, listRow, actionButton, roleSelect, asList } from '../dom.js';
 import { t } from '../i18n.js';
-import { navigate, setTitle } from '../nav.js';
 
 const ROOM_ROLES = ['owner', 'moderator', 'member'];
 
-export function membersView({ id }) {
+export function membersView({ id }, query, { navigate, setTitle }) {
   const path = `/rooms/${encodeURIComponent(id)}`;
   const me = getSession().user;
   let room = getRoom(id) || null;
@@ -34,7 +33,7 @@ export function membersView({ id }) {
       if (user.id !== me.id) {
         controls.push(actionButton(t('members.remove'), async () => {
           await api('DELETE', memberPath(user.id));
-          reload();
+          await reload();
         }, { danger: true, confirm: t('members.removeConfirm', { name }), testid: 'member-remove' }));
       }
     }

@@ -3,10 +3,10 @@
 
 import { api, getSession, logout } from '../api.js';
 import { roomList, onRoomsChange, roomsLoaded, upsertRoom } from '../store.js';
-import { h, form, fillList, actionButton, initials, languagePicker } from '../dom.js';
+import { h, form, fillList, actionButton, initials, languagePicker, keyedChildren } from '../dom.js';
 import { t, formatTime, formatCount } from '../i18n.js';
-import { navigate } from '../nav.js';
 import { icon } from '../icons.js';
+import { enterKeyPicker } from '../prefs.js';
 
 const roomHref = (room) => `#/rooms/${encodeURIComponent(room.id)}`;
 
@@ -35,7 +35,7 @@ export function roomListView() {
     h('a', { class: 'button', href: '#/browse' }, t('rooms.browse')));
   const draw = () => {
     const rooms = roomList();
-    list.replaceChildren(...rooms.map(roomItem));
+    keyedChildren(list, rooms, (room) => room.id, roomItem);
     empty.hidden = rooms.length > 0 || !roomsLoaded();
     list.setAttribute('aria-busy', String(!roomsLoaded()));
   };
@@ -82,12 +82,12 @@ export function roomCreateForm(id, onCreated) {
   });
 }
 
-export function newRoomView() {
+export function newRoomView(params, query, { navigate }) {
   const el = roomCreateForm('new-room-form', (room) => navigate(`/rooms/${encodeURIComponent(room.id)}`, { replace: true }));
   return { title: t('rooms.new'), back: '/rooms', el: h('div', { class: 'page' }, el) };
 }
 
-export function browseView() {
+export function browseView(params, query, { navigate }) {
   const list = h('ul', { class: 'list', testid: 'public-rooms', 'aria-label': t('browse.title') });
   const item = (room) => {
     const control = room.my_role
@@ -117,6 +117,7 @@ export function meView() {
         h('p', { class: 'muted' }, `@${user.username} · ${tenant}`),
         h('p', { class: 'muted' }, t(`role.${user.role}`)))),
     languagePicker(),
+    enterKeyPicker(),
     actionButton(t('me.logout'), logout, { testid: 'logout', class: 'danger wide' }));
   return { title: t('me.title'), el, tabs: true };
 }

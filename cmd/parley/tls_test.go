@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// writeCert writes a self-signed certificate for 127.0.0.1 and its key as
+// PEM files into dir, and returns a pool that trusts it.
+func writeCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "parley test"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// With tls_cert and tls_key set, `parley serve` speaks HTTPS and HTTP/2 on
+// its real listener: requests and a live event stream share one HTTP/2
+// connection, and shutting down ends the stream and returns cleanly.
+func TestServeWithTLSSpeaksHTTP2(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := writeCert(t, dir)
+	addr := freeAddr(t)
+	env := map[string]string{"PARLEY_TLS_CERT": certFile, "PARLEY_TLS_KEY": keyFile, "PARLEY_BCRYPT_COST": "4"}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- run(ctx, []string{"serve", "-listen", addr, "-data-dir", filepath.Join(dir, "data"), "-log-level", "error"},
+			func(k string) string { return env[k] }, io.Discard, io.Discard)
+	}()
+	defer func() {
+		stop()
+		if err := <-served; err != nil {
+			t.Errorf("serve returned %v after shutdown", err)
+		}
+	}()
+
+	var conns atomic.Int32
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err == nil {
+				conns.Add(1)
+			}
+			return c, err
+		}}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	base := "https://" + addr
+	waitReady(t, client, base)
+
+	// The plain-HTTP client of a browser typing the address gets no answer.
+	if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("the TLS listener answered plain HTTP")
+		}
+	}
+
+	var owner struct {
+		AccessToken string `json:"access_token"`
+	}
+	doJSON(t, client, "POST", base+"/api/v1/tenants", "", `{"slug":"acme","name":"Acme","admin":{"username":"alice","password":"correct-horse-battery"}}`, &owner)
+	var room struct {
+		ID string `json:"id"`
+	}
+	doJSON(t, client, "POST", base+"/api/v1/rooms", owner.AccessToken, `{"name":"general"}`, &room)
+
+	req, _ := http.NewRequest("GET", base+"/api/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+owner.AccessToken)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("stream: %d over %s, %v", resp.StatusCode, resp.Proto, resp.Header)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	doJSON(t, client, "POST", base+"/api/v1/rooms/"+room.ID+"/messages", owner.AccessToken, `{"body":"over h2"}`, nil)
+	for got := false; !got; {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatal("the stream ended before the message came")
+			}
+			got = strings.HasPrefix(line, "data: ") && strings.Contains(line, `"body":"over h2"`)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no message on the stream")
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("the client opened %d connections, want one for everything", n)
+	}
+
+	stop()
+	for range lines { // the server ends the stream as it shuts down
+	}
+}
+
+func waitReady(t *testing.T, client *http.Client, base string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := client.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				if resp.ProtoMajor != 2 {
+					t.Fatalf("readyz answered over %s, want HTTP/2.0", resp.Proto)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server on %s did not become ready: %v", base, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func doJSON(t *testing.T, client *http.Client, method, url, token, body string, out any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 || resp.ProtoMajor != 2 {
+		t.Fatalf("%s %s: %d over %s: %s", method, url, resp.StatusCode, resp.Proto, raw)
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
