@@ -152,7 +152,9 @@ func (s *Service) writeFresh(tx *store.Tx, fresh []*draft) error {
 		if d.msg.Mentions, err = s.storeMentions(tx, msgs[i]); err != nil {
 			return err
 		}
-		if err := s.indexMessage(tx, msgs[i]); err != nil {
+	}
+	if s.index != nil {
+		if err := s.index.IndexNew(tx, msgs); err != nil {
 			return err
 		}
 	}
