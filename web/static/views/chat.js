@@ -356,7 +356,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
       h('time', { datetime: message.created_at }, formatTime(message.created_at)),
       message.edited_at && !message.deleted && h('span', null, t('chat.edited')),
       mine && statusNode(status, item)),
-    !item && messageTools(message, mine, author));
+    !item && messageTools(message, mine, authorName(message.author)));
   }
 
   // groupRuns marks a message that follows one by the same author, so its
