@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -87,6 +88,34 @@ func TestConcurrentPostsWithSameClientID(t *testing.T) {
 	}
 	if n != rounds {
 		t.Errorf("%d messages stored, want %d", n, rounds)
+	}
+}
+
+// Many posts racing into one room are written in groups: each is stored
+// once, with its own seq, and the seqs have no gap.
+func TestManyConcurrentPostsShareWrites(t *testing.T) {
+	r := newPostingRoom(t)
+	const posters = 300
+	seqs := make([]int64, posters)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range posters {
+		wg.Go(func() {
+			<-start
+			m, created, err := r.svc.Post(context.Background(), r.p, r.roomID, rooms.NewMessage{Body: fmt.Sprint("racing ", i), ClientID: fmt.Sprint("c", i)})
+			if err != nil || !created {
+				t.Errorf("post %d: created=%v err=%v", i, created, err)
+			}
+			seqs[i] = m.Seq
+		})
+	}
+	close(start)
+	wg.Wait()
+	slices.Sort(seqs)
+	for i, seq := range seqs {
+		if seq != int64(i+1) {
+			t.Fatalf("seqs %v…: want 1..%d without gaps", seqs[:min(len(seqs), i+3)], posters)
+		}
 	}
 }
 

@@ -152,7 +152,9 @@ func (s *Service) writeFresh(tx *store.Tx, fresh []*draft) error {
 		if d.msg.Mentions, err = s.storeMentions(tx, msgs[i]); err != nil {
 			return err
 		}
-		if err := s.indexMessage(tx, msgs[i]); err != nil {
+	}
+	if s.index != nil {
+		if err := s.index.IndexNew(tx, msgs); err != nil {
 			return err
 		}
 	}
@@ -320,7 +322,9 @@ func indexed(i int, err error) error {
 
 // postGroups gathers concurrent posts to one room into one write: the first
 // post queues the write, and every post to the room that arrives before the
-// writer takes it up joins it, so n posts cost one set of statements.
+// writer takes it up joins it, so n posts cost one set of statements. A
+// group holds at most as many posts as a batch, which bounds the size (and
+// the number of shapes) of its statements.
 type postGroups struct {
 	mu      sync.Mutex
 	waiting map[string]*postGroup // room id -> group whose write has not started
@@ -344,6 +348,9 @@ func (q *postGroups) write(ctx context.Context, s *Service, d *draft) error {
 		q.waiting[d.roomID] = g
 	}
 	g.drafts = append(g.drafts, d)
+	if len(g.drafts) == maxBatchMessages { // full: the next post starts a group of its own
+		delete(q.waiting, d.roomID)
+	}
 	q.mu.Unlock()
 	if joined {
 		<-g.done
