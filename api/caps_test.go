@@ -115,6 +115,8 @@ func TestCapsOnRoomsUsersMembersAndKeys(t *testing.T) {
 			alice := s.CreateTenant(t, "acme", "alice")
 			bob := s.Signup(t, "acme", "bob")
 			key := createKey(t, s, alice.Token, "rooms:write")
+			// Direct messages are not rooms of the tenant's quota (rooms_per_user holds them).
+			s.Must(t, http.StatusCreated, "POST", "/api/v1/dms", alice.Token, map[string]string{"user_id": bob.ID}, nil)
 			createRoom(t, s, alice, "one", "public")
 			two := createRoom(t, s, bob, "two", "private")
 			before := snapshot(t, s)

@@ -9,6 +9,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+
+	"parley/internal/fault"
 )
 
 // fuzzSigner issues tokens that stay valid for a century, so that tokens in
@@ -172,4 +178,47 @@ func TestGeneratedKeysAreWellFormed(t *testing.T) {
 			t.Fatalf("generated key %q: parsed as %q, %v", secret, got, ok)
 		}
 	}
+}
+
+// Every name a person picks comes out NFC, trimmed, within its length and
+// free of controls and invisible characters (a zero-width joiner only inside
+// an emoji), or is refused as a 400 on its field; and a cleaned name is
+// clean: cleaning it again changes nothing.
+func FuzzCleanName(f *testing.F) {
+	for _, seed := range []string{
+		"Alice", "  Bob  ", "e\u0301", "👩🏽\u200d💻", "a\u200db", "\u200d👩", "👩\u200d", "evil\u202egnp.exe",
+		"line\nbreak", "nul\x00", "\ufeffbom", "\u3164", "\u2028", "\xff\xfe", " \u0301x", "\u00a0x\u00a0",
+		"\u1100\u1161\u11a8", strings.Repeat("é", 64), strings.Repeat("e\u0301", 64),
+	} {
+		f.Add(seed, true)
+		f.Add(seed, false)
+	}
+	f.Fuzz(func(t *testing.T, name string, required bool) {
+		const maxLen = 64
+		out, err := CleanName("name", name, maxLen, required)
+		if err != nil {
+			if fe, ok := fault.As(err); !ok || fe.Kind != fault.Invalid || fe.Field != "name" {
+				t.Fatalf("CleanName(%q) failed with %v, want a 400 on the field", name, err)
+			}
+			return
+		}
+		runes := []rune(out)
+		switch {
+		case !utf8.ValidString(out) || !norm.NFC.IsNormalString(out):
+			t.Fatalf("CleanName(%q) = %q, not NFC", name, out)
+		case strings.TrimSpace(out) != out:
+			t.Fatalf("CleanName(%q) = %q, not trimmed", name, out)
+		case len(runes) > maxLen, required && out == "":
+			t.Fatalf("CleanName(%q) = %q, wrong length", name, out)
+		}
+		for i, r := range runes {
+			shown := !unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Zl, unicode.Zp, unicode.Other_Default_Ignorable_Code_Point)
+			if !shown && !(r == '\u200d' && i > 0 && i < len(runes)-1) {
+				t.Fatalf("CleanName(%q) = %q keeps U+%04X", name, out, r)
+			}
+		}
+		if again, err := CleanName("name", out, maxLen, required); err != nil || again != out {
+			t.Fatalf("CleanName(%q) = %q, but cleaning that gives %q, %v", name, out, again, err)
+		}
+	})
 }

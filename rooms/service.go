@@ -252,7 +252,7 @@ func (s *Service) Create(ctx context.Context, p auth.Principal, in NewRoom) (Roo
 	quota := store.Quota{Limit: "rooms_per_tenant", Max: s.caps.RoomsPerTenant,
 		Message: "this workspace has as many rooms as it may have; delete one first"}
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
-		if err := tx.WithinQuota(quota, &store.Room{}, "tenant_id = ?", p.TenantID); err != nil {
+		if err := tx.WithinQuota(quota, &store.Room{}, "tenant_id = ? AND kind = ?", p.TenantID, KindRoom); err != nil {
 			return err
 		}
 		if err := tx.Create(&room).Error; err != nil {

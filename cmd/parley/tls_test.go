@@ -198,3 +198,15 @@ func doJSON(t *testing.T, client *http.Client, method, url, token, body string, 
 		}
 	}
 }
+
+// A certificate that cannot be read stops the server at start with the reason.
+func TestServeWithAMissingCertificateFails(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.pem")
+	env := map[string]string{"PARLEY_TLS_CERT": missing, "PARLEY_TLS_KEY": missing}
+	err := run(context.Background(), []string{"serve", "-listen", "127.0.0.1:0", "-data-dir", dir, "-log-level", "error"},
+		func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "missing.pem") {
+		t.Fatalf("serve with a missing certificate: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"sync"
@@ -140,7 +141,12 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	srv := &http.Server{Addr: cfg.Listen, Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
-	go func() { errc <- listen(srv, cfg) }()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		_ = a.Close()
+		return fmt.Errorf("listen: %w", err)
+	}
+	go func() { errc <- serveHTTP(srv, ln, cfg) }()
 	log.Info("parley listening", "addr", cfg.Listen, "tls", cfg.TLSCert != "", "database", cfg.DatabaseFile())
 	select {
 	case err := <-errc:
@@ -157,15 +163,6 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		err = nil
 	}
 	return errors.Join(err, a.Close())
-}
-
-// listen serves HTTPS, where net/http also speaks HTTP/2, when a certificate
-// is configured, and plain HTTP/1.1 otherwise.
-func listen(srv *http.Server, cfg config.Config) error {
-	if cfg.TLSCert != "" {
-		return srv.ListenAndServeTLS(cfg.TLSCert, cfg.TLSKey)
-	}
-	return srv.ListenAndServe()
 }
 
 // nodeMetrics counts what the hub and the limits do, for /metrics.
