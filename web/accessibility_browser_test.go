@@ -135,14 +135,6 @@ func (b *browser) checkFocusRing(where string) {
 	b.setColorScheme(scheme)
 }
 
-// signupAPI signs username up to an open workspace and returns the token.
-func signupAPI(t *testing.T, base, tenant, username string) string {
-	t.Helper()
-	return tokenFrom(t, base+"/api/v1/auth/signup", map[string]string{
-		"tenant": tenant, "username": username, "password": password, "display_name": capitalised(username),
-	})
-}
-
 // roomWithHistory creates a public room owned by token's user, has joiner
 // join it, and posts the bodies, taking turns between the two.
 func roomWithHistory(t *testing.T, base, owner, joiner, name string, bodies []string) string {
@@ -185,8 +177,8 @@ func actionsLabel(whose string) *regexp.Regexp {
 func TestBrowserKeyboardOnly(t *testing.T) {
 	chromium := findChromium(t)
 	srv := startServer(t, seedAtFullSpeed)
-	kim := createTenant(t, srv.URL, "keys", "kim")
-	lee := signupAPI(t, srv.URL, "keys", "lee")
+	kim := apiTenant(t, srv.URL, "keys", "kim", "Owner")
+	lee := apiSignup(t, srv.URL, "keys", "lee", "Lee")
 	roomWithHistory(t, srv.URL, kim, lee, "general", numbered("earlier", 13))
 	otherRoom := roomWithHistory(t, srv.URL, kim, lee, "random", nil)
 	b := newBrowser(t, chromium, "kim")
@@ -322,8 +314,8 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 func TestBrowserQuietLiveRegion(t *testing.T) {
 	chromium := findChromium(t)
 	srv := startServer(t, seedAtFullSpeed)
-	kim := createTenant(t, srv.URL, "quiet", "kim")
-	lee := signupAPI(t, srv.URL, "quiet", "lee")
+	kim := apiTenant(t, srv.URL, "quiet", "kim", "Owner")
+	lee := apiSignup(t, srv.URL, "quiet", "lee", "Lee")
 	roomID := roomWithHistory(t, srv.URL, kim, lee, "general", numbered("history", 70))
 	b := newBrowser(t, chromium, "kim")
 	defer b.checkClean()
@@ -376,7 +368,7 @@ func TestBrowserQuietLiveRegion(t *testing.T) {
 func TestBrowserFocusAfterActions(t *testing.T) {
 	chromium := findChromium(t)
 	srv := startServer(t, nil)
-	owner := createTenant(t, srv.URL, "focus", "fay")
+	owner := apiTenant(t, srv.URL, "focus", "fay", "Owner")
 	for _, name := range []string{"first-key", "second-key"} {
 		apiCall(t, http.MethodPost, srv.URL+"/api/v1/apikeys", owner, map[string]any{"name": name, "scopes": []string{"messages:write"}}, nil)
 	}

@@ -7,18 +7,6 @@ import (
 	"testing"
 )
 
-// apiTenant creates a tenant through the API and returns its owner's access token.
-func apiTenant(t *testing.T, base, slug, owner, display string) string {
-	t.Helper()
-	var login struct {
-		AccessToken string `json:"access_token"`
-	}
-	apiCall(t, http.MethodPost, base+"/api/v1/tenants", "", map[string]any{
-		"slug": slug, "name": strings.ToUpper(slug), "admin": map[string]string{"username": owner, "password": password, "display_name": display},
-	}, &login)
-	return login.AccessToken
-}
-
 // apiStatus makes one JSON request and returns only its status.
 func apiStatus(t *testing.T, method, url string, body string) int {
 	t.Helper()
@@ -56,6 +44,7 @@ func TestBrowserInvitesListAndRevoke(t *testing.T) {
 	group := alice.value("[data-testid=invite-code]")
 	row := func(code string) string { return fmt.Sprintf("[data-testid=invite][data-name=%s]", jsString(code[:6])) }
 	alice.waitVisible(row(group))
+	alice.checkA11y("admin invites, listed")
 	alice.waitJS("the invite shows its uses", fmt.Sprintf(`document.querySelector(%s).textContent.includes('used 0 of 3')`, jsString(row(group))))
 	if evaluate[bool](alice, fmt.Sprintf(`document.querySelector('[data-testid=invite-list]').textContent.includes(%s)`, jsString(group))) {
 		t.Error("the list shows a whole invite code")
@@ -71,6 +60,8 @@ func TestBrowserInvitesListAndRevoke(t *testing.T) {
 	}
 
 	alice.click(row(group) + " [data-testid=invite-revoke]")
+	alice.waitVisible("[data-testid=dialog]")
+	alice.checkA11y("revoke invite dialog")
 	alice.click("[data-testid=dialog-ok]")
 	alice.waitGone(row(group))
 
@@ -124,6 +115,7 @@ func TestBrowserAuditScreen(t *testing.T) {
 	alice.click("[data-testid=admin-tab-audit]")
 	entries := `document.querySelectorAll('[data-testid=audit-entry]')`
 	alice.waitJS("the first page shows", entries+".length === 50")
+	alice.checkA11y("admin audit")
 	first := evaluate[string](alice, entries+"[0].textContent")
 	for _, want := range []string{"Changed the role of @bob", "Member → Admin", "by @alice", "127.0.0.1"} {
 		if !strings.Contains(first, want) {
@@ -145,4 +137,5 @@ func TestBrowserAuditScreen(t *testing.T) {
 	alice.click("[data-testid=nav-admin]")
 	alice.click("[data-testid=admin-tab-audit]")
 	alice.waitJS("the log reads in Chinese", entries+`.length > 0 && `+entries+`[0].textContent.includes('更改了 @bob 的角色')`)
+	alice.checkA11y("admin audit")
 }

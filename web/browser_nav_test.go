@@ -30,7 +30,7 @@ func ownerLoggedIn(t *testing.T, slug, username string) (*server, *browser) {
 	t.Helper()
 	chromium := findChromium(t)
 	srv := startServer(t, nil)
-	createTenant(t, srv.URL, slug, username)
+	apiTenant(t, srv.URL, slug, username, username)
 	b := newBrowser(t, chromium, username)
 	t.Cleanup(b.checkClean)
 	b.login(srv.URL, slug, username)

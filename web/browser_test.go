@@ -452,44 +452,37 @@ func countMessages(body string) string {
 
 // ---- flows shared by the tests ----
 
+// authForm opens a screen for people not logged in, checks it, fills the
+// form's fields (pairs of field and value, in order; an empty value is left
+// alone) and submits it, which leads to the room list.
+func (b *browser) authForm(url, form, screen string, fields ...string) {
+	b.t.Helper()
+	b.open(url)
+	b.checkA11y(screen)
+	for i := 0; i+1 < len(fields); i += 2 {
+		if fields[i+1] != "" {
+			b.fill("#"+form+"-"+fields[i], fields[i+1])
+		}
+	}
+	b.click("[data-testid=" + form + "-submit]")
+	b.waitVisible("[data-testid=room-list]")
+}
+
 func (b *browser) createWorkspace(base, slug, name, username, display string) {
 	b.t.Helper()
-	b.open(base + "/#/new")
-	b.checkA11y("new workspace")
-	b.fill("#workspace-slug", slug)
-	b.fill("#workspace-name", name)
-	b.fill("#workspace-username", username)
-	b.fill("#workspace-display_name", display)
-	b.fill("#workspace-password", password)
-	b.click("[data-testid=workspace-submit]")
-	b.waitVisible("[data-testid=room-list]")
+	b.authForm(base+"/#/new", "workspace", "new workspace",
+		"slug", slug, "name", name, "username", username, "display_name", display, "password", password)
 }
 
 func (b *browser) signup(base, slug, username, display, invite string) {
 	b.t.Helper()
-	b.open(base + "/#/signup")
-	b.checkA11y("sign up")
-	b.fill("#signup-tenant", slug)
-	b.fill("#signup-username", username)
-	b.fill("#signup-display_name", display)
-	b.fill("#signup-password", password)
-	if invite != "" {
-		b.fill("#signup-invite_code", invite)
-	}
-	b.click("[data-testid=signup-submit]")
-	b.waitVisible("[data-testid=room-list]")
+	b.authForm(base+"/#/signup", "signup", "sign up",
+		"tenant", slug, "username", username, "display_name", display, "password", password, "invite_code", invite)
 }
 
-// login logs in on the login screen.
 func (b *browser) login(base, tenant, username string) {
 	b.t.Helper()
-	b.open(base + "/#/login")
-	b.checkA11y("log in")
-	b.fill("#login-tenant", tenant)
-	b.fill("#login-username", username)
-	b.fill("#login-password", password)
-	b.click("[data-testid=login-submit]")
-	b.waitVisible("[data-testid=room-list]")
+	b.authForm(base+"/#/login", "login", "log in", "tenant", tenant, "username", username, "password", password)
 }
 
 func (b *browser) joinPublicRoom(name string) {
@@ -813,14 +806,26 @@ func apiCall(t *testing.T, method, url, token string, body, out any) {
 	}
 }
 
-// createTenant creates a workspace whose owner is username (display name: the
-// same, capitalised) and returns the owner's access token.
-func createTenant(t *testing.T, base, slug, username string) string {
+// apiTenant creates a workspace through the API and returns its owner's
+// access token.
+func apiTenant(t *testing.T, base, slug, owner, display string) string {
 	t.Helper()
 	return tokenFrom(t, base+"/api/v1/tenants", map[string]any{
-		"slug": slug, "name": capitalised(slug),
-		"admin": map[string]string{"username": username, "password": password, "display_name": capitalised(username)},
+		"slug": slug, "name": strings.ToUpper(slug), "admin": map[string]string{"username": owner, "password": password, "display_name": display},
 	})
+}
+
+// apiSignup signs a user up through the API and returns their access token.
+func apiSignup(t *testing.T, base, slug, username, display string) string {
+	t.Helper()
+	return tokenFrom(t, base+"/api/v1/auth/signup", map[string]string{
+		"tenant": slug, "username": username, "password": password, "display_name": display})
+}
+
+// apiLogin logs a user in through the API and returns the access token.
+func apiLogin(t *testing.T, base, slug, username string) string {
+	t.Helper()
+	return tokenFrom(t, base+"/api/v1/auth/login", map[string]string{"tenant": slug, "username": username, "password": password})
 }
 
 // tokenFrom POSTs body to url, which answers with a token response, and
@@ -834,16 +839,12 @@ func tokenFrom(t *testing.T, url string, body any) string {
 	return login.AccessToken
 }
 
-func capitalised(s string) string {
-	return strings.ToUpper(s[:1]) + s[1:]
-}
-
 // TestBrowserHistoryPaging: a long room opens on its last 50 messages and
 // loads older pages, in order and without gaps, as the person scrolls up.
 func TestBrowserHistoryPaging(t *testing.T) {
 	chromium := findChromium(t)
 	srv := startServer(t, seedAtFullSpeed)
-	token := createTenant(t, srv.URL, "history", "carol")
+	token := apiTenant(t, srv.URL, "history", "carol", "Owner")
 	var room struct {
 		ID string `json:"id"`
 	}

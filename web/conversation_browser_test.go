@@ -8,16 +8,6 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// apiLogin logs a user in through the API and returns the access token.
-func apiLogin(t *testing.T, base, slug, username string) string {
-	t.Helper()
-	var login struct {
-		AccessToken string `json:"access_token"`
-	}
-	apiCall(t, http.MethodPost, base+"/api/v1/auth/login", "", map[string]string{"tenant": slug, "username": username, "password": password}, &login)
-	return login.AccessToken
-}
-
 // twoInATeam starts a server where Alice (owner of tenant acme) and Bob are
 // both in the public room "team", and returns their tokens and the room id.
 func twoInATeam(t *testing.T, aliceName, bobName string) (srv *server, aliceToken, bobToken, roomID string) {

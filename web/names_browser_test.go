@@ -7,17 +7,6 @@ import (
 	"testing"
 )
 
-// apiSignup signs a user up through the API and returns their access token.
-func apiSignup(t *testing.T, base, slug, username, display string) string {
-	t.Helper()
-	var login struct {
-		AccessToken string `json:"access_token"`
-	}
-	apiCall(t, http.MethodPost, base+"/api/v1/auth/signup", "", map[string]string{
-		"tenant": slug, "username": username, "password": password, "display_name": display}, &login)
-	return login.AccessToken
-}
-
 // TestBrowserSameDisplayNamesShowUsernames: two people called "Sam" in one
 // room are told apart by their @username wherever they write; someone whose
 // name is theirs alone is shown by name only, until a namesake joins; tapping
@@ -54,6 +43,7 @@ func TestBrowserSameDisplayNamesShowUsernames(t *testing.T) {
 	// Tapping an author's name shows who it is.
 	evaluate[bool](alice, fmt.Sprintf(`((%s).querySelector('[data-testid=msg-author]').click(), true)`, messageWith("hi from the second Sam")))
 	alice.waitVisible("[data-testid=profile]")
+	alice.checkA11y("profile dialog")
 	profile := evaluate[string](alice, `document.querySelector('[data-testid=profile]').textContent`)
 	for _, want := range []string{"Sam", "@sam.wu", "In this room: Member", "same display name"} {
 		if !strings.Contains(profile, want) {
@@ -65,6 +55,7 @@ func TestBrowserSameDisplayNamesShowUsernames(t *testing.T) {
 
 	// A second "dora" (different case) joins: from then on both Doras show their @username too.
 	say(apiSignup(t, srv.URL, "names", "dora.b", "dora"), "another dora here")
+	alice.checkA11y("chat, namesakes")
 	alice.waitJS("the namesakes are told apart", fmt.Sprintf(`%s === 'Dora@dora' && %s === 'dora@dora.b'`,
 		author("hello from Dora"), author("another dora here")))
 }
