@@ -17,6 +17,7 @@ import (
 	"parley/audit"
 	"parley/auth"
 	"parley/internal/fault"
+	"parley/push"
 	"parley/internal/limit"
 	"parley/rooms"
 	"parley/store"
@@ -27,6 +28,7 @@ type Deps struct {
 	Auth         *auth.Service
 	Rooms        *rooms.Service
 	Audit        *audit.Log
+	Push         *push.Service
 	Store        *store.Store
 	Log          *slog.Logger
 	Metrics      *prometheus.Registry
@@ -119,6 +121,9 @@ func New(d Deps) http.Handler {
 	authed.POST("/rooms/:room/typing", h.perCaller(d.Limits.Typing), h.typing)
 	authed.PUT("/rooms/:room/notifications", h.setNotifications)
 	authed.POST("/dms", h.perCaller(d.Limits.CreateRoom), h.openDM)
+	authed.GET("/push/key", h.pushKey)
+	authed.POST("/push/subscriptions", h.subscribePush)
+	authed.DELETE("/push/subscriptions/:id", h.unsubscribePush)
 	authed.POST("/rooms/:room/messages", h.perCaller(d.Limits.Post), h.postMessage)
 	authed.POST("/rooms/:room/messages/batch", h.postMessageBatch) // counts each message against the post limit
 	authed.GET("/rooms/:room/messages", h.history)

@@ -47,6 +47,16 @@ type Config struct {
 	// as online, so a phone that reconnects does not flicker for everyone.
 	PresenceGrace time.Duration `json:"presence_grace"`
 
+	// Web Push. The VAPID private key (base64url, P-256) is generated on first
+	// start and kept in DataDir unless configured; several nodes share one.
+	PushVAPIDPrivateKey       string        `json:"push_vapid_private_key"`
+	PushSubject               string        `json:"push_subject"` // a mailto: or https: contact for push services
+	PushAllowPrivateEndpoints bool          `json:"push_allow_private_endpoints"`
+	PushWorkers               int           `json:"push_workers"`
+	PushQueue                 int           `json:"push_queue"`
+	PushMaxSubscriptions      int           `json:"push_max_subscriptions"` // per user
+	PushTTL                   time.Duration `json:"push_ttl"`
+
 	// Rate limits (docs/SECURITY.md): N per duration, a burst of N at most.
 	LoginLimitAccount limit.Rate `json:"login_limit_account"` // log-in attempts per tenant+username (a right password is given back)
 	LoginLimitIP      limit.Rate `json:"login_limit_ip"`      // log-in attempts per client IP (likewise)
@@ -71,28 +81,33 @@ type Config struct {
 // Default returns the settings a fresh machine starts with.
 func Default() Config {
 	return Config{
-		Listen:            ":8080",
-		DataDir:           "./data",
-		AccessTokenTTL:    15 * time.Minute,
-		RefreshTokenTTL:   30 * 24 * time.Hour,
-		SelfServiceTenant: true,
-		PingInterval:      15 * time.Second,
-		SubscriberQueue:   256,
-		InviteTTL:         7 * 24 * time.Hour,
-		BcryptCost:        10,
-		LogLevel:          "info",
-		ShutdownTimeout:   10 * time.Second,
-		PresenceGrace:     10 * time.Second,
-		LoginLimitAccount: limit.Rate{N: 5, Per: 150 * time.Second},
-		LoginLimitIP:      limit.Rate{N: 30, Per: time.Minute},
-		SignupLimitIP:     limit.Rate{N: 20, Per: time.Hour},
-		TenantLimitIP:     limit.Rate{N: 5, Per: time.Hour},
-		PostLimitUser:     limit.Rate{N: 30, Per: 10 * time.Second},
-		PostLimitKey:      limit.Rate{N: 300, Per: 10 * time.Second},
-		RoomLimitUser:     limit.Rate{N: 10, Per: time.Minute},
-		RoomLimitKey:      limit.Rate{N: 120, Per: time.Minute},
-		RoomsPerHour:      30,
-		TypingLimitUser:   limit.Rate{N: 3, Per: 6 * time.Second},
+		Listen:               ":8080",
+		DataDir:              "./data",
+		AccessTokenTTL:       15 * time.Minute,
+		RefreshTokenTTL:      30 * 24 * time.Hour,
+		SelfServiceTenant:    true,
+		PingInterval:         15 * time.Second,
+		SubscriberQueue:      256,
+		InviteTTL:            7 * 24 * time.Hour,
+		BcryptCost:           10,
+		LogLevel:             "info",
+		ShutdownTimeout:      10 * time.Second,
+		PresenceGrace:        10 * time.Second,
+		PushSubject:          "mailto:push@parley.invalid",
+		PushWorkers:          4,
+		PushQueue:            1000,
+		PushMaxSubscriptions: 10,
+		PushTTL:              24 * time.Hour,
+		LoginLimitAccount:    limit.Rate{N: 5, Per: 150 * time.Second},
+		LoginLimitIP:         limit.Rate{N: 30, Per: time.Minute},
+		SignupLimitIP:        limit.Rate{N: 20, Per: time.Hour},
+		TenantLimitIP:        limit.Rate{N: 5, Per: time.Hour},
+		PostLimitUser:        limit.Rate{N: 30, Per: 10 * time.Second},
+		PostLimitKey:         limit.Rate{N: 300, Per: 10 * time.Second},
+		RoomLimitUser:        limit.Rate{N: 10, Per: time.Minute},
+		RoomLimitKey:         limit.Rate{N: 120, Per: time.Minute},
+		RoomsPerHour:         30,
+		TypingLimitUser:      limit.Rate{N: 3, Per: 6 * time.Second},
 		// A person has a few tabs and devices; the rest leave room for big
 		// workspaces while bounding what one account or tenant can pile up.
 		MaxStreamsPerUser:   10,
@@ -159,6 +174,12 @@ func (c Config) Validate() error {
 	}
 	if c.PresenceGrace < 0 {
 		problems = append(problems, "presence_grace must not be negative")
+	}
+	if c.PushWorkers < 1 || c.PushQueue < 1 || c.PushMaxSubscriptions < 1 || c.PushTTL <= 0 {
+		problems = append(problems, "push_workers, push_queue, push_max_subscriptions and push_ttl must be positive")
+	}
+	if !strings.HasPrefix(c.PushSubject, "mailto:") && !strings.HasPrefix(c.PushSubject, "https://") {
+		problems = append(problems, "push_subject must be a mailto: or https:// URL")
 	}
 	if min(c.MaxStreamsPerUser, c.MaxRoomsPerUser, c.MaxMembersPerRoom, c.MaxRoomsPerTenant, c.MaxUsersPerTenant, c.MaxAPIKeysPerTenant, c.MaxInvitesPerTenant) < 0 {
 		problems = append(problems, "the max_* caps must be 0 (no cap) or more")
@@ -308,14 +329,25 @@ var settings = []setting{
 	{"max_users_per_tenant", integer(func(c *Config) *int { return &c.MaxUsersPerTenant })},
 	{"max_api_keys_per_tenant", integer(func(c *Config) *int { return &c.MaxAPIKeysPerTenant })},
 	{"max_open_invites_per_tenant", integer(func(c *Config) *int { return &c.MaxInvitesPerTenant })},
-	{"self_service_tenants", func(c *Config, v string) error {
+	{"self_service_tenants", boolean(func(c *Config) *bool { return &c.SelfServiceTenant })},
+	{"push_vapid_private_key", str(func(c *Config) *string { return &c.PushVAPIDPrivateKey })},
+	{"push_subject", str(func(c *Config) *string { return &c.PushSubject })},
+	{"push_allow_private_endpoints", boolean(func(c *Config) *bool { return &c.PushAllowPrivateEndpoints })},
+	{"push_workers", integer(func(c *Config) *int { return &c.PushWorkers })},
+	{"push_queue", integer(func(c *Config) *int { return &c.PushQueue })},
+	{"push_max_subscriptions", integer(func(c *Config) *int { return &c.PushMaxSubscriptions })},
+	{"push_ttl", dur(func(c *Config) *time.Duration { return &c.PushTTL })},
+}
+
+func boolean(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return err
 		}
-		c.SelfServiceTenant = b
+		*field(c) = b
 		return nil
-	}},
+	}
 }
 
 // decodeFile reads the JSON config file; durations are written as strings such as "15m".

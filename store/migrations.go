@@ -173,6 +173,21 @@ ALTER TABLE rooms ADD COLUMN dm_key TEXT NOT NULL DEFAULT '';
 CREATE UNIQUE INDEX rooms_dm_key ON rooms(tenant_id, dm_key) WHERE dm_key <> '';
 ALTER TABLE room_members ADD COLUMN notifications TEXT NOT NULL DEFAULT 'all';
 `,
+	// 6: Web Push subscriptions of devices, by login.
+	`
+CREATE TABLE push_subscriptions (
+	id TEXT PRIMARY KEY,
+	tenant_id TEXT NOT NULL,
+	user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	session_id TEXT NOT NULL,
+	endpoint TEXT NOT NULL UNIQUE,
+	p256dh TEXT NOT NULL,
+	auth TEXT NOT NULL,
+	created_at TIMESTAMP NOT NULL
+);
+CREATE INDEX push_subscriptions_user ON push_subscriptions(user_id, created_at);
+CREATE INDEX push_subscriptions_session ON push_subscriptions(session_id);
+`,
 }
 
 // migrate brings the schema up to date; it is safe to run on every start.

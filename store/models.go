@@ -160,3 +160,16 @@ type AuditEntry struct {
 }
 
 func (AuditEntry) TableName() string { return "audit_log" }
+
+// PushSubscription is one device's Web Push subscription, tied to the login
+// that registered it (logging out ends it).
+type PushSubscription struct {
+	ID        string `gorm:"primaryKey"`
+	TenantID  string
+	UserID    string
+	SessionID string
+	Endpoint  string
+	P256dh    string `gorm:"column:p256dh"`
+	Auth      string
+	CreatedAt time.Time
+}

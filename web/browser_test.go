@@ -70,11 +70,17 @@ type gate struct {
 	postsDown   bool
 	held        func(*http.Request) bool // requests that wait for heldUntil
 	heldUntil   chan struct{}
+	phonesOff   bool // the browsers' requests never reach the server (the phone has no network)
 }
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	switch {
+	case g.phonesOff && strings.Contains(r.UserAgent(), "Chrome"):
+		g.mu.Unlock()
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close() // no answer at all, as with no network
+		}
 	case r.URL.Path == "/api/v1/events" && g.streamsDown:
 		g.mu.Unlock()
 		http.Error(w, "the test dropped the connection", http.StatusServiceUnavailable)
@@ -118,6 +124,17 @@ func (g *gate) setStreams(up bool) {
 	defer g.mu.Unlock()
 	g.streamsDown = !up
 	if !up {
+		g.dropStreams()
+	}
+}
+
+// setPhones cuts the browsers off the network or lets them back on; other
+// clients (the test's own requests) still reach the server.
+func (g *gate) setPhones(online bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.phonesOff = !online
+	if !online {
 		g.dropStreams()
 	}
 }
@@ -483,6 +500,15 @@ func (b *browser) signup(base, slug, username, display, invite string) {
 func (b *browser) login(base, tenant, username string) {
 	b.t.Helper()
 	b.authForm(base+"/#/login", "login", "log in", "tenant", tenant, "username", username, "password", password)
+}
+
+// newRoom creates a room from the room list and opens it.
+func (b *browser) newRoom(name string) {
+	b.t.Helper()
+	b.click("[data-testid=new-room]")
+	b.fill("#new-room-form-name", name)
+	b.click("[data-testid=new-room-form-submit]")
+	b.waitVisible("#composer-input")
 }
 
 func (b *browser) joinPublicRoom(name string) {
@@ -895,10 +921,15 @@ func TestBrowserHistoryPaging(t *testing.T) {
 func TestClientFilesServedWithCSP(t *testing.T) {
 	srv := startServer(t, nil)
 	for path, wantType := range map[string]string{
-		"/app.js":        "javascript",
-		"/views/chat.js": "javascript",
-		"/locales/zh.js": "javascript",
-		"/style.css":     "text/css",
+		"/app.js":                      "javascript",
+		"/views/chat.js":               "javascript",
+		"/locales/zh.js":               "javascript",
+		"/style.css":                   "text/css",
+		"/sw.js":                       "text/javascript",
+		"/manifest.webmanifest":        "application/manifest+json",
+		"/icons/icon-512.png":          "image/png",
+		"/icons/icon-maskable-512.png": "image/png",
+		"/apple-touch-icon.png":        "image/png",
 	} {
 		res, err := http.Get(srv.URL + path)
 		if err != nil {

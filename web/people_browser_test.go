@@ -20,10 +20,7 @@ func TestBrowserDirectMessagesTypingPresenceAndSeen(t *testing.T) {
 	srv, alice, bob := twoPhones(t, nil)
 
 	alice.createWorkspace(srv.URL, "acme", "Acme Inc", "alice", "Alice")
-	alice.click("[data-testid=new-room]")
-	alice.fill("#new-room-form-name", "general")
-	alice.click("[data-testid=new-room-form-submit]")
-	alice.waitVisible("#composer-input")
+	alice.newRoom("general")
 	// A mistyped workspace is named as the problem.
 	bob.open(srv.URL + "/#/signup")
 	bob.fill("#signup-tenant", "acmee")
@@ -153,10 +150,7 @@ func TestBrowserProfileRolesAndDefects(t *testing.T) {
 
 	// A paste over 4,000 characters is counted, not cut.
 	alice.click("[data-testid=back]")
-	alice.click("[data-testid=new-room]")
-	alice.fill("#new-room-form-name", "long")
-	alice.click("[data-testid=new-room-form-submit]")
-	alice.waitVisible("#composer-input")
+	alice.newRoom("long")
 	evaluate[bool](alice, `(() => {
 		const input = document.getElementById('composer-input');
 		input.value = 'x'.repeat(4010);

@@ -22,6 +22,7 @@ import (
 	"parley/auth"
 	"parley/config"
 	"parley/internal/limit"
+	"parley/push"
 	"parley/rooms"
 	"parley/search"
 	"parley/store"
@@ -32,6 +33,7 @@ import (
 type App struct {
 	Auth     *auth.Service
 	Rooms    *rooms.Service
+	Push     *push.Service
 	Store    *store.Store
 	handler  http.Handler
 	hub      *rooms.Hub
@@ -63,6 +65,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		_ = st.Close()
 		return nil, err
 	}
+	vapid, err := push.LoadOrCreateKeys(cfg.PushVAPIDPrivateKey, cfg.DataDir)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := newNodeMetrics(reg)
@@ -76,11 +83,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		PostUser: cfg.PostLimitUser, PostKey: cfg.PostLimitKey, RoomUser: cfg.RoomLimitUser, RoomKey: cfg.RoomLimitKey,
 		RoomsPerHour: cfg.RoomsPerHour, TypingUser: cfg.TypingLimitUser,
 	})
+	// Who has a live stream: this node's own count (a cluster plugs in its own).
+	presence := rooms.NewMemoryPresence()
+	pushSvc := push.New(st, presence, push.Options{VAPID: vapid, Subject: cfg.PushSubject, AllowPrivate: cfg.PushAllowPrivateEndpoints,
+		Workers: cfg.PushWorkers, Queue: cfg.PushQueue, MaxPerUser: cfg.PushMaxSubscriptions, TTL: cfg.PushTTL, Timeout: 15 * time.Second}, log)
 	auditLog := audit.New(st, policy)
 	authSvc := auth.NewService(st, policy, auth.NewSigner(key, cfg.AccessTokenTTL), auth.NewPasswords(cfg.BcryptCost), hub, auditLog,
 		auth.Options{RefreshTTL: cfg.RefreshTokenTTL, InviteTTL: cfg.InviteTTL, SelfServiceTenants: cfg.SelfServiceTenant,
 			MaxUsersPerTenant: cfg.MaxUsersPerTenant, MaxAPIKeysPerTenant: cfg.MaxAPIKeysPerTenant,
-			MaxOpenInvitesPerTenant: cfg.MaxInvitesPerTenant, Limits: limits})
+			MaxOpenInvitesPerTenant: cfg.MaxInvitesPerTenant, Limits: limits, LoginEnder: pushSvc})
 	index, err := search.OpenSQLite(ctx, st)
 	if err != nil {
 		_ = st.Close()
@@ -88,10 +99,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	roomSvc := rooms.NewService(st, authSvc, hub, rooms.Caps{
 		RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser},
-		auditLog, rooms.WithSearch(index), rooms.WithPresence(rooms.NewMemoryPresence(), cfg.PresenceGrace))
-	a := &App{Auth: authSvc, Rooms: roomSvc, Store: st, hub: hub, metrics: reg, shutdown: make(chan struct{})}
+		auditLog, rooms.WithSearch(index), rooms.WithPresence(presence, cfg.PresenceGrace), rooms.WithNotifier(pushSvc))
+	pushSvc.Start()
+	a := &App{Auth: authSvc, Rooms: roomSvc, Push: pushSvc, Store: st, hub: hub, metrics: reg, shutdown: make(chan struct{})}
 	a.handler = api.New(api.Deps{
-		Auth: authSvc, Rooms: roomSvc, Audit: auditLog, Store: st, Log: log, Metrics: reg, Web: web.Static(),
+		Auth: authSvc, Rooms: roomSvc, Audit: auditLog, Push: pushSvc, Store: st, Log: log, Metrics: reg, Web: web.Static(),
 		PingInterval: cfg.PingInterval, Shutdown: a.shutdown, Streams: &a.streams,
 		TrustedProxies: cfg.Proxies(), Limits: limits, Refusals: metrics,
 	})
@@ -121,6 +133,7 @@ func (a *App) EndStreams() {
 func (a *App) Close() error {
 	a.EndStreams()
 	a.Rooms.Close()
+	a.Push.Close()
 	a.stop()
 	a.bg.Wait()
 	err := a.Store.Close()

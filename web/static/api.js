@@ -1,9 +1,15 @@
 // The HTTP client: keeps the login (access + refresh token, tenant, user) in
 // localStorage, refreshes it a little before the access token expires and on
-// a 401, and turns error bodies into ApiError.
+// a 401, and turns error bodies into ApiError. It also keeps a copy of what
+// the screens last loaded (rooms, recent messages), so that with no network
+// the app still shows them, marked offline.
 
 const SESSION_KEY = 'parley.session';
 const BASE = '/api/v1';
+const SAVED = 'parley-data'; // Cache Storage of the answers kept for offline use
+
+// What is kept: my rooms, a room, its latest page of messages, its members, me.
+const KEPT = [/^\/rooms$/, /^\/rooms\/[^/?]+$/, /^\/rooms\/[^/?]+\/messages\?limit=\d+$/, /^\/rooms\/[^/?]+\/members$/, /^\/me$/];
 
 export class ApiError extends Error {
   constructor(status, code, message, retryAfter, field) {
@@ -24,7 +30,9 @@ let session = readSession();
 let refreshTimer = 0;
 let refreshing = null;
 let signOutNote = '';
+let offline = false;
 const listeners = new Set();
+const offlineListeners = new Set();
 
 function readSession() {
   try {
@@ -48,6 +56,7 @@ export function onSessionChange(fn) {
 function setSession(next, { store = true } = {}) {
   const before = session;
   session = next;
+  if (!next || (before && before.user.id !== next.user.id)) forgetSaved();
   if (store) {
     if (next) localStorage.setItem(SESSION_KEY, JSON.stringify(next));
     else localStorage.removeItem(SESSION_KEY);
@@ -167,6 +176,22 @@ export function takeSignOutNote() {
 // api calls an authenticated endpoint (path below /api/v1), refreshing the
 // token and trying once more when the server answers 401.
 export async function api(method, path, body) {
+  const kept = method === 'GET' && KEPT.some((re) => re.test(path));
+  try {
+    const data = await authorized(method, path, body);
+    setOffline(false);
+    if (kept) saveOffline(path, data);
+    return data;
+  } catch (err) {
+    if (err.status !== 0) throw err;
+    setOffline(true);
+    const copy = kept ? await savedCopy(path) : undefined;
+    if (copy === undefined) throw err;
+    return copy;
+  }
+}
+
+async function authorized(method, path, body) {
   const token = await accessToken();
   try {
     return await send(method, path, body, token);
@@ -174,6 +199,56 @@ export async function api(method, path, body) {
     if (err.status !== 401) throw err;
     return send(method, path, body, await refresh(token));
   }
+}
+
+// ---- offline ----
+
+// isOffline is true while the server cannot be reached (what is shown is a copy).
+export function isOffline() {
+  return offline;
+}
+
+export function onOfflineChange(fn) {
+  offlineListeners.add(fn);
+  return () => offlineListeners.delete(fn);
+}
+
+export function setOffline(value) {
+  if (offline === value) return;
+  offline = value;
+  for (const fn of offlineListeners) fn(offline);
+}
+
+// savedURL names my copy of an answer (per user: a shared phone shows nobody
+// else's messages).
+function savedURL(path) {
+  return `${location.origin}/offline/${encodeURIComponent(session.user.id)}${path}`;
+}
+
+// saveOffline keeps data as the answer to GET path, for when there is no
+// network; the screens call it as live events change what they show.
+export async function saveOffline(path, data) {
+  if (!session || !globalThis.caches) return;
+  try {
+    const cache = await caches.open(SAVED);
+    await cache.put(savedURL(path), new Response(JSON.stringify(data), { headers: { 'Content-Type': 'application/json' } }));
+  } catch {
+    // storage full or unavailable: the app works, just not offline
+  }
+}
+
+async function savedCopy(path) {
+  if (!session || !globalThis.caches) return undefined;
+  try {
+    const hit = await (await caches.open(SAVED)).match(savedURL(path));
+    return hit ? await hit.json() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function forgetSaved() {
+  if (globalThis.caches) caches.delete(SAVED).catch(() => {});
 }
 
 export async function login({ tenant, username, password }) {

@@ -9,9 +9,10 @@
 // A view with update() changes in place when only its route's params change
 // (the admin sections), so what the person is touching stays where it is.
 
-import { getSession, onSessionChange, isTenantAdmin, updateUser, refreshMe } from './api.js';
+import { getSession, onSessionChange, isTenantAdmin, updateUser, refreshMe, isOffline, onOfflineChange } from './api.js';
 import { EventStream } from './stream.js';
-import { applyEvent, loadRooms, clearRooms } from './store.js';
+import { applyEvent, loadRooms, clearRooms, getRoom, roomList, onRoomsChange, activeRoomId } from './store.js';
+import { showCount, badgeCount, notifyMessage, notificationsOn, subscribePush } from './notify.js';
 import { h } from './dom.js';
 import { icon } from './icons.js';
 import { navigate, setTitle, viewScope } from './nav.js';
@@ -65,12 +66,12 @@ let firstRender = true;
 const stream = new EventStream({
   onEvent(name, data) {
     if (name === 'user.updated') updateUser(data.user); // e.g. made an admin: the Admin tab comes at once
+    if (name === 'message.created') notifyMessage(getRoom(data.room_id), data.message, activeRoomId()).catch(() => {});
     applyEvent(name, data);
     current?.onEvent?.(name, data);
   },
   onState(state) {
-    shell.banner.textContent = state === 'reconnecting' ? t('conn.reconnecting') : '';
-    shell.banner.dataset.state = state;
+    drawBanner();
     current?.onConnection?.(state);
   },
   onOpen(resumed) {
@@ -80,6 +81,15 @@ const stream = new EventStream({
     current?.resync?.();
   },
 });
+
+// drawBanner says when the app is offline (showing what it saved) or
+// reconnecting its live stream.
+function drawBanner() {
+  const state = isOffline() ? 'offline' : stream.state;
+  shell.banner.textContent = state === 'offline' ? t('conn.offline') : state === 'reconnecting' ? t('conn.reconnecting') : '';
+  shell.banner.dataset.state = state;
+}
+onOfflineChange(drawBanner);
 
 function parseHash() {
   const raw = location.hash.replace(/^#/, '') || '/';
@@ -181,7 +191,11 @@ function renderTabbar(show) {
 function startSession() {
   loadRooms().catch(() => {});
   stream.start();
+  if (notificationsOn()) subscribePush().catch(() => {}); // this login's push subscription
 }
+
+// The unread count in the title and on the app icon follows the rooms.
+onRoomsChange(() => showCount(getSession() ? badgeCount(roomList()) : 0));
 
 onSessionChange((next, before) => {
   if (!next) {
@@ -213,6 +227,17 @@ onLangChange(() => {
 });
 
 window.addEventListener('hashchange', () => render());
+
+// The service worker keeps the app shell for offline use and shows pushes; a
+// tap on a notification asks the open app to show its room.
+if ('serviceWorker' in navigator) {
+  navigator.serviceWorker.register('/sw.js').catch(() => {});
+  navigator.serviceWorker.addEventListener('message', (event) => {
+    if (event.data?.type === 'open' && typeof event.data.hash === 'string' && event.data.hash.startsWith('#/')) {
+      navigate(event.data.hash.slice(1));
+    }
+  });
+}
 
 applyToDocument();
 shell.back.setAttribute('aria-label', t('nav.back'));

@@ -7,11 +7,25 @@ export function navigate(path, { replace = false } = {}) {
   else location.hash = path;
 }
 
+let heading = 'Parley';
+let unread = 0;
+
+function drawDocumentTitle() {
+  document.title = `${unread > 0 ? `(${unread > 99 ? '99+' : unread}) ` : ''}${heading} · Parley`;
+}
+
 // setTitle changes the heading of the screen on display (a room's name once
 // it has loaded).
 export function setTitle(text) {
+  heading = text;
   document.getElementById('view-title').textContent = text;
-  document.title = `${text} · Parley`;
+  drawDocumentTitle();
+}
+
+// setUnreadCount shows the unread count in the tab's title.
+export function setUnreadCount(n) {
+  unread = n;
+  drawDocumentTitle();
 }
 
 // viewScope is what a screen gets to act on the shell with: navigate and

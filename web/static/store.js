@@ -2,16 +2,22 @@
 // room list shows unread counts, last messages and activity live; and who is
 // online (presence), for the people I share a room with.
 
-import { api, getSession } from './api.js';
+import { api, getSession, isOffline, saveOffline } from './api.js';
 
 const rooms = new Map();
 const listeners = new Set();
 const online = new Map(); // user id → true/false, as last heard
 let loaded = false;
 let activeRoom = null; // the room whose chat is on screen: its messages are read
+let saveTimer = 0;
 
 function changed() {
   for (const fn of listeners) fn();
+  // Keep the list as it is now (last messages, unread counts) for offline use.
+  clearTimeout(saveTimer);
+  saveTimer = setTimeout(() => {
+    if (loaded && !isOffline()) saveOffline('/rooms', roomList());
+  }, 1000);
 }
 
 export function onRoomsChange(fn) {
@@ -94,6 +100,11 @@ export function clearRooms() {
 
 export function setActiveRoom(id) {
   activeRoom = id;
+}
+
+// activeRoomId is the room whose chat is on screen (null if none).
+export function activeRoomId() {
+  return activeRoom;
 }
 
 export function markRoomRead(id) {

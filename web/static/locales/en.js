@@ -18,6 +18,8 @@ export default {
   'prefs.enterSends': 'Sends the message (Shift+Enter: new line)',
   'prefs.enterNewline': 'Starts a new line (Ctrl+Enter sends)',
 
+  'conn.offline': 'Offline: showing what you last saw',
+  'chat.offline': 'You are offline. This is what you last saw; you can write again once the connection is back.',
   'conn.reconnecting': 'Reconnecting…',
 
   'nav.label': 'Main',
@@ -226,6 +228,13 @@ export default {
   'me.passwordHint': 'At least 8 characters. Your other devices will be logged out.',
   'me.passwordChanged': 'Password changed. Your other devices are logged out.',
 
+  'notify.title': 'Notifications on this device',
+  'notify.status.on': 'On: new messages notify you here, also while the app is closed.',
+  'notify.status.off': 'Off.',
+  'notify.status.blocked': 'Blocked for this site in the browser settings.',
+  'notify.status.unsupported': 'This browser cannot show notifications.',
+  'notify.turnOn': 'Turn on',
+  'notify.turnOff': 'Turn off',
   'notify.level': 'Notifications for this room',
   'notify.all': 'All messages',
   'notify.mentions': 'Only @mentions of me',

@@ -18,6 +18,8 @@ export default {
   'prefs.enterSends': '发送消息（Shift+回车换行）',
   'prefs.enterNewline': '换行（Ctrl+回车发送）',
 
+  'conn.offline': '离线：显示你上次看到的内容',
+  'chat.offline': '你已离线。这是你上次看到的内容；连接恢复后即可继续发消息。',
   'conn.reconnecting': '正在重新连接…',
 
   'nav.label': '主菜单',
@@ -223,6 +225,13 @@ export default {
   'me.passwordHint': '至少 8 个字符。你的其他设备将被登出。',
   'me.passwordChanged': '密码已修改，其他设备已登出。',
 
+  'notify.title': '此设备上的通知',
+  'notify.status.on': '已开启：新消息会在此设备上通知你，应用关闭时也会。',
+  'notify.status.off': '已关闭。',
+  'notify.status.blocked': '已在浏览器的网站设置中被阻止。',
+  'notify.status.unsupported': '此浏览器无法显示通知。',
+  'notify.turnOn': '开启',
+  'notify.turnOff': '关闭',
   'notify.level': '此聊天室的通知',
   'notify.all': '所有消息',
   'notify.mentions': '仅在 @提及我时',

@@ -4,7 +4,7 @@
 // typing (and, in a direct message, whether the other person is online);
 // "Seen by N" under my latest message follows the members' read markers.
 
-import { api, getSession, isTenantAdmin } from '../api.js';
+import { api, getSession, isTenantAdmin, isOffline, onOfflineChange, saveOffline } from '../api.js';
 import { getRoom, upsertRoom, setActiveRoom, markRoomRead, isOnline, setOnline } from '../store.js';
 import { h, dialog, toast, errorText, uid, actionButton } from '../dom.js';
 import { t, formatTime } from '../i18n.js';
@@ -58,6 +58,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   const typers = new Map(); // user id → {name, timer}
   let readSeqs = null; // user id → read_seq, in rooms small enough for "Seen by"
   let membersTimer = 0;
+  let saveTimer = 0;
   let seenOpen = false;
   let older = null; // the page of older messages being loaded
   const members = new Map(); // user id → user, for names of who reacted and @suggestions
@@ -437,6 +438,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     newest = Math.max(newest, message.seq);
     oldest = oldest ? Math.min(oldest, message.seq) : message.seq;
     if (message.author?.id === me.id) drawSeen();
+    saveLatest();
     return true;
   }
 
@@ -906,10 +908,23 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     }
   }
 
+  // saveLatest keeps the latest page as the app shows it now (live messages
+  // included), for opening this room with no network.
+  function saveLatest() {
+    clearTimeout(saveTimer);
+    saveTimer = setTimeout(() => {
+      if (!loaded || isOffline() || !room?.my_role) return;
+      const latest = [...entries.values()].map((e) => e.message).sort((a, b) => a.seq - b.seq).slice(-PAGE_SIZE);
+      saveOffline(`${path}/messages?limit=${PAGE_SIZE}`, { messages: latest, has_more: hasMore || entries.size > PAGE_SIZE });
+    }, 500);
+  }
+
   // ---- footer: composer, join button or read-only note ----
   function drawFooter() {
     if (!room) {
       footer.replaceChildren();
+    } else if (isOffline()) {
+      footer.replaceChildren(h('p', { class: 'footer-note', testid: 'offline-note' }, t('chat.offline')));
     } else if (!room.my_role) {
       footer.replaceChildren(h('div', { class: 'footer-note' },
         room.visibility === 'public' && actionButton(t('browse.join'), async () => {
@@ -925,6 +940,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
       footer.replaceChildren(composer);
     }
   }
+  const offOffline = onOfflineChange(drawFooter);
 
   load().catch((err) => toast(errorText(err)));
   drawStatus();
@@ -1017,6 +1033,8 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
       clearTimeout(readTimer);
       clearTimeout(membersTimer);
       clearTimeout(typingTimer);
+      clearTimeout(saveTimer);
+      offOffline();
       for (const typer of typers.values()) clearTimeout(typer.timer);
       markRead(); // what was on screen when leaving has been read
       document.removeEventListener('visibilitychange', onVisible);

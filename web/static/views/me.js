@@ -2,9 +2,10 @@
 // language, and log out.
 
 import { api, getSession, logout, updateUser, onSessionChange } from '../api.js';
-import { h, form, actionButton, initials, languagePicker, toast } from '../dom.js';
+import { h, form, actionButton, initials, languagePicker, toast, busy } from '../dom.js';
 import { t } from '../i18n.js';
 import { enterKeyPicker } from '../prefs.js';
+import { notificationStatus, turnOn, turnOff } from '../notify.js';
 
 function profileForm(user) {
   return form({
@@ -35,6 +36,25 @@ function passwordForm() {
   });
 }
 
+// notificationSettings turns notifications on this device on or off; the
+// browser asks for permission only after this tap.
+function notificationSettings() {
+  const status = h('p', { class: 'hint', testid: 'notify-status', 'aria-live': 'polite' });
+  const button = h('button', { type: 'button', class: 'secondary', testid: 'notify-toggle' });
+  const draw = () => {
+    const state = notificationStatus();
+    status.textContent = t(`notify.status.${state}`);
+    button.textContent = state === 'on' ? t('notify.turnOff') : t('notify.turnOn');
+    button.hidden = state === 'unsupported' || state === 'blocked';
+  };
+  button.addEventListener('click', async () => {
+    await busy(button, () => (notificationStatus() === 'on' ? turnOff() : turnOn())).catch(() => {});
+    draw();
+  });
+  draw();
+  return [status, button];
+}
+
 export function meView() {
   const { user, tenant } = getSession();
   const section = (id, title, ...body) => h('section', { class: 'card', 'aria-labelledby': id }, h('h2', { id }, title), ...body);
@@ -55,6 +75,7 @@ export function meView() {
         roleEl)),
     section('me-profile-title', t('me.profile'), profileForm(user)),
     section('me-password-title', t('me.password'), passwordForm()),
+    section('me-notify-title', t('notify.title'), ...notificationSettings()),
     languagePicker(),
     enterKeyPicker(),
     actionButton(t('me.logout'), logout, { testid: 'logout', class: 'danger wide' }));
