@@ -18,20 +18,28 @@ import (
 	"parley/internal/fault"
 )
 
-const maxBodyBytes = 1 << 20
+// maxBodyBytes bounds a request body; a batch of messages may be larger
+// (100 messages of 4,000 characters, escaped).
+const (
+	maxBodyBytes      = 1 << 20
+	maxBatchBodyBytes = 4 << 20
+)
 
 // bindJSON decodes the request body into dst strictly: JSON content type, at
 // most 1 MiB, one object, no unknown fields.
-func bindJSON(c *gin.Context, dst any) error {
+func bindJSON(c *gin.Context, dst any) error { return bindJSONUpTo(c, dst, maxBodyBytes) }
+
+// bindJSONUpTo is bindJSON for a body of at most limit bytes.
+func bindJSONUpTo(c *gin.Context, dst any, limit int64) error {
 	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return fault.New(fault.Unsupported, "send the body as Content-Type: application/json")
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBodyBytes))
+	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return fault.New(fault.TooLarge, "the body is larger than 1 MiB")
+			return fault.New(fault.TooLarge, fmt.Sprintf("the body is larger than %d MiB", limit>>20))
 		}
 		return fault.New(fault.Invalid, "could not read the body")
 	}

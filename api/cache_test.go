@@ -143,11 +143,13 @@ func TestGrantsReachTheCachedRequestPath(t *testing.T) {
 // log, and every post sent after the removal returned is refused.
 func TestNoPostCommitsAfterTheMemberIsRemoved(t *testing.T) {
 	t.Parallel()
-	s := testkit.Start(t, func(c *config.Config) { c.PostLimitUser = limit.Rate{} }) // bob posts as fast as he can
+	s := testkit.Start(t, func(c *config.Config) { c.PostLimitUser = limit.Rate{} }) // posts as fast as they go
 	alice := s.CreateTenant(t, "acme", "alice")
 	bob := s.Signup(t, "acme", "bob")
+	carol := s.Signup(t, "acme", "carol") // posts meanwhile, into the same writes
 	r := createRoom(t, s, alice, "team", "private")
 	addMember(t, s, alice, r.ID, bob.ID, "member")
+	addMember(t, s, alice, r.ID, carol.ID, "member")
 	log := s.Open(t, "/api/v1/rooms/"+r.ID+"/events", alice.Token, "")
 
 	var (
@@ -156,8 +158,15 @@ func TestNoPostCommitsAfterTheMemberIsRemoved(t *testing.T) {
 		mu           sync.Mutex
 		acceptedIDs  = map[string]bool{}
 		lateAccepted []string
+		carolRefused atomic.Int64
 	)
 	stop := testkit.Loop(8, func(p, i int) {
+		if p%4 == 3 {
+			if res := s.Do(t, "POST", "/api/v1/rooms/"+r.ID+"/messages", carol.Token, map[string]string{"body": "carol"}); res.Status != http.StatusCreated {
+				carolRefused.Add(1)
+			}
+			return
+		}
 		after := removed.Load()
 		res := s.Do(t, "POST", "/api/v1/rooms/"+r.ID+"/messages", bob.Token,
 			map[string]string{"body": fmt.Sprintf("bob %d/%d", p, i), "client_id": fmt.Sprintf("c-%d-%d", p, i)})
@@ -183,6 +192,9 @@ func TestNoPostCommitsAfterTheMemberIsRemoved(t *testing.T) {
 		expect(t, s.Do(t, "POST", "/api/v1/rooms/"+r.ID+"/messages", bob.Token, map[string]string{"body": "late"}), http.StatusNotFound, "not_found")
 	}
 	stop()
+	if n := carolRefused.Load(); n > 0 {
+		t.Fatalf("%d of carol's posts were refused", n)
+	}
 	if len(lateAccepted) > 0 {
 		t.Fatalf("%d posts sent after the removal returned were accepted", len(lateAccepted))
 	}

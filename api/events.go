@@ -35,6 +35,13 @@ func streamHeader(requestID string) string {
 
 const retryLine = "retry: 3000\n\n"
 
+// burstGap is the least time between two writes to a busy stream: events
+// that come sooner wait for it and share the next write. A delivery's cost
+// is its write (a syscall, which on loopback also runs the reader's TCP
+// receive), so a stream in a busy room writes at most 200 times a second
+// instead of once per event; a quiet stream still writes at once.
+const burstGap = 5 * time.Millisecond
+
 // events serves GET /api/v1/events and /api/v1/rooms/{room}/events: first the
 // missed events after Last-Event-ID, then live ones, with a ping comment to
 // keep idle connections open, until the token expires or access ends.
@@ -163,14 +170,19 @@ func (h *handlers) stream(st *rooms.Stream, p auth.Principal, out sink) {
 			}
 		}
 	}
+	var wrote time.Time // the last write of live events
 	for {
 		select {
 		case ev := <-st.Events():
 			take(ev)
+			if wait := burstGap - time.Since(wrote); wait > 0 {
+				time.Sleep(wait)
+			}
 			drain()
 			if out.send(nil) != nil {
 				return
 			}
+			wrote = time.Now()
 		case <-ping.C:
 			if out.send([]byte(": ping\n\n")) != nil {
 				return

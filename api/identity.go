@@ -33,10 +33,15 @@ func viewTenant(t store.Tenant) tenantJSON {
 	return tenantJSON{ID: t.ID, Slug: t.Slug, Name: t.Name, SignupPolicy: t.SignupPolicy, CreatedAt: t.CreatedAt.UTC()}
 }
 
-// withBody decodes the JSON body into a T and hands it to fn.
+// withBody decodes the JSON body (at most 1 MiB) into a T and hands it to fn.
 func withBody[T any](h *handlers, c *gin.Context, fn func(in T)) {
+	withBodyUpTo(h, c, maxBodyBytes, fn)
+}
+
+// withBodyUpTo is withBody for a body of at most limit bytes.
+func withBodyUpTo[T any](h *handlers, c *gin.Context, limit int64, fn func(in T)) {
 	var in T
-	if err := bindJSON(c, &in); err != nil {
+	if err := bindJSONUpTo(c, &in, limit); err != nil {
 		h.fail(c, err)
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"parley/internal/fault"
+	"parley/internal/limit"
 	"parley/rooms"
 )
 
@@ -87,16 +88,32 @@ func (h *handlers) markRead(c *gin.Context) {
 	})
 }
 
+// newMessage is a post as clients send it.
+type newMessage struct {
+	Body     string `json:"body"`
+	ClientID string `json:"client_id"`
+	AsUser   string `json:"as_user"`
+	ReplyTo  string `json:"reply_to"`
+}
+
+func (m newMessage) domain() rooms.NewMessage {
+	return rooms.NewMessage{Body: m.Body, ClientID: m.ClientID, AsUser: m.AsUser, ReplyTo: m.ReplyTo}
+}
+
+// createdStatus is 201 when something new was stored, else 200 (a retry).
+func createdStatus(created bool) int {
+	if created {
+		return http.StatusCreated
+	}
+	return http.StatusOK
+}
+
 func (h *handlers) openDM(c *gin.Context) {
 	withBody(h, c, func(in struct {
 		UserID string `json:"user_id"`
 	}) {
 		room, created, err := h.Rooms.OpenDM(c.Request.Context(), principal(c), in.UserID)
-		status := http.StatusOK
-		if created {
-			status = http.StatusCreated
-		}
-		h.render(c, status, room, err)
+		h.render(c, createdStatus(created), room, err)
 	})
 }
 
@@ -113,19 +130,31 @@ func (h *handlers) typing(c *gin.Context) {
 }
 
 func (h *handlers) postMessage(c *gin.Context) {
-	withBody(h, c, func(in struct {
-		Body     string `json:"body"`
-		ClientID string `json:"client_id"`
-		AsUser   string `json:"as_user"`
-		ReplyTo  string `json:"reply_to"`
+	withBody(h, c, func(in newMessage) {
+		msg, created, err := h.Rooms.Post(c.Request.Context(), principal(c), c.Param("room"), in.domain())
+		h.render(c, createdStatus(created), msg, err)
+	})
+}
+
+func (h *handlers) postMessageBatch(c *gin.Context) {
+	withBodyUpTo(h, c, maxBatchBodyBytes, func(in struct {
+		Messages []newMessage `json:"messages"`
 	}) {
-		msg, created, err := h.Rooms.Post(c.Request.Context(), principal(c), c.Param("room"),
-			rooms.NewMessage{Body: in.Body, ClientID: in.ClientID, AsUser: in.AsUser, ReplyTo: in.ReplyTo})
-		status := http.StatusCreated
-		if !created {
-			status = http.StatusOK
+		msgs := make([]rooms.NewMessage, len(in.Messages))
+		for i, m := range in.Messages {
+			msgs[i] = m.domain()
 		}
-		h.render(c, status, msg, err)
+		p := principal(c)
+		h.limitedRun(c, func() (func(), error) {
+			return h.Limits.PostMany(c.Request.Context(), limit.Caller{ID: p.Subject(), IsKey: p.IsKey()}, max(len(msgs), 1))
+		}, func() {
+			posted, err := h.Rooms.PostBatch(c.Request.Context(), p, c.Param("room"), msgs)
+			created := false
+			for _, m := range posted {
+				created = created || m.Created
+			}
+			h.render(c, createdStatus(created), gin.H{"results": posted}, err)
+		})
 	})
 }
 

@@ -19,8 +19,8 @@ import (
 	"parley/audit"
 	"parley/auth"
 	"parley/internal/fault"
-	"parley/push"
 	"parley/internal/limit"
+	"parley/push"
 	"parley/rooms"
 	"parley/store"
 )
@@ -134,6 +134,7 @@ func New(d Deps) http.Handler {
 	authed.POST("/push/subscriptions", h.subscribePush)
 	authed.DELETE("/push/subscriptions/:id", h.unsubscribePush)
 	authed.POST("/rooms/:room/messages", h.perCaller(d.Limits.Post), h.postMessage)
+	authed.POST("/rooms/:room/messages/batch", h.postMessageBatch) // counts each message against the post limit
 	authed.GET("/rooms/:room/messages", h.history)
 	authed.PATCH("/rooms/:room/messages/:id", h.editMessage)
 	authed.DELETE("/rooms/:room/messages/:id", h.deleteMessage)
@@ -200,12 +201,18 @@ func (h *handlers) perCaller(take func(ctx context.Context, who limit.Caller) (r
 // limited runs the request if take allows it. A request refused as malformed
 // (400, 413, 415) is given back: it cost nothing, and a typo should not cost a try.
 func (h *handlers) limited(c *gin.Context, take func() (refund func(), err error)) {
+	h.limitedRun(c, take, c.Next)
+}
+
+// limitedRun is limited for a handler that counts after reading the body:
+// run is the rest of the request.
+func (h *handlers) limitedRun(c *gin.Context, take func() (refund func(), err error), run func()) {
 	refund, err := take()
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	c.Next()
+	run()
 	switch c.Writer.Status() {
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
 		refund()
@@ -282,9 +289,13 @@ func (h *handlers) observe(c *gin.Context) {
 	if status >= 500 {
 		level = slog.LevelError
 	}
-	h.Log.LogAttrs(c.Request.Context(), level, "request", slog.String("method", c.Request.Method), slog.String("route", route),
-		slog.Int("status", status), slog.Int("bytes", max(0, c.Writer.Size())), slog.Duration("duration", elapsed),
-		slog.String("ip", c.ClientIP()), slog.String("request_id", id))
+	// Checked first: building the line (the client IP above all) costs more
+	// than the rest of this function, and a server may log only warnings.
+	if ctx := c.Request.Context(); h.Log.Enabled(ctx, level) {
+		h.Log.LogAttrs(ctx, level, "request", slog.String("method", c.Request.Method), slog.String("route", route),
+			slog.Int("status", status), slog.Int("bytes", max(0, c.Writer.Size())), slog.Duration("duration", elapsed),
+			slog.String("ip", c.ClientIP()), slog.String("request_id", id))
+	}
 }
 
 const (

@@ -49,7 +49,8 @@ type Config struct {
 	DialConcurrency int           `json:"dial_concurrency"`
 	Workers         int           `json:"workers"`
 	Endpoint        string        `json:"endpoint"`
-	NoClientIDs     bool          `json:"no_client_ids"` // post without client_id (no dedup lookup)
+	NoClientIDs     bool          `json:"no_client_ids"`   // post without client_id (no dedup lookup)
+	Batch           int           `json:"batch,omitempty"` // >1: each request posts this many messages (messages/batch)
 	// Seconds mirrors of the durations, for JSON.
 	DurationS float64   `json:"duration_s"`
 	SetupS    float64   `json:"setup_timeout_s"`
@@ -113,6 +114,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("-streams-per-user must be >= 1")
 	case c.Endpoint != "room" && c.Endpoint != "user":
 		return fmt.Errorf("-endpoint must be room or user")
+	case c.Batch < 0 || c.Batch > 100:
+		return fmt.Errorf("-batch must be in [0, 100]")
 	case c.DialConcurrency < 1 || c.Workers < 1:
 		return fmt.Errorf("-dial-concurrency and -workers must be >= 1")
 	}
@@ -584,28 +587,26 @@ func (r *runner) poster(ctx context.Context, p int, t0, end time.Time) {
 		if ctx.Err() != nil {
 			return
 		}
-		k := r.msgSeq.Add(1)
-		if k > cfg.MaxMessages {
+		n := int64(max(cfg.Batch, 1))
+		k := r.msgSeq.Add(n) - n + 1 // this request posts k .. k+n-1
+		if k+n-1 > cfg.MaxMessages {
 			return
 		}
 		room := rooms[j%len(rooms)]
 		sent := time.Now()
-		body := map[string]string{
-			"body": "bench k=" + strconv.FormatInt(k, 10) + " t=" + strconv.FormatInt(sent.UnixNano(), 10),
-		}
-		if !cfg.NoClientIDs {
-			body["client_id"] = "bench-" + strconv.FormatInt(k, 10)
-		}
-		r.attempted.Add(1)
-		st, err := r.api.Do(ctx, "POST", "/api/v1/rooms/"+r.w.RoomIDs[room]+"/messages", tok, body, nil)
+		path, body := r.postBody(room, k, n, sent)
+		r.attempted.Add(n)
+		st, err := r.api.Do(ctx, "POST", path, tok, body, nil)
 		done := time.Now()
 		if err == nil && st == 201 {
-			r.s.MarkAccepted(k, done)
+			for i := range n {
+				r.s.MarkAccepted(k+i, done)
+			}
 			r.pubLat.RecordDuration(done.Sub(sent))
-			r.accepted.Add(1)
-			r.perRoom[room].Add(1)
+			r.accepted.Add(n)
+			r.perRoom[room].Add(n)
 		} else if ctx.Err() == nil {
-			r.errs.Add(1)
+			r.errs.Add(n)
 			reason := fmt.Sprintf("status %d", st)
 			var ae *APIError
 			if errors.As(err, &ae) {
@@ -633,6 +634,27 @@ func (r *runner) poster(ctx context.Context, p int, t0, end time.Time) {
 			}
 		}
 	}
+}
+
+// postBody is the request that posts messages k .. k+n-1 to room: one
+// message, or a batch of n.
+func (r *runner) postBody(room int, k, n int64, sent time.Time) (path string, body any) {
+	msg := func(k int64) map[string]string {
+		m := map[string]string{"body": "bench k=" + strconv.FormatInt(k, 10) + " t=" + strconv.FormatInt(sent.UnixNano(), 10)}
+		if !r.cfg.NoClientIDs {
+			m["client_id"] = "bench-" + strconv.FormatInt(k, 10)
+		}
+		return m
+	}
+	path = "/api/v1/rooms/" + r.w.RoomIDs[room] + "/messages"
+	if r.cfg.Batch <= 1 {
+		return path, msg(k)
+	}
+	items := make([]map[string]string, n)
+	for i := range items {
+		items[i] = msg(k + int64(i))
+	}
+	return path + "/batch", map[string]any{"messages": items}
 }
 
 func (r *runner) collect() {

@@ -118,33 +118,60 @@ func (f *fakeParley) handler() http.Handler {
 		json.NewDecoder(r.Body).Decode(&in)
 		writeJSON(w, 201, tokenFor(in.User_id))
 	})
-	mux.HandleFunc("POST /api/v1/rooms/{room}/messages", func(w http.ResponseWriter, r *http.Request) {
-		room := r.PathValue("room")
-		uid := strings.TrimPrefix(bearer(r), "jwt-")
-		var in struct{ Body, Client_id string }
-		json.NewDecoder(r.Body).Decode(&in)
-		mid := f.id("m")
+	type newMessage struct{ Body, Client_id string }
+	// post stores messages in room and fans them out; false if uid may not post there.
+	post := func(room, uid string, in []newMessage) ([]map[string]any, bool) {
 		f.mu.Lock()
+		defer f.mu.Unlock()
 		if !f.members[room][uid] {
-			f.mu.Unlock()
-			writeJSON(w, 404, map[string]any{"error": map[string]string{"code": "not_found"}})
-			return
+			return nil, false
 		}
-		f.seq[room]++
-		msg := map[string]any{"id": mid, "room_id": room, "seq": f.seq[room], "author": map[string]string{"id": uid}, "body": in.Body, "client_id": in.Client_id,
-			"created_at": time.Now().UTC().Format(time.RFC3339Nano)}
-		data, _ := json.Marshal(map[string]any{"room_id": room, "message": msg})
-		frame := []byte(fmt.Sprintf("id: %s-%d\nevent: message.created\ndata: %s\n\n", room, f.seq[room], data))
-		for ch := range f.subs[room] {
-			ch <- frame
-		}
-		for uid := range f.members[room] {
-			for ch := range f.userSub[uid] {
+		var out []map[string]any
+		for _, m := range in {
+			f.nextID++
+			f.seq[room]++
+			msg := map[string]any{"id": fmt.Sprint("m", f.nextID), "room_id": room, "seq": f.seq[room], "author": map[string]string{"id": uid},
+				"body": m.Body, "client_id": m.Client_id, "created_at": time.Now().UTC().Format(time.RFC3339Nano)}
+			data, _ := json.Marshal(map[string]any{"room_id": room, "message": msg})
+			frame := []byte(fmt.Sprintf("id: %s-%d\nevent: message.created\ndata: %s\n\n", room, f.seq[room], data))
+			for ch := range f.subs[room] {
 				ch <- frame
 			}
+			for uid := range f.members[room] {
+				for ch := range f.userSub[uid] {
+					ch <- frame
+				}
+			}
+			out = append(out, msg)
 		}
-		f.mu.Unlock()
-		writeJSON(w, 201, msg)
+		return out, true
+	}
+	notFound := func(w http.ResponseWriter) {
+		writeJSON(w, 404, map[string]any{"error": map[string]string{"code": "not_found"}})
+	}
+	mux.HandleFunc("POST /api/v1/rooms/{room}/messages", func(w http.ResponseWriter, r *http.Request) {
+		var in newMessage
+		json.NewDecoder(r.Body).Decode(&in)
+		msgs, ok := post(r.PathValue("room"), strings.TrimPrefix(bearer(r), "jwt-"), []newMessage{in})
+		if !ok {
+			notFound(w)
+			return
+		}
+		writeJSON(w, 201, msgs[0])
+	})
+	mux.HandleFunc("POST /api/v1/rooms/{room}/messages/batch", func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ Messages []newMessage }
+		json.NewDecoder(r.Body).Decode(&in)
+		msgs, ok := post(r.PathValue("room"), strings.TrimPrefix(bearer(r), "jwt-"), in.Messages)
+		if !ok {
+			notFound(w)
+			return
+		}
+		var results []map[string]any
+		for _, m := range msgs {
+			results = append(results, map[string]any{"created": true, "message": m})
+		}
+		writeJSON(w, 201, map[string]any{"results": results})
 	})
 	stream := func(w http.ResponseWriter, r *http.Request, set func(ch chan []byte, add bool)) {
 		ch := make(chan []byte, 1024)
@@ -263,6 +290,14 @@ func TestRunAgainstFake(t *testing.T) {
 			}
 		}},
 		// -max-messages ends this run, not the clock: a busy machine may need long for 200 posts.
+		{"fanout with batches", func(c *Config) { c.SubsPerRoom, c.StreamsPerUser, c.Posters, c.Rate, c.Batch = 4, 1, 2, 0, 10 }, func(t *testing.T, r *Result) {
+			if r.Publish.Accepted == 0 || r.Publish.Accepted%10 != 0 || r.Publish.Errors != 0 {
+				t.Errorf("publish %+v", r.Publish)
+			}
+			if d := r.Delivery; d.Expected != r.Publish.Accepted*4 || d.Received != d.Expected || d.Gaps != 0 || d.Dups != 0 {
+				t.Errorf("delivery %+v (accepted %d)", d, r.Publish.Accepted)
+			}
+		}},
 		{"throughput", func(c *Config) { c.Rooms, c.Posters, c.MaxMessages, c.Duration = 3, 3, 200, time.Minute }, func(t *testing.T, r *Result) {
 			if r.Publish.Accepted != 200 || r.Publish.Attempted != 200 {
 				t.Errorf("max-messages not honoured: %+v", r.Publish)

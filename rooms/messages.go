@@ -2,8 +2,6 @@ package rooms
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"strings"
 	"unicode/utf8"
 
@@ -29,117 +27,6 @@ func cleanBody(body string) (string, error) {
 	return body, nil
 }
 
-// Post stores a message and broadcasts it once it is durable. A repeated
-// client_id from the same author returns the first message (created=false).
-func (s *Service) Post(ctx context.Context, p auth.Principal, roomID string, in NewMessage) (MessageJSON, bool, error) {
-	body, err := cleanBody(in.Body)
-	if err != nil {
-		return MessageJSON{}, false, err
-	}
-	if utf8.RuneCountInString(in.ClientID) > maxClientID {
-		return MessageJSON{}, false, fault.Field("client_id", "must be at most 64 characters")
-	}
-	row, err := s.access(ctx, p, roomID, "message.post")
-	if err != nil {
-		return MessageJSON{}, false, err
-	}
-	authorID := p.UserID
-	switch {
-	case in.AsUser != "" && !p.IsKey():
-		return MessageJSON{}, false, fault.Field("as_user", "only an API key may post as another user")
-	case in.AsUser != "":
-		authorID = in.AsUser
-	case p.IsKey():
-		authorID = p.KeyID // the key's bot user
-	}
-	if row.Archived {
-		return MessageJSON{}, false, fault.New(fault.Forbidden, "this room is archived (read-only)")
-	}
-	author, err := s.author(ctx, p, roomID, authorID, in.AsUser != "")
-	if err != nil {
-		return MessageJSON{}, false, err
-	}
-	// A plain member posts because of their membership: the write checks it
-	// again, so no post of theirs commits after their removal has.
-	asMember := in.AsUser != "" || (!p.IsKey() && row.MyRole != "" && p.Role == auth.RoleMember)
-	var reply *ReplyJSON
-	if in.ReplyTo != "" {
-		if reply, err = s.replyTarget(ctx, p.TenantID, roomID, in.ReplyTo); err != nil {
-			return MessageJSON{}, false, err
-		}
-	}
-	var out MessageJSON
-	err = s.st.Write(ctx, func(tx *store.Tx) error {
-		if in.AsUser != "" {
-			// Checked again in the write: the user may have been disabled or
-			// promoted since.
-			var active int
-			err := tx.QueryRowPrepared(`SELECT COUNT(*) FROM users WHERE id = ? AND NOT disabled AND role = ?`,
-				authorID, auth.RoleMember).Scan(&active)
-			if err != nil {
-				return err
-			}
-			if active == 0 {
-				return fault.New(fault.Forbidden, "as_user is not an active member of this room, or no longer a plain member")
-			}
-		}
-		now := s.now()
-		var seq int64
-		err := tx.QueryRowPrepared(`UPDATE rooms SET last_seq = last_seq + 1, last_activity_at = ?
-			WHERE id = ? AND archived = FALSE RETURNING last_seq`, now, roomID).Scan(&seq)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fault.New(fault.Forbidden, "this room is archived or gone")
-		}
-		if err != nil {
-			return err
-		}
-		// What you post, you have read.
-		member, err := markPostRead(tx, roomID, authorID, seq)
-		if err != nil {
-			return err
-		}
-		if asMember && !member {
-			return fault.New(fault.Forbidden, "you are no longer a member of this room")
-		}
-		msg := store.Message{ID: newID(), TenantID: p.TenantID, RoomID: roomID, Seq: seq, AuthorID: authorID,
-			Body: body, ClientID: in.ClientID, CreatedAt: now, ReplyToID: in.ReplyTo}
-		if _, err := tx.ExecPrepared(`INSERT INTO messages(id, tenant_id, room_id, seq, author_id, body, client_id, created_at, deleted, reply_to_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?)`, msg.ID, msg.TenantID, msg.RoomID, msg.Seq, msg.AuthorID, msg.Body, msg.ClientID, msg.CreatedAt, msg.ReplyToID); err != nil {
-			if in.ClientID != "" && store.IsUniqueViolation(err) {
-				// A retry: the unique index finds the first message, so a new post
-				// costs no lookup. This job's changes roll back with its savepoint.
-				return errSameClientID
-			}
-			return err
-		}
-		out = ViewMessage(msg, author)
-		out.ReplyTo = reply
-		if out.Mentions, err = s.storeMentions(tx, msg); err != nil {
-			return err
-		}
-		if err := s.indexMessage(tx, msg); err != nil {
-			return err
-		}
-		if s.notifier != nil {
-			posted := out
-			tx.AfterCommit(func() { s.notifier.MessageCreated(p.TenantID, posted) })
-		}
-		return s.emitMessage(tx, EvMessageCreated, p.TenantID, out)
-	})
-	if errors.Is(err, errSameClientID) {
-		first, _, err := s.byClientID(ctx, roomID, authorID, in.ClientID)
-		if err != nil {
-			return MessageJSON{}, false, err
-		}
-		shown, err := renderMessages(s.st.Read(ctx), []store.Message{first})
-		if err != nil {
-			return MessageJSON{}, false, err
-		}
-		return shown[0], false, nil
-	}
-	return out, err == nil, err
-}
-
 // replyTarget loads the message a post answers. Whether the id is another
 // room's, another tenant's or nobody's, the answer is the same.
 func (s *Service) replyTarget(ctx context.Context, tenantID, roomID, messageID string) (*ReplyJSON, error) {
@@ -157,8 +44,6 @@ func (s *Service) replyTarget(ctx context.Context, tenantID, roomID, messageID s
 	}
 	return viewReply(m, author), nil
 }
-
-var errSameClientID = errors.New("a message with this client_id exists")
 
 // author returns who a post is by, from the cache; posting on behalf of a
 // user (as_user) requires them to be an active plain member of the room.
@@ -184,20 +69,6 @@ func (s *Service) author(ctx context.Context, p auth.Principal, roomID, userID s
 		return *author, fault.New(fault.Forbidden, "as_user is not an active member of this room")
 	}
 	return *author, auth.ActsOnlyForMembers(author.Role)
-}
-
-// byClientID finds the author's message with this client_id, if any.
-func (s *Service) byClientID(ctx context.Context, roomID, authorID, clientID string) (store.Message, bool, error) {
-	var m store.Message
-	if clientID == "" {
-		return m, false, nil
-	}
-	// "client_id <> ''" lets SQLite use the partial index messages_client_id.
-	err := s.st.Read(ctx).Where("room_id = ? AND author_id = ? AND client_id = ? AND client_id <> ''", roomID, authorID, clientID).Take(&m).Error
-	if store.IsNotFound(err) {
-		return m, false, nil
-	}
-	return m, err == nil, err
 }
 
 func (s *Service) emitMessage(tx *store.Tx, name, tenantID string, m MessageJSON) error {

@@ -2,7 +2,11 @@ package rooms
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
+	"parley/auth"
+	"parley/internal/fault"
 	"parley/store"
 )
 
@@ -65,17 +69,145 @@ func deleteMember(tx *store.Tx, roomID, userID string) error {
 	return err
 }
 
-// markPostRead moves the author's read marker to the message they posted. It
-// reports whether the author is (still) a member: inside the write, so a
-// removal committed meanwhile is seen.
-func markPostRead(tx *store.Tx, roomID, authorID string, seq int64) (bool, error) {
-	res, err := tx.ExecPrepared(`UPDATE room_members SET last_read_seq = ? WHERE room_id = ? AND user_id = ?`,
-		seq, roomID, authorID)
-	if err != nil {
-		return false, err
+// The statements of posting, each written for a whole group of messages.
+
+// placeholders returns "?, ?, …" for n values.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// findRetries marks drafts whose author already used their client_id in
+// this room: in an earlier write (firstID) or earlier in this group (sameAs).
+func findRetries(tx *store.Tx, roomID string, drafts []*draft) error {
+	var terms []string
+	var args []any
+	firsts := map[[2]string]*draft{}
+	for _, d := range drafts {
+		if d.clientID == "" {
+			continue
+		}
+		k := [2]string{d.author.ID, d.clientID}
+		if first, ok := firsts[k]; ok {
+			d.sameAs = first
+			continue
+		}
+		firsts[k] = d
+		// Whole terms, so that SQLite probes the partial unique index per term.
+		terms = append(terms, "(room_id = ? AND author_id = ? AND client_id = ? AND client_id <> '')")
+		args = append(args, roomID, d.author.ID, d.clientID)
 	}
-	n, err := res.RowsAffected()
-	return n > 0, err
+	if len(terms) == 0 {
+		return nil
+	}
+	rows, err := tx.QueryPrepared(`SELECT id, author_id, client_id FROM messages WHERE `+strings.Join(terms, " OR "), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var k [2]string
+		if err := rows.Scan(&id, &k[0], &k[1]); err != nil {
+			return err
+		}
+		if d := firsts[k]; d != nil {
+			d.firstID = id
+		}
+	}
+	return rows.Err()
+}
+
+// checkAuthors refuses the drafts whose author may no longer post here,
+// as the write sees it: a member removed meanwhile, an as_user disabled or
+// promoted meanwhile.
+func checkAuthors(tx *store.Tx, roomID string, drafts []*draft) error {
+	var members, behalf []any
+	for _, d := range drafts {
+		if d.asMember {
+			members = append(members, d.author.ID)
+		}
+		if d.onBehalf {
+			behalf = append(behalf, d.author.ID)
+		}
+	}
+	stillMember, err := idSet(tx, `SELECT user_id FROM room_members WHERE room_id = ? AND user_id IN (%s)`, []any{roomID}, members)
+	if err != nil {
+		return err
+	}
+	stillActive, err := idSet(tx, `SELECT id FROM users WHERE NOT disabled AND role = ? AND id IN (%s)`, []any{auth.RoleMember}, behalf)
+	if err != nil {
+		return err
+	}
+	for _, d := range drafts {
+		switch {
+		case d.onBehalf && (!stillMember[d.author.ID] || !stillActive[d.author.ID]):
+			d.refused = &fault.Error{Kind: fault.Forbidden, Field: "as_user",
+				Message: "as_user is not an active member of this room, or no longer a plain member"}
+		case d.asMember && !stillMember[d.author.ID]:
+			d.refused = fault.New(fault.Forbidden, "you are no longer a member of this room")
+		}
+	}
+	return nil
+}
+
+// idSet runs query (with %s for the ids' placeholders) and returns the ids it
+// selects; nothing when ids is empty.
+func idSet(tx *store.Tx, query string, args, ids []any) (map[string]bool, error) {
+	set := map[string]bool{}
+	if len(ids) == 0 {
+		return set, nil
+	}
+	rows, err := tx.QueryPrepared(fmt.Sprintf(query, placeholders(len(ids))), append(args, ids...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		set[id] = true
+	}
+	return set, rows.Err()
+}
+
+// insertMessages stores new messages with one statement.
+func insertMessages(tx *store.Tx, msgs []store.Message) error {
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?)"
+	args := make([]any, 0, 9*len(msgs))
+	for _, m := range msgs {
+		args = append(args, m.ID, m.TenantID, m.RoomID, m.Seq, m.AuthorID, m.Body, m.ClientID, m.CreatedAt, m.ReplyToID)
+	}
+	_, err := tx.ExecPrepared(`INSERT INTO messages(id, tenant_id, room_id, seq, author_id, body, client_id, created_at, deleted, reply_to_id)
+		VALUES `+strings.TrimSuffix(strings.Repeat(row+", ", len(msgs)), ", "), args...)
+	return err
+}
+
+// markPostsRead moves each author's read marker to the last message they
+// posted (what you post, you have read), with one statement.
+func markPostsRead(tx *store.Tx, roomID string, msgs []store.Message) error {
+	last := map[string]int64{}
+	var order []string
+	for _, m := range msgs {
+		if _, ok := last[m.AuthorID]; !ok {
+			order = append(order, m.AuthorID)
+		}
+		last[m.AuthorID] = m.Seq
+	}
+	var cases strings.Builder
+	args := make([]any, 0, 3*len(order)+1)
+	for _, id := range order {
+		cases.WriteString(" WHEN ? THEN ?")
+		args = append(args, id, last[id])
+	}
+	args = append(args, roomID)
+	for _, id := range order {
+		args = append(args, id)
+	}
+	_, err := tx.ExecPrepared(`UPDATE room_members SET last_read_seq = CASE user_id`+cases.String()+` ELSE last_read_seq END
+		WHERE room_id = ? AND user_id IN (`+placeholders(len(order))+`)`, args...)
+	return err
 }
 
 // roomInWrite reads a room of the tenant inside a write (for what the cached

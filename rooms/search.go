@@ -15,7 +15,8 @@ import (
 // writes run inside the write that changes the message, so an edit or a
 // deletion is in the index the moment it commits.
 type MessageIndex interface {
-	Index(tx *store.Tx, m store.Message) error // a deleted message leaves the index
+	Index(tx *store.Tx, m store.Message) error         // a deleted message leaves the index
+	IndexNew(tx *store.Tx, msgs []store.Message) error // messages just created
 	DropRoom(tx *store.Tx, roomID string) error
 	Find(ctx context.Context, q search.Query, s search.Scope) ([]store.Message, bool, error)
 }

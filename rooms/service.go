@@ -5,6 +5,8 @@ package rooms
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -54,6 +56,7 @@ type Service struct {
 	presence Presence
 	notifier MessageNotifier // nil: nobody is notified
 	announce *announcer
+	posts    *postGroups
 	now      func() time.Time
 }
 
@@ -77,7 +80,8 @@ type Caps struct {
 // NewService wires the rooms service.
 func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps, auditor auth.Auditor, opts ...Option) *Service {
 	s := &Service{st: st, auth: authSvc, hub: hub, caps: caps, audit: auditor, presence: NewMemoryPresence(),
-		now: func() time.Time { return time.Now().UTC() }}
+		posts: newPostGroups(),
+		now:   func() time.Time { return time.Now().UTC() }}
 	s.announce = newAnnouncer(s, 0)
 	for _, o := range opts {
 		o(s)
@@ -474,23 +478,69 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, roomID string) e
 
 // emit appends an event to the log and publishes it after commit. Message
 // events are logged without payload (a replay renders the message as it is
-// then) and sent live with payload. For member.joined, memberID names the user
-// who joined.
+// then) and sent live with payload. For member.joined, memberID names the
+// user who joined.
 func (s *Service) emit(tx *store.Tx, ev *store.Event, payload []byte, memberID string) (int64, error) {
-	ev.CreatedAt = s.now()
-	res, err := tx.ExecPrepared(`INSERT INTO events(tenant_id, room_id, type, message_id, target_user_id, payload, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, ev.TenantID, ev.RoomID, ev.Type, ev.MessageID, ev.TargetUserID, ev.Payload, ev.CreatedAt)
+	ids, err := s.emitAll(tx, []loggedEvent{{Event: *ev, payload: payload, memberID: memberID}})
 	if err != nil {
 		return 0, err
 	}
-	if ev.ID, err = res.LastInsertId(); err != nil {
-		return 0, err
-	}
-	if payload == nil {
-		payload = []byte(ev.Payload)
-	}
-	live := &Event{ID: ev.ID, RoomID: ev.RoomID, Type: ev.Type, TargetUserID: ev.TargetUserID, MemberID: memberID,
-		Frame: encodeFrame(ev.ID, ev.Type, payload)}
-	tx.AfterCommit(func() { s.hub.Publish(live) })
+	ev.ID, ev.CreatedAt = ids[0], s.now()
 	return ev.ID, nil
+}
+
+// loggedEvent is an event to log, with what only its live frame carries.
+type loggedEvent struct {
+	store.Event
+	payload  []byte // the live payload; Event.Payload when nil
+	memberID string
+}
+
+// emitAll appends events to the log with one statement and publishes them,
+// in this order, once the write has committed. Each frame is encoded once,
+// here, for every subscriber.
+func (s *Service) emitAll(tx *store.Tx, evs []loggedEvent) ([]int64, error) {
+	const row = "(?, ?, ?, ?, ?, ?, ?)"
+	now := s.now()
+	args := make([]any, 0, 7*len(evs))
+	for _, e := range evs {
+		args = append(args, e.TenantID, e.RoomID, e.Type, e.MessageID, e.TargetUserID, e.Payload, now)
+	}
+	rows, err := tx.QueryPrepared(`INSERT INTO events(tenant_id, room_id, type, message_id, target_user_id, payload, created_at)
+		VALUES `+strings.TrimSuffix(strings.Repeat(row+", ", len(evs)), ", ")+` RETURNING id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, 0, len(evs))
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(ids) != len(evs) {
+		return nil, fmt.Errorf("logged %d events, got %d ids", len(evs), len(ids))
+	}
+	slices.Sort(ids) // one statement numbers its rows in order
+	live := make([]*Event, len(evs))
+	for i, e := range evs {
+		payload := e.payload
+		if payload == nil {
+			payload = []byte(e.Payload)
+		}
+		live[i] = &Event{ID: ids[i], RoomID: e.RoomID, Type: e.Type, TargetUserID: e.TargetUserID, MemberID: e.memberID,
+			Frame: encodeFrame(ids[i], e.Type, payload)}
+	}
+	tx.AfterCommit(func() {
+		for _, ev := range live {
+			s.hub.Publish(ev)
+		}
+	})
+	return ids, nil
 }

@@ -80,6 +80,15 @@ func (t *Tx) QueryRowPrepared(query string, args ...any) *sql.Row {
 	return t.sqlTx.QueryRowContext(ctx, query, args...)
 }
 
+// QueryPrepared is ExecPrepared for a statement that returns rows.
+func (t *Tx) QueryPrepared(query string, args ...any) (*sql.Rows, error) {
+	ctx := t.Statement.Context
+	if st := t.store.prepared(query); st != nil {
+		return t.sqlTx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
+	return t.sqlTx.QueryContext(ctx, query, args...)
+}
+
 // prepared returns the statement for query if it is ready; a new query is
 // prepared after the current commit, when the one connection is free again.
 func (s *Store) prepared(query string) *sql.Stmt {

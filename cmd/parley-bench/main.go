@@ -44,6 +44,7 @@ func run() int {
 	workers := fs.Int("workers", 0, "concurrent provisioning requests (default 32)")
 	endpoint := fs.String("endpoint", "", "room scenarios: subscribe with room (/rooms/{id}/events, default) or user (/events)")
 	noClientIDs := fs.Bool("no-client-ids", false, "post without client_id (the server then skips its duplicate lookup)")
+	batch := fs.Int("batch", 0, "post this many messages per request through /messages/batch (2..100; default one per request)")
 	jsonOut := fs.String("json", "", "also write the result as JSON to this file")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: parley-bench -scenario idle|fanout|rooms|throughput [flags]\n\n")
@@ -118,6 +119,7 @@ func run() int {
 		cfg.Endpoint = *endpoint
 	}
 	cfg.NoClientIDs = *noClientIDs
+	cfg.Batch = *batch
 	if cfg.Scenario == "idle" && (set["rooms"] || set["subs-per-room"] || set["posters"] || set["rate"]) {
 		fmt.Fprintln(os.Stderr, "the idle scenario opens -conns streams and posts nothing; -rooms, -subs-per-room, -posters and -rate do not apply")
 		return 2

@@ -2,8 +2,11 @@ package limit
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
+
+	"parley/internal/fault"
 )
 
 // Names of Parley's limits, as /metrics labels its refusals.
@@ -82,10 +85,25 @@ func (l *Limiter) CreateTenant(ctx context.Context, ip string) (refund func(), e
 
 // Post counts a message posted by a user or a key.
 func (l *Limiter) Post(ctx context.Context, c Caller) (refund func(), err error) {
+	return l.PostMany(ctx, c, 1)
+}
+
+// PostMany counts n messages posted at once (a batch): all of them, or none.
+// More than the caller's whole burst could never pass, so that is refused
+// as a bad request rather than with a wait that would not help.
+func (l *Limiter) PostMany(ctx context.Context, c Caller, n int) (refund func(), err error) {
+	rule := l.rules.postUser
 	if c.IsKey {
-		return l.take(ctx, Check{Rule: l.rules.postKey, Key: c.ID})
+		rule = l.rules.postKey
 	}
-	return l.take(ctx, Check{Rule: l.rules.postUser, Key: c.ID})
+	if !rule.Rate.Off() && n > rule.Rate.N {
+		return nil, fault.Field("messages", fmt.Sprintf("at most %d at once: the posting limit (%s) allows no more", rule.Rate.N, rule.Rate))
+	}
+	checks := make([]Check, n)
+	for i := range checks {
+		checks[i] = Check{Rule: rule, Key: c.ID}
+	}
+	return l.take(ctx, checks...)
 }
 
 // CreateRoom counts a room created by a user (a bucket and an hourly cap)

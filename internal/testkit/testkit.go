@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -575,4 +576,14 @@ func Loop(n int, fn func(worker, i int)) (stop func()) {
 		close(done)
 		wg.Wait()
 	}
+}
+
+// CPUTime is the user+system CPU time this process has used, for benchmarks
+// that report CPU per operation (comparable on a busy machine, unlike rates).
+func CPUTime(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
