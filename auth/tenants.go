@@ -176,6 +176,9 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch
 			if err := s.endLogins(tx, user.ID, nil); err != nil {
 				return err
 			}
+			if err := s.revoker.UserDisabled(tx, user.ID); err != nil {
+				return err
+			}
 		}
 		u := user
 		tx.AfterCommit(func() {
@@ -184,9 +187,7 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch
 				role = ""
 			}
 			s.policy.SetTenantRole(u.ID, u.TenantID, role)
-			if disabling {
-				s.revoker.UserDisabled(u.ID)
-			} else {
+			if !disabling {
 				s.revoker.UserUpdated(ViewUser(u)) // e.g. a new role: the Admin tab comes or goes at once
 			}
 		})

@@ -147,5 +147,5 @@ func (s *Service) announcePresence(userID string, online bool) {
 	for id := range rooms {
 		ev.RoomIDs = append(ev.RoomIDs, id)
 	}
-	s.hub.Publish(ev)
+	s.bus.PublishLive(ev)
 }

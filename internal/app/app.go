@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -83,6 +84,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := newNodeMetrics(reg)
 	hub := rooms.NewHub(cfg.SubscriberQueue, metrics, rooms.NewLocalStreamSlots(cfg.MaxStreamsPerUser))
+	var bus rooms.Bus = rooms.NewLocalBus()
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "parley_streams_open", Help: "Open event streams.",
 	}, func() float64 { return float64(hub.Subscribers()) }))
@@ -97,7 +99,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	pushSvc := push.New(st, presence, push.Options{VAPID: vapid, Subject: cfg.PushSubject, AllowPrivate: cfg.PushAllowPrivateEndpoints,
 		Workers: cfg.PushWorkers, Queue: cfg.PushQueue, MaxPerUser: cfg.PushMaxSubscriptions, TTL: cfg.PushTTL, Timeout: 15 * time.Second}, log)
 	auditLog := audit.New(st, policy)
-	authSvc := auth.NewService(st, policy, auth.NewSigner(key, cfg.AccessTokenTTL), auth.NewPasswords(cfg.BcryptCost), hub, auditLog,
+	authSvc := auth.NewService(st, policy, auth.NewSigner(key, cfg.AccessTokenTTL), auth.NewPasswords(cfg.BcryptCost), rooms.NewRevocations(bus), auditLog,
 		auth.Options{RefreshTTL: cfg.RefreshTokenTTL, InviteTTL: cfg.InviteTTL, SelfServiceTenants: cfg.SelfServiceTenant,
 			MaxUsersPerTenant: cfg.MaxUsersPerTenant, MaxAPIKeysPerTenant: cfg.MaxAPIKeysPerTenant,
 			MaxOpenInvitesPerTenant: cfg.MaxInvitesPerTenant, Limits: limits, LoginEnder: pushSvc})
@@ -109,7 +111,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	roomSvc := rooms.NewService(st, authSvc, hub, rooms.Caps{
 		RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser,
 		ReplayDepth: cfg.ReplayDepth},
-		auditLog, rooms.WithSearch(index), rooms.WithPresence(presence, cfg.PresenceGrace), rooms.WithNotifier(pushSvc))
+		auditLog, rooms.WithSearch(index), rooms.WithPresence(presence, cfg.PresenceGrace), rooms.WithNotifier(pushSvc),
+		rooms.WithBus(bus, rooms.RelayOptions{GapWait: cfg.BusGapWait, CatchUpPeriod: cfg.BusCatchUpInterval, Metrics: metrics, Log: log}))
+	if err := roomSvc.Start(ctx); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	pushSvc.Start()
 	a := &App{Auth: authSvc, Rooms: roomSvc, Push: pushSvc, Store: st, hub: hub, metrics: reg, counts: metrics, shutdown: make(chan struct{})}
 	a.handler = api.New(api.Deps{
@@ -148,7 +155,9 @@ func (a *App) Close() error {
 	a.stop()
 	a.bg.Wait()
 	err := a.Store.Close()
-	a.hub.Close() // after the store: its last commits still publish
+	a.Rooms.StopRelay() // after the store: its last commits still publish
+	err = errors.Join(err, a.Rooms.Bus().Close())
+	a.hub.Close()
 	a.streams.Wait()
 	return err
 }
@@ -158,6 +167,10 @@ func (a *App) Close() error {
 type nodeMetrics struct {
 	delivered prometheus.Counter
 	dropped   prometheus.Counter
+	recovered prometheus.Counter
+	cut       prometheus.Counter
+	behind    prometheus.Gauge
+	transit   prometheus.Histogram
 	refused   *prometheus.CounterVec
 	accepted  prometheus.Counter
 }
@@ -170,13 +183,27 @@ func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
 			Help: "Requests and connections refused by a rate limit or cap, by limit."}, []string{"limit"}),
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_connections_accepted_total",
 			Help: "Connections the public listener accepted (within the per-IP cap)."}),
+		recovered: prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_bus_recovered_events_total",
+			Help: "Committed events read from the database because the bus had not brought them (lost, late or down)."}),
+		cut: prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_bus_streams_cut_total",
+			Help: "Streams ended because events they missed could not be read (they resume with Last-Event-ID)."}),
+		behind: prometheus.NewGauge(prometheus.GaugeOpts{Name: "parley_bus_lag_events",
+			Help: "Committed events not yet delivered to this node's streams, at the last check."}),
+		transit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_bus_transit_seconds",
+			Help: "How long a log message took from its commit on one node to its arrival on this one.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
-	reg.MustRegister(m.delivered, m.dropped, m.refused, m.accepted)
+	reg.MustRegister(m.delivered, m.dropped, m.refused, m.accepted, m.recovered, m.cut, m.behind, m.transit)
 	return m
 }
 
-func (m *nodeMetrics) Delivered(n int)     { m.delivered.Add(float64(n)) }
-func (m *nodeMetrics) Dropped()            { m.dropped.Inc() }
+func (m *nodeMetrics) Delivered(n int) { m.delivered.Add(float64(n)) }
+func (m *nodeMetrics) Dropped()        { m.dropped.Inc() }
+func (m *nodeMetrics) Recovered(n int) { m.recovered.Add(float64(n)) }
+func (m *nodeMetrics) Cut(n int)       { m.cut.Add(float64(n)) }
+func (m *nodeMetrics) Behind(n int64)  { m.behind.Set(float64(n)) }
+func (m *nodeMetrics) Transit(d time.Duration) {
+	m.transit.Observe(d.Seconds())
+}
 func (m *nodeMetrics) Refused(rule string) { m.refused.WithLabelValues(rule).Inc() }
 
 func (m *nodeMetrics) connState(_ net.Conn, state http.ConnState) {
