@@ -21,6 +21,7 @@ import (
 	"parley/api"
 	"parley/audit"
 	"parley/auth"
+	"parley/cluster"
 	"parley/config"
 	"parley/internal/limit"
 	"parley/push"
@@ -38,6 +39,7 @@ type App struct {
 	Store    *store.Store
 	handler  http.Handler
 	hub      *rooms.Hub
+	leave    func() // stops sharing presence with other nodes (nil: none)
 	metrics  *prometheus.Registry
 	counts   *nodeMetrics
 	shutdown chan struct{}
@@ -47,10 +49,27 @@ type App struct {
 	once     sync.Once
 }
 
+// Option changes how a node is built, for tests.
+type Option func(*options)
+
+type options struct {
+	wrapBus func(rooms.Bus) rooms.Bus
+}
+
+// WithBusWrapper hands the node's bus through wrap (e.g. rooms.Lossy, to
+// lose messages on purpose).
+func WithBusWrapper(wrap func(rooms.Bus) rooms.Bus) Option {
+	return func(o *options) { o.wrapBus = wrap }
+}
+
 // New opens the database and builds the node.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
 	gin.SetMode(gin.ReleaseMode)
 	// The data dir holds the database and the signing key: its owner's only,
@@ -84,7 +103,27 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := newNodeMetrics(reg)
 	hub := rooms.NewHub(cfg.SubscriberQueue, metrics, rooms.NewLocalStreamSlots(cfg.MaxStreamsPerUser))
+	// The bus, and who is online: this node's own, or a cluster's over NATS.
 	var bus rooms.Bus = rooms.NewLocalBus()
+	var presence rooms.Presence = rooms.NewMemoryPresence()
+	var leave func()
+	if cfg.NATSURL != "" {
+		nb, err := cluster.Connect(cfg.NATSURL, cluster.Options{Name: "parley " + cfg.Listen, Log: log, Transit: metrics.Transit})
+		if err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+		cp, err := cluster.NewPresence(nb.Conn(), 0, log)
+		if err != nil {
+			_ = nb.Close()
+			_ = st.Close()
+			return nil, fmt.Errorf("share presence over NATS: %w", err)
+		}
+		bus, presence, leave = nb, cp, cp.Close
+	}
+	if o.wrapBus != nil {
+		bus = o.wrapBus(bus)
+	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "parley_streams_open", Help: "Open event streams.",
 	}, func() float64 { return float64(hub.Subscribers()) }))
@@ -94,8 +133,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		PostUser: cfg.PostLimitUser, PostKey: cfg.PostLimitKey, RoomUser: cfg.RoomLimitUser, RoomKey: cfg.RoomLimitKey,
 		RoomsPerHour: cfg.RoomsPerHour, TypingUser: cfg.TypingLimitUser,
 	})
-	// Who has a live stream: this node's own count (a cluster plugs in its own).
-	presence := rooms.NewMemoryPresence()
 	pushSvc := push.New(st, presence, push.Options{VAPID: vapid, Subject: cfg.PushSubject, AllowPrivate: cfg.PushAllowPrivateEndpoints,
 		Workers: cfg.PushWorkers, Queue: cfg.PushQueue, MaxPerUser: cfg.PushMaxSubscriptions, TTL: cfg.PushTTL, Timeout: 15 * time.Second}, log)
 	auditLog := audit.New(st, policy)
@@ -114,13 +151,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		auditLog, rooms.WithSearch(index), rooms.WithPresence(presence, cfg.PresenceGrace), rooms.WithNotifier(pushSvc),
 		rooms.WithBus(bus, rooms.RelayOptions{GapWait: cfg.BusGapWait, CatchUpPeriod: cfg.BusCatchUpInterval, Metrics: metrics, Log: log}))
 	if err := roomSvc.Start(ctx); err != nil {
+		if leave != nil {
+			leave()
+		}
+		_ = bus.Close()
 		_ = st.Close()
 		return nil, err
 	}
 	pushSvc.Start()
-	a := &App{Auth: authSvc, Rooms: roomSvc, Push: pushSvc, Store: st, hub: hub, metrics: reg, counts: metrics, shutdown: make(chan struct{})}
+	a := &App{Auth: authSvc, Rooms: roomSvc, Push: pushSvc, Store: st, hub: hub, leave: leave, metrics: reg, counts: metrics, shutdown: make(chan struct{})}
 	a.handler = api.New(api.Deps{
-		Auth: authSvc, Rooms: roomSvc, Audit: auditLog, Push: pushSvc, Store: st, Log: log, Metrics: reg, Web: web.Static(),
+		Auth: authSvc, Rooms: roomSvc, Audit: auditLog, Push: pushSvc, Store: st, Bus: bus, Log: log, Metrics: reg, Web: web.Static(),
 		PingInterval: cfg.PingInterval, StreamWriteTimeout: cfg.StreamWriteTimeout, Shutdown: a.shutdown, Streams: &a.streams,
 		ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, MetricsToken: cfg.MetricsToken,
 		TrustedProxies: cfg.Proxies(), Limits: limits, Refusals: metrics,
@@ -156,6 +197,9 @@ func (a *App) Close() error {
 	a.bg.Wait()
 	err := a.Store.Close()
 	a.Rooms.StopRelay() // after the store: its last commits still publish
+	if a.leave != nil {
+		a.leave()
+	}
 	err = errors.Join(err, a.Rooms.Bus().Close())
 	a.hub.Close()
 	a.streams.Wait()
