@@ -32,6 +32,8 @@ type Presence struct {
 	remote map[string]map[string]struct{} // node -> users online there
 	heard  map[string]time.Time           // node -> when it last spoke
 
+	gone func(userID string) // told of users offline everywhere once their node expired
+
 	sub  *nats.Subscription
 	stop chan struct{}
 	done chan struct{}
@@ -76,6 +78,15 @@ func NewPresence(nc *nats.Conn, heartbeat time.Duration, log *slog.Logger) (*Pre
 	return p, nil
 }
 
+// OnGone makes f hear of each user who was online only on a node that
+// stopped speaking: they are offline now. One node (the lowest id still
+// speaking) tells, so the cluster announces it once. Set it before streams open.
+func (p *Presence) OnGone(f func(userID string)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.gone = f
+}
+
 // Close stops telling; the others forget this node's users after the expiry.
 func (p *Presence) Close() {
 	p.once.Do(func() {
@@ -106,7 +117,7 @@ func (p *Presence) StreamClosed(userID string) bool {
 	} else {
 		p.local[userID]--
 	}
-	return last && !p.remoteLocked(userID)
+	return last
 }
 
 func (p *Presence) Online(userID string) bool {
@@ -164,17 +175,43 @@ func (p *Presence) beat() {
 			return
 		case <-t.C:
 			p.sendAll()
-			p.mu.Lock()
-			cutoff := time.Now().Add(-expiryBeats * p.heartbeat)
-			for node, at := range p.heard {
-				if at.Before(cutoff) {
-					delete(p.heard, node)
-					delete(p.remote, node)
-				}
+			gone, offline := p.expire()
+			for _, id := range offline {
+				gone(id)
 			}
-			p.mu.Unlock()
 		}
 	}
+}
+
+// expire forgets the nodes gone quiet and returns the users now offline
+// everywhere, if this node is the one to tell.
+func (p *Presence) expire() (func(string), []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cutoff := time.Now().Add(-expiryBeats * p.heartbeat)
+	var lost []string
+	leader := true
+	for node, at := range p.heard {
+		if at.Before(cutoff) {
+			for id := range p.remote[node] {
+				lost = append(lost, id)
+			}
+			delete(p.heard, node)
+			delete(p.remote, node)
+		} else if node < p.node {
+			leader = false
+		}
+	}
+	if !leader || p.gone == nil {
+		return nil, nil
+	}
+	var offline []string
+	for _, id := range lost {
+		if p.local[id] == 0 && !p.remoteLocked(id) {
+			offline = append(offline, id)
+		}
+	}
+	return p.gone, offline
 }
 
 func (p *Presence) sendAll() {

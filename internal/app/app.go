@@ -150,6 +150,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		ReplayDepth: cfg.ReplayDepth},
 		auditLog, rooms.WithSearch(index), rooms.WithPresence(presence, cfg.PresenceGrace), rooms.WithNotifier(pushSvc),
 		rooms.WithBus(bus, rooms.RelayOptions{GapWait: cfg.BusGapWait, CatchUpPeriod: cfg.BusCatchUpInterval, Metrics: metrics, Log: log}))
+	if cp, ok := presence.(*cluster.Presence); ok {
+		cp.OnGone(roomSvc.UserGone)
+	}
 	if err := roomSvc.Start(ctx); err != nil {
 		if leave != nil {
 			leave()
