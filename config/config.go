@@ -196,6 +196,31 @@ func (c Config) Proxies() []string {
 	return out
 }
 
+// Clustered reports whether this node is one of several: a shared database
+// and a bus.
+func (c Config) Clustered() bool { return c.DatabaseURL != "" && c.NATSURL != "" }
+
+// clusterProblems refuses a bus without a shared database, and a cluster
+// node that would generate a secret every node must share.
+func (c Config) clusterProblems() []string {
+	var problems []string
+	if c.NATSURL != "" && c.DatabaseURL == "" {
+		problems = append(problems, "nats_url needs database_url: several nodes cannot share a SQLite file; "+
+			"set database_url (postgres://…) or remove nats_url to run one node")
+	}
+	if c.Clustered() {
+		if c.JWTKey == "" {
+			problems = append(problems, "jwt_key must be set when nodes share database_url and nats_url: "+
+				"every node must sign and check tokens with the same key, so none generates its own")
+		}
+		if c.PushVAPIDPrivateKey == "" {
+			problems = append(problems, "push_vapid_private_key must be set when nodes share database_url and nats_url: "+
+				"every node must push with the key browsers subscribed with, so none generates its own")
+		}
+	}
+	return problems
+}
+
 // Validate rejects settings the server cannot run with.
 func (c Config) Validate() error {
 	var problems []string
@@ -253,6 +278,7 @@ func (c Config) Validate() error {
 	if c.NATSURL != "" && !strings.HasPrefix(c.NATSURL, "nats://") && !strings.HasPrefix(c.NATSURL, "tls://") {
 		problems = append(problems, "nats_url must be a nats:// or tls:// URL")
 	}
+	problems = append(problems, c.clusterProblems()...)
 	if c.PresenceGrace < 0 {
 		problems = append(problems, "presence_grace must not be negative")
 	}

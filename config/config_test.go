@@ -198,6 +198,13 @@ func TestLoadRefuses(t *testing.T) {
 		{"cap not a number", `{"max_rooms_per_tenant": "many"}`, nil, nil, "max_rooms_per_tenant"},
 		{"certificate without key", "", map[string]string{"PARLEY_TLS_CERT": "cert.pem"}, nil, "tls_cert and tls_key"},
 		{"key without certificate", `{"tls_key": "key.pem"}`, nil, nil, "tls_cert and tls_key"},
+		{"NATS with SQLite", "", map[string]string{"PARLEY_NATS_URL": "nats://127.0.0.1:4222"}, nil, "nats_url needs database_url"},
+		{"NATS URL not nats://", `{"nats_url": "http://127.0.0.1:4222", "database_url": "postgres://db/parley"}`, nil, nil, "nats_url must be"},
+		{"cluster without jwt key", "", map[string]string{"PARLEY_NATS_URL": "nats://127.0.0.1:4222", "PARLEY_DATABASE_URL": "postgres://db/parley",
+			"PARLEY_PUSH_VAPID_PRIVATE_KEY": "k"}, nil, "jwt_key must be set"},
+		{"cluster without VAPID key", "", map[string]string{"PARLEY_NATS_URL": "nats://127.0.0.1:4222", "PARLEY_DATABASE_URL": "postgres://db/parley",
+			"PARLEY_JWT_KEY": strings.Repeat("k", 32)}, nil, "push_vapid_private_key must be set"},
+		{"zero bus gap wait", "", map[string]string{"PARLEY_BUS_GAP_WAIT": "0s"}, nil, "bus_gap_wait"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

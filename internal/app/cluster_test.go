@@ -51,13 +51,15 @@ func clusterConfig(t *testing.T) (*testkit.NATS, func(*config.Config)) {
 		c.JWTKey = hex.EncodeToString(jwt)
 		c.PushVAPIDPrivateKey = base64.RawURLEncoding.EncodeToString(vapid.Bytes())
 		c.PostLimitUser, c.PostLimitKey = limit.Rate{}, limit.Rate{}
-		c.MaxStreamsPerUser = 0
+		c.MaxStreamsPerUser, c.MaxConnsPerIP = 0, 0
 		c.PresenceGrace = 0
 	}
 }
 
-// startCluster runs n nodes; wrap, if set, hands node i's bus through wrap(i).
-func startCluster(t *testing.T, n int, wrap func(i int, b rooms.Bus) rooms.Bus) *testCluster {
+// startCluster runs n nodes; wrap, if set, hands node i's bus through
+// wrap(i). setup runs on the first node before the others start (users,
+// rooms and memberships that every node then knows from its start).
+func startCluster(t *testing.T, n int, wrap func(i int, b rooms.Bus) rooms.Bus, setup func(first *testkit.Server)) *testCluster {
 	t.Helper()
 	nt, shared := clusterConfig(t)
 	c := &testCluster{nats: nt}
@@ -67,6 +69,9 @@ func startCluster(t *testing.T, n int, wrap func(i int, b rooms.Bus) rooms.Bus) 
 			opts = append(opts, app.WithBusWrapper(func(b rooms.Bus) rooms.Bus { return wrap(i, b) }))
 		}
 		c.nodes = append(c.nodes, testkit.StartWith(t, opts, shared))
+		if i == 0 && setup != nil {
+			setup(c.nodes[0])
+		}
 	}
 	return c
 }
@@ -89,14 +94,16 @@ func postOn(t *testing.T, s *testkit.Server, u testkit.User, roomID, body, clien
 }
 
 func TestClusterPostReachesEveryNodeInCommitOrder(t *testing.T) {
-	c := startCluster(t, 3, nil)
+	var alice, bob, carol testkit.User
+	var room string
+	c := startCluster(t, 3, nil, func(a *testkit.Server) {
+		alice, bob, carol = a.CreateTenant(t, "acme", "alice"), a.Signup(t, "acme", "bob"), a.Signup(t, "acme", "carol")
+		room = createRoomOn(t, a, alice, "general")
+		for _, u := range []testkit.User{bob, carol} {
+			a.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+room+"/join", u.Token, nil, nil)
+		}
+	})
 	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
-	alice := a.CreateTenant(t, "acme", "alice")
-	bob := b.Signup(t, "acme", "bob")
-	carol := cc.Signup(t, "acme", "carol")
-	room := createRoomOn(t, a, alice, "general")
-	b.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+room+"/join", bob.Token, nil, nil)
-	cc.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+room+"/join", carol.Token, nil, nil)
 	streams := []*testkit.Stream{
 		a.Open(t, "/api/v1/events", alice.Token, ""),
 		b.Open(t, "/api/v1/events", bob.Token, ""),
@@ -113,29 +120,36 @@ func TestClusterPostReachesEveryNodeInCommitOrder(t *testing.T) {
 }
 
 func TestClusterConcurrentPostsKeepSeqGaplessAndClientIDsIdempotent(t *testing.T) {
-	c := startCluster(t, 3, nil)
-	alice := c.nodes[0].CreateTenant(t, "acme", "alice")
-	room := createRoomOn(t, c.nodes[0], alice, "busy")
+	var alice testkit.User
+	var room string
+	c := startCluster(t, 3, nil, func(a *testkit.Server) {
+		alice = a.CreateTenant(t, "acme", "alice")
+		room = createRoomOn(t, a, alice, "busy")
+	})
 	var streams []*testkit.Stream
 	for _, s := range c.nodes {
 		streams = append(streams, s.Open(t, "/api/v1/rooms/"+room+"/events", alice.Token, ""))
 	}
-	const posts = 200
+	const posts, posters = 200, 24
 	var wg sync.WaitGroup
 	seqs := make([]int64, posts)
-	for i := range posts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// Each post is sent twice, through two nodes, with one client_id.
-			id := fmt.Sprintf("c-%d", i)
-			s1, m1 := postOn(t, c.nodes[i%3], alice, room, fmt.Sprint(i), id)
-			s2, m2 := postOn(t, c.nodes[(i+1)%3], alice, room, fmt.Sprint(i), id)
-			if s1 >= 300 || s2 >= 300 || m1.Message.Seq != m2.Message.Seq {
-				t.Errorf("post %d: statuses %d/%d, seqs %d/%d", i, s1, s2, m1.Message.Seq, m2.Message.Seq)
+	for w := range posters {
+		wg.Go(func() {
+			for i := w; i < posts; i += posters {
+				// Each post is sent twice, through two nodes at once, with one client_id.
+				id := fmt.Sprintf("c-%d", i)
+				var s1, s2 int
+				var m1, m2 busMessage
+				var both sync.WaitGroup
+				both.Go(func() { s1, m1 = postOn(t, c.nodes[i%3], alice, room, fmt.Sprint(i), id) })
+				both.Go(func() { s2, m2 = postOn(t, c.nodes[(i+1)%3], alice, room, fmt.Sprint(i), id) })
+				both.Wait()
+				if s1 >= 300 || s2 >= 300 || m1.Message.Seq != m2.Message.Seq {
+					t.Errorf("post %d: statuses %d/%d, seqs %d/%d", i, s1, s2, m1.Message.Seq, m2.Message.Seq)
+				}
+				seqs[i] = m1.Message.Seq
 			}
-			seqs[i] = m1.Message.Seq
-		}()
+		})
 	}
 	wg.Wait()
 	seen := map[int64]bool{}
@@ -154,9 +168,12 @@ func TestClusterConcurrentPostsKeepSeqGaplessAndClientIDsIdempotent(t *testing.T
 }
 
 func TestClusterResumeOnAnotherNodeIsExact(t *testing.T) {
-	c := startCluster(t, 3, nil)
-	alice := c.nodes[0].CreateTenant(t, "acme", "alice")
-	room := createRoomOn(t, c.nodes[0], alice, "moving")
+	var alice testkit.User
+	var room string
+	c := startCluster(t, 3, nil, func(a *testkit.Server) {
+		alice = a.CreateTenant(t, "acme", "alice")
+		room = createRoomOn(t, a, alice, "moving")
+	})
 	st := c.nodes[0].Open(t, "/api/v1/events", alice.Token, "")
 	const total = 90
 	var wg sync.WaitGroup
@@ -187,13 +204,14 @@ func TestClusterResumeOnAnotherNodeIsExact(t *testing.T) {
 }
 
 func TestClusterRevocationsEndStreamsOnOtherNodes(t *testing.T) {
-	c := startCluster(t, 2, nil)
+	var alice, bob, carol, dave testkit.User
+	var room string
+	c := startCluster(t, 2, nil, func(a *testkit.Server) {
+		alice, bob, carol, dave = a.CreateTenant(t, "acme", "alice"), a.Signup(t, "acme", "bob"), a.Signup(t, "acme", "carol"), a.Signup(t, "acme", "dave")
+		room = createRoomOn(t, a, alice, "general")
+		a.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+room+"/join", carol.Token, nil, nil)
+	})
 	a, b := c.nodes[0], c.nodes[1]
-	alice := a.CreateTenant(t, "acme", "alice")
-	bob := a.Signup(t, "acme", "bob")
-	carol := a.Signup(t, "acme", "carol")
-	room := createRoomOn(t, a, alice, "general")
-	a.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+room+"/join", carol.Token, nil, nil)
 
 	ended := func(what string, st *testkit.Stream) {
 		t.Helper()
@@ -215,7 +233,6 @@ func TestClusterRevocationsEndStreamsOnOtherNodes(t *testing.T) {
 	ended("member removed", carolStream)
 
 	// Disabling a user on A ends all their streams on B.
-	dave := a.Signup(t, "acme", "dave")
 	daveStream := b.Open(t, "/api/v1/events", dave.Token, "")
 	a.Must(t, http.StatusOK, "PATCH", "/api/v1/users/"+dave.ID, alice.Token, map[string]any{"disabled": true}, nil)
 	ended("user disabled", daveStream)
@@ -229,15 +246,18 @@ func TestClusterRevocationsEndStreamsOnOtherNodes(t *testing.T) {
 
 func TestClusterLostBusMessagesAreRecovered(t *testing.T) {
 	var n atomic.Int64
+	var alice testkit.User
+	var room string
 	c := startCluster(t, 2, func(i int, b rooms.Bus) rooms.Bus {
 		if i == 0 {
 			return b
 		}
 		return rooms.Lossy(b, func([]*rooms.Event) bool { return n.Add(1)%3 == 0 })
+	}, func(a *testkit.Server) {
+		alice = a.CreateTenant(t, "acme", "alice")
+		room = createRoomOn(t, a, alice, "lossy")
 	})
 	a, b := c.nodes[0], c.nodes[1]
-	alice := a.CreateTenant(t, "acme", "alice")
-	room := createRoomOn(t, a, alice, "lossy")
 	st := b.Open(t, "/api/v1/events", alice.Token, "")
 	for i := range 30 {
 		postOn(t, a, alice, room, fmt.Sprint(i), "")
@@ -249,10 +269,13 @@ func TestClusterLostBusMessagesAreRecovered(t *testing.T) {
 }
 
 func TestClusterBusDownAndBackLosesNothing(t *testing.T) {
-	c := startCluster(t, 2, nil)
+	var alice testkit.User
+	var room string
+	c := startCluster(t, 2, nil, func(a *testkit.Server) {
+		alice = a.CreateTenant(t, "acme", "alice")
+		room = createRoomOn(t, a, alice, "outage")
+	})
 	a, b := c.nodes[0], c.nodes[1]
-	alice := a.CreateTenant(t, "acme", "alice")
-	room := createRoomOn(t, a, alice, "outage")
 	st := b.Open(t, "/api/v1/events", alice.Token, "")
 	for i := range 10 {
 		postOn(t, a, alice, room, fmt.Sprint(i), "")
