@@ -42,22 +42,21 @@ func roleChanges() []roleChange {
 		}
 	}
 	bobIn := func(w roleWorld) []any { return []any{w.room.ID, w.bob.ID} }
+	setTopic := func(t *testing.T, w roleWorld) testkit.Response {
+		return w.s.Do(t, "PATCH", roomPath(w), w.bob.Token, map[string]string{"topic": "bob's"})
+	}
 	return []roleChange{
 		{
 			name: "room owner demoted", setup: setRoom("owner"),
-			request: func(t *testing.T, w roleWorld) testkit.Response {
-				return w.s.Do(t, "PATCH", roomPath(w), w.bob.Token, map[string]string{"topic": "bob's"})
-			},
-			before: http.StatusOK, after: http.StatusForbidden,
+			request: setTopic,
+			before:  http.StatusOK, after: http.StatusForbidden,
 			viaAPI: setRoom("member"),
 			sql:    `UPDATE room_members SET role = 'member' WHERE room_id = ? AND user_id = ?`, args: bobIn,
 		},
 		{
 			name: "room member promoted", setup: setRoom("member"),
-			request: func(t *testing.T, w roleWorld) testkit.Response {
-				return w.s.Do(t, "PATCH", roomPath(w), w.bob.Token, map[string]string{"topic": "bob's"})
-			},
-			before: http.StatusForbidden, after: http.StatusOK,
+			request: setTopic,
+			before:  http.StatusForbidden, after: http.StatusOK,
 			viaAPI: setRoom("owner"),
 			sql:    `UPDATE room_members SET role = 'owner' WHERE room_id = ? AND user_id = ?`, args: bobIn,
 		},
