@@ -95,6 +95,12 @@ func releaseSlot(ctx context.Context, db SQL, name, key, holder string) error {
 	return err
 }
 
+// releaseHolder gives back every slot holder holds.
+func releaseHolder(ctx context.Context, db SQL, holder string) error {
+	_, err := db.Exec(ctx, `DELETE FROM limit_leases WHERE holder = ?`, holder)
+	return err
+}
+
 // renewLeases moves the expiry of every lease holder holds to expires.
 func renewLeases(ctx context.Context, db SQL, holder string, expires int64) error {
 	_, err := db.Exec(ctx, `UPDATE limit_leases SET expires_at = ? WHERE holder = ?`, expires, holder)

@@ -152,14 +152,19 @@ func (s *Shared) claim(ctx context.Context, name, key string, most int, holder s
 
 // Run renews this node's leases well before they expire, carries out the
 // releases Give queued, and sweeps rows that count for nothing any more,
-// until ctx ends.
+// until ctx ends; then it gives back every lease the node still holds. Run
+// it for as long as the node uses the store, and stop it before closing the
+// database.
 func (s *Shared) Run(ctx context.Context) {
 	renew := time.NewTicker(s.lease / 3)
 	defer renew.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			s.releasePending(context.WithoutCancel(ctx))
+			// The node stops: whatever it still holds ends with it.
+			if err := releaseHolder(context.WithoutCancel(ctx), s.db, s.node); err != nil {
+				s.log.Warn("release limit leases", "err", err) // they expire by themselves
+			}
 			return
 		case <-s.wake:
 			s.releasePending(ctx)
