@@ -91,11 +91,10 @@ func TestBusLostMessagesAreReadFromTheLog(t *testing.T) {
 			var n atomic.Int64
 			s := lossyNode(t, bus(t), func([]*rooms.Event) bool { return n.Add(1)%3 == 0 })
 			alice := s.CreateTenant(t, "acme", "alice")
-			var rm busRoom
-			s.Must(t, http.StatusCreated, "POST", "/api/v1/rooms", alice.Token, map[string]string{"name": "general", "visibility": "public"}, &rm)
+			rm := createRoomOn(t, s, alice, "general")
 			st := s.Open(t, "/api/v1/events", alice.Token, "")
 			for i := range 30 {
-				s.Must(t, http.StatusCreated, "POST", "/api/v1/rooms/"+rm.ID+"/messages", alice.Token, map[string]string{"body": fmt.Sprint(i)}, nil)
+				s.Must(t, http.StatusCreated, "POST", "/api/v1/rooms/"+rm+"/messages", alice.Token, map[string]string{"body": fmt.Sprint(i)}, nil)
 			}
 			expectMessages(t, st, 30)
 			if got := s.Metric(t, "parley_bus_recovered_events_total"); got == 0 {
@@ -114,11 +113,10 @@ func TestBusLostLastMessageIsFound(t *testing.T) {
 			var lose atomic.Bool
 			s := lossyNode(t, bus(t), func([]*rooms.Event) bool { return lose.Load() })
 			alice := s.CreateTenant(t, "acme", "alice")
-			var rm busRoom
-			s.Must(t, http.StatusCreated, "POST", "/api/v1/rooms", alice.Token, map[string]string{"name": "general", "visibility": "public"}, &rm)
+			rm := createRoomOn(t, s, alice, "general")
 			st := s.Open(t, "/api/v1/events", alice.Token, "")
 			lose.Store(true) // nothing more comes over the bus: no later message reveals the gap
-			s.Must(t, http.StatusCreated, "POST", "/api/v1/rooms/"+rm.ID+"/messages", alice.Token, map[string]string{"body": "only"}, nil)
+			s.Must(t, http.StatusCreated, "POST", "/api/v1/rooms/"+rm+"/messages", alice.Token, map[string]string{"body": "only"}, nil)
 			expectMessages(t, st, 1)
 		})
 	}
@@ -148,11 +146,10 @@ func TestBusCarriesTyping(t *testing.T) {
 			s := lossyNode(t, bus(t), func([]*rooms.Event) bool { return false })
 			alice := s.CreateTenant(t, "acme", "alice")
 			bob := s.Signup(t, "acme", "bob")
-			var rm busRoom
-			s.Must(t, http.StatusCreated, "POST", "/api/v1/rooms", alice.Token, map[string]string{"name": "general", "visibility": "public"}, &rm)
-			s.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+rm.ID+"/join", bob.Token, nil, nil)
-			st := s.Open(t, "/api/v1/rooms/"+rm.ID+"/events", alice.Token, "")
-			s.Must(t, http.StatusNoContent, "POST", "/api/v1/rooms/"+rm.ID+"/typing", bob.Token, nil, nil)
+			rm := createRoomOn(t, s, alice, "general")
+			s.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+rm+"/join", bob.Token, nil, nil)
+			st := s.Open(t, "/api/v1/rooms/"+rm+"/events", alice.Token, "")
+			s.Must(t, http.StatusNoContent, "POST", "/api/v1/rooms/"+rm+"/typing", bob.Token, nil, nil)
 			ev := st.NextNamed(t, "typing", busWait)
 			if ev.ID != "" {
 				t.Fatalf("typing carries an id (%s): it must never be replayed", ev.ID)

@@ -76,6 +76,19 @@ func startCluster(t *testing.T, n int, wrap func(i int, b rooms.Bus) rooms.Bus, 
 	return c
 }
 
+// startWithRoom runs n nodes (wrap as startCluster) with a tenant whose
+// owner, alice, has a public room named name.
+func startWithRoom(t *testing.T, n int, wrap func(i int, b rooms.Bus) rooms.Bus, name string) (*testCluster, testkit.User, string) {
+	t.Helper()
+	var alice testkit.User
+	var room string
+	c := startCluster(t, n, wrap, func(a *testkit.Server) {
+		alice = a.CreateTenant(t, "acme", "alice")
+		room = createRoomOn(t, a, alice, name)
+	})
+	return c, alice, room
+}
+
 func createRoomOn(t *testing.T, s *testkit.Server, u testkit.User, name string) string {
 	t.Helper()
 	var rm busRoom
@@ -120,12 +133,7 @@ func TestClusterPostReachesEveryNodeInCommitOrder(t *testing.T) {
 }
 
 func TestClusterConcurrentPostsKeepSeqGaplessAndClientIDsIdempotent(t *testing.T) {
-	var alice testkit.User
-	var room string
-	c := startCluster(t, 3, nil, func(a *testkit.Server) {
-		alice = a.CreateTenant(t, "acme", "alice")
-		room = createRoomOn(t, a, alice, "busy")
-	})
+	c, alice, room := startWithRoom(t, 3, nil, "busy")
 	var streams []*testkit.Stream
 	for _, s := range c.nodes {
 		streams = append(streams, s.Open(t, "/api/v1/rooms/"+room+"/events", alice.Token, ""))
@@ -168,12 +176,7 @@ func TestClusterConcurrentPostsKeepSeqGaplessAndClientIDsIdempotent(t *testing.T
 }
 
 func TestClusterResumeOnAnotherNodeIsExact(t *testing.T) {
-	var alice testkit.User
-	var room string
-	c := startCluster(t, 3, nil, func(a *testkit.Server) {
-		alice = a.CreateTenant(t, "acme", "alice")
-		room = createRoomOn(t, a, alice, "moving")
-	})
+	c, alice, room := startWithRoom(t, 3, nil, "moving")
 	st := c.nodes[0].Open(t, "/api/v1/events", alice.Token, "")
 	const total = 90
 	var wg sync.WaitGroup
@@ -246,17 +249,12 @@ func TestClusterRevocationsEndStreamsOnOtherNodes(t *testing.T) {
 
 func TestClusterLostBusMessagesAreRecovered(t *testing.T) {
 	var n atomic.Int64
-	var alice testkit.User
-	var room string
-	c := startCluster(t, 2, func(i int, b rooms.Bus) rooms.Bus {
+	c, alice, room := startWithRoom(t, 2, func(i int, b rooms.Bus) rooms.Bus {
 		if i == 0 {
 			return b
 		}
 		return rooms.Lossy(b, func([]*rooms.Event) bool { return n.Add(1)%3 == 0 })
-	}, func(a *testkit.Server) {
-		alice = a.CreateTenant(t, "acme", "alice")
-		room = createRoomOn(t, a, alice, "lossy")
-	})
+	}, "lossy")
 	a, b := c.nodes[0], c.nodes[1]
 	st := b.Open(t, "/api/v1/events", alice.Token, "")
 	for i := range 30 {
@@ -269,12 +267,7 @@ func TestClusterLostBusMessagesAreRecovered(t *testing.T) {
 }
 
 func TestClusterBusDownAndBackLosesNothing(t *testing.T) {
-	var alice testkit.User
-	var room string
-	c := startCluster(t, 2, nil, func(a *testkit.Server) {
-		alice = a.CreateTenant(t, "acme", "alice")
-		room = createRoomOn(t, a, alice, "outage")
-	})
+	c, alice, room := startWithRoom(t, 2, nil, "outage")
 	a, b := c.nodes[0], c.nodes[1]
 	st := b.Open(t, "/api/v1/events", alice.Token, "")
 	for i := range 10 {
