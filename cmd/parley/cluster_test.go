@@ -65,7 +65,7 @@ func TestClusterNodeKilledLosesNothingAndItsStreamResumesElsewhere(t *testing.T)
 		once   sync.Once
 	)
 	var bDead atomic.Bool
-	stop := testkit.Loop(6, func(p, n int) {
+	stop := sync.OnceFunc(testkit.Loop(6, func(p, n int) {
 		body := fmt.Sprintf("p%d-%d", p, n)
 		node := nodes[p%3]
 		if p%3 == 1 && bDead.Load() {
@@ -79,7 +79,7 @@ func TestClusterNodeKilledLosesNothingAndItsStreamResumesElsewhere(t *testing.T)
 			}
 			mu.Unlock()
 		}
-	})
+	}))
 	defer stop()
 	select {
 	case <-enough:
