@@ -105,17 +105,14 @@ func (r *relay) start(ctx context.Context) error {
 	return nil
 }
 
+// close stops the relay's checks (its goroutine runs once started).
 func (r *relay) close() {
 	r.once.Do(func() { close(r.stop) })
-	select {
-	case <-r.done:
-	default:
-		r.mu.Lock()
-		started := r.started
-		r.mu.Unlock()
-		if started {
-			<-r.done
-		}
+	r.mu.Lock()
+	started := r.started
+	r.mu.Unlock()
+	if started {
+		<-r.done
 	}
 }
 
