@@ -58,7 +58,8 @@ type RelayOptions struct {
 // about two periods. If a gap cannot be read, every stream is cut: each
 // resumes exactly with its Last-Event-ID.
 type relay struct {
-	svc  *Service
+	hub  *Hub
+	log  eventLog
 	opts RelayOptions
 
 	mu       sync.Mutex
@@ -74,7 +75,14 @@ type relay struct {
 	once sync.Once
 }
 
-func newRelay(svc *Service, opts RelayOptions) *relay {
+// eventLog is where the relay reads what the bus did not bring: the
+// database (Service), or a fake in tests.
+type eventLog interface {
+	newestEvent(ctx context.Context) (int64, error)
+	loggedEvents(ctx context.Context, from, to int64, limit int) ([]*Event, int64, error)
+}
+
+func newRelay(hub *Hub, log eventLog, opts RelayOptions) *relay {
 	if opts.GapWait <= 0 {
 		opts.GapWait = DefaultGapWait
 	}
@@ -87,13 +95,13 @@ func newRelay(svc *Service, opts RelayOptions) *relay {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &relay{svc: svc, opts: opts, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	return &relay{hub: hub, log: log, opts: opts, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // start begins at the newest committed event. The bus is already delivering:
 // what came before is held, and what this read covers is dropped.
 func (r *relay) start(ctx context.Context) error {
-	newest, err := r.svc.newestEvent(ctx)
+	newest, err := r.log.newestEvent(ctx)
 	if err != nil {
 		return err
 	}
@@ -126,7 +134,7 @@ func (r *relay) Log(evs []*Event) {
 		for ; i < len(evs) && evs[i].ID <= r.applied+1; i++ {
 			if evs[i].ID == r.applied+1 {
 				r.applied = evs[i].ID
-				r.svc.hub.Publish(evs[i])
+				r.hub.Publish(evs[i])
 			}
 		}
 		if evs = evs[i:]; len(evs) == 0 {
@@ -140,7 +148,7 @@ func (r *relay) Log(evs []*Event) {
 }
 
 // Live takes an ephemeral event from the bus.
-func (r *relay) Live(ev *Event) { r.svc.hub.Publish(ev) }
+func (r *relay) Live(ev *Event) { r.hub.Publish(ev) }
 
 // settleLocked delivers what pending holds in order up to the first gap, and
 // wakes the recovery when a gap remains.
@@ -152,7 +160,7 @@ func (r *relay) settleLocked() {
 	for ; i < len(r.pending) && r.pending[i].ID <= r.applied+1; i++ {
 		if ev := r.pending[i]; ev.ID == r.applied+1 {
 			r.applied = ev.ID
-			r.svc.hub.Publish(ev)
+			r.hub.Publish(ev)
 		}
 	}
 	r.pending = slices.Delete(r.pending, 0, i)
@@ -222,7 +230,7 @@ func (r *relay) fillGaps() {
 func (r *relay) catchUp() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	newest, err := r.svc.newestEvent(ctx)
+	newest, err := r.log.newestEvent(ctx)
 	if err != nil {
 		r.opts.Log.Warn("relay: read the newest event", "err", err)
 		return
@@ -245,7 +253,7 @@ func (r *relay) recover(from, to int64) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for from < to {
-		evs, last, err := r.svc.loggedEvents(ctx, from, to, relayPage)
+		evs, last, err := r.log.loggedEvents(ctx, from, to, relayPage)
 		if err != nil {
 			r.cut(to, err)
 			return false
@@ -255,16 +263,16 @@ func (r *relay) recover(from, to int64) bool {
 		for _, ev := range evs {
 			if ev.ID > r.applied {
 				r.applied = ev.ID
-				r.svc.hub.Publish(ev)
+				r.hub.Publish(ev)
 				n++
 			}
+		}
+		if n > 0 {
+			r.opts.Metrics.Recovered(n)
 		}
 		r.applied = max(r.applied, last)
 		r.settleLocked()
 		r.mu.Unlock()
-		if n > 0 {
-			r.opts.Metrics.Recovered(n)
-		}
 		from = last
 	}
 	return true
@@ -273,7 +281,7 @@ func (r *relay) recover(from, to int64) bool {
 // cut ends every stream: this node cannot tell them what they missed.
 func (r *relay) cut(to int64, err error) {
 	r.mu.Lock()
-	streams := r.svc.hub.cutAll(EndLagging)
+	streams := r.hub.cutAll(EndLagging)
 	r.applied = max(r.applied, to)
 	r.settleLocked()
 	r.mu.Unlock()

@@ -89,7 +89,7 @@ func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps, aud
 	for _, o := range opts {
 		o(s, &relayOpts)
 	}
-	s.relay = newRelay(s, relayOpts)
+	s.relay = newRelay(hub, s, relayOpts)
 	return s
 }
 
