@@ -17,7 +17,7 @@ func (h *handlers) mintToken(c *gin.Context) {
 	}) {
 		p := principal(c)
 		// Only a caller allowed to mint tokens learns what the body lacks.
-		if err := h.Auth.Require(p, auth.TenantObject, "tokens.create"); err != nil {
+		if err := h.Auth.Require(p, "tokens.create"); err != nil {
 			h.fail(c, err)
 			return
 		}

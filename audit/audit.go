@@ -81,7 +81,7 @@ type PartyJSON struct {
 
 // List returns a page of p's tenant's log, for its admins and owners.
 func (l *Log) List(ctx context.Context, p auth.Principal, q Query) (Page, error) {
-	if !l.policy.Allowed(p.Subject(), p.TenantID, auth.TenantObject, "audit.view") {
+	if !l.policy.Can(p, "audit.view") {
 		return Page{}, fault.New(fault.Forbidden, "only the workspace's admins may read its audit log")
 	}
 	if q.Before != "" {

@@ -21,7 +21,7 @@ func TestEntriesCommitAndRollBackWithTheirChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	policy, err := auth.NewPolicy(ctx, st)
+	policy, err := auth.NewPolicy()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,6 @@ func TestEntriesCommitAndRollBackWithTheirChange(t *testing.T) {
 	tenant := store.Tenant{ID: "t1", Slug: "acme", Name: "Acme", SignupPolicy: "open", CreatedAt: time.Now().UTC()}
 	admin := auth.Principal{TenantID: "t1", UserID: "u1", Role: auth.RoleAdmin, ClientIP: "192.0.2.7",
 		User: &store.User{ID: "u1", Username: "alice"}}
-	policy.SetTenantRole("u1", "t1", auth.RoleAdmin)
 	target := auth.Target{Type: "tenant", ID: "t1", Name: "acme"}
 
 	failed := errors.New("the change failed after its entry was written")

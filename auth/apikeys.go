@@ -32,7 +32,7 @@ var lowerBase32 = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPad
 // CreateKey makes an API key for the principal's tenant. Each key gets a bot
 // user, named after the key, that authors the messages the key posts.
 func (s *Service) CreateKey(ctx context.Context, p Principal, name string, scopes []string) (NewKey, error) {
-	if err := s.Require(p, TenantObject, "apikeys.manage"); err != nil {
+	if err := s.Require(p, "apikeys.manage"); err != nil {
 		return NewKey{}, err
 	}
 	return s.createKey(ctx, p, name, scopes)
@@ -90,7 +90,6 @@ func (s *Service) insertKey(ctx context.Context, p Principal, name string, scope
 		if err := tx.Create(&key).Error; err != nil {
 			return err
 		}
-		tx.AfterCommit(func() { s.policy.SetKeyScopes(key.ID, tenantID, scopes) })
 		return s.audit.Record(tx, p, "apikey.created", keyTarget(key), map[string]string{"scopes": key.Scopes})
 	})
 	if err != nil {
@@ -101,7 +100,7 @@ func (s *Service) insertKey(ctx context.Context, p Principal, name string, scope
 
 // ListKeys returns the tenant's keys (without secrets), newest first.
 func (s *Service) ListKeys(ctx context.Context, p Principal) ([]store.APIKey, error) {
-	if err := s.Require(p, TenantObject, "apikeys.manage"); err != nil {
+	if err := s.Require(p, "apikeys.manage"); err != nil {
 		return nil, err
 	}
 	var keys []store.APIKey
@@ -116,7 +115,7 @@ func (s *Service) ListKeys(ctx context.Context, p Principal) ([]store.APIKey, er
 
 // RevokeKey stops a key at once.
 func (s *Service) RevokeKey(ctx context.Context, p Principal, keyID string) error {
-	if err := s.Require(p, TenantObject, "apikeys.manage"); err != nil {
+	if err := s.Require(p, "apikeys.manage"); err != nil {
 		return err
 	}
 	return s.st.Write(ctx, func(tx *store.Tx) error {
@@ -128,7 +127,6 @@ func (s *Service) RevokeKey(ctx context.Context, p Principal, keyID string) erro
 			return err
 		}
 		tx.Invalidate(apiKeyKey(key.Prefix))
-		tx.AfterCommit(func() { s.policy.SetKeyScopes(keyID, p.TenantID, nil) })
 		return s.audit.Record(tx, p, "apikey.revoked", keyTarget(key), nil)
 	})
 }

@@ -33,7 +33,7 @@ var errBadInvite = fault.New(fault.Forbidden, "the invite code is invalid, used 
 // CreateInvite makes an invite code for up to maxUses sign-ups (nil: one),
 // valid until its expiry.
 func (s *Service) CreateInvite(ctx context.Context, p Principal, maxUses *int) (NewInvite, error) {
-	if err := s.Require(p, TenantObject, "invites.manage"); err != nil {
+	if err := s.Require(p, "invites.manage"); err != nil {
 		return NewInvite{}, err
 	}
 	uses := 1
@@ -71,7 +71,7 @@ func (s *Service) CreateInvite(ctx context.Context, p Principal, maxUses *int) (
 
 // ListInvites returns the tenant's open invites (not used up, not expired), newest first.
 func (s *Service) ListInvites(ctx context.Context, p Principal) ([]store.Invite, error) {
-	if err := s.Require(p, TenantObject, "invites.manage"); err != nil {
+	if err := s.Require(p, "invites.manage"); err != nil {
 		return nil, err
 	}
 	var invites []store.Invite
@@ -82,7 +82,7 @@ func (s *Service) ListInvites(ctx context.Context, p Principal) ([]store.Invite,
 
 // RevokeInvite ends an open invite, named by its code or its public prefix.
 func (s *Service) RevokeInvite(ctx context.Context, p Principal, code string) error {
-	if err := s.Require(p, TenantObject, "invites.manage"); err != nil {
+	if err := s.Require(p, "invites.manage"); err != nil {
 		return err
 	}
 	notFound := fault.New(fault.NotFound, "no open invite has this code")

@@ -1,20 +1,13 @@
 package auth
 
 import (
-	"context"
 	_ "embed"
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
 	"github.com/casbin/casbin/v2/persist"
-
-	"parley/store"
 )
 
 //go:embed model.conf
@@ -23,171 +16,96 @@ var modelText string
 //go:embed policy.csv
 var policyText string
 
-// Policy answers "may this subject do this action here?" with casbin.
+// Policy answers "does this role grant this action?" with casbin, from the
+// fixed model.conf and policy.csv.
 //
-// What each role may do is fixed in policy.csv. Who holds which role is kept in
-// Parley's own tables (users.role, room_members.role, api_keys.scopes), written
-// in the same transaction as the change it belongs to, so a role can never
-// disagree with the data; the enforcer loads them at start and is kept in step
-// after each commit.
+// It keeps no record of who holds which role: that lives only in Parley's
+// tables (users.role, room_members.role, api_keys.scopes) and is read with
+// each request (the tenant role or scopes by authentication, the room role by
+// the room's access check; through store.Cache, which writes invalidate in
+// commit order, or from the database when the cache is off), so no node ever
+// decides from a copy of the roles that another node's write left stale.
+//
+// policy.csv is fixed, so casbin is asked once, at start, about every role and
+// every action it names, and its answers are kept in a table: evaluating
+// casbin's matcher on each check would cost more than the rest of a post.
 type Policy struct {
-	enforcer *casbin.SyncedEnforcer
-	// decisions caches Enforce answers until the next role change: casbin
-	// evaluates its matcher expression on every call, which costs more than
-	// the rest of posting a message.
-	decisions atomic.Pointer[sync.Map]
-	cached    atomic.Int64 // entries in decisions, to bound its memory
+	grants map[grant]bool // only casbin's "yes" answers
 }
 
-const maxCachedDecisions = 100_000
+// Where a role is held, as policy.csv prefixes it.
+const (
+	kindTenant = "tenant" // a user's role in their tenant
+	kindRoom   = "room"   // a user's role in one room
+	kindScope  = "scope"  // an API key's scope
+)
 
-// NewPolicy loads the model, the role policies and every role assignment.
-func NewPolicy(ctx context.Context, st *store.Store) (*Policy, error) {
+// grant is one role (split into where it is held and its name, so that
+// checks build no strings) and one action.
+type grant struct{ kind, name, act string }
+
+// NewPolicy loads the model and the role policies, and records casbin's
+// decision for every role and action they name.
+func NewPolicy() (*Policy, error) {
 	m, err := model.NewModelFromString(modelText)
 	if err != nil {
 		return nil, fmt.Errorf("casbin model: %w", err)
 	}
-	e, err := casbin.NewSyncedEnforcer(m, &roleAdapter{ctx: ctx, st: st})
+	e, err := casbin.NewEnforcer(m)
 	if err != nil {
 		return nil, fmt.Errorf("casbin enforcer: %w", err)
 	}
-	e.EnableAutoSave(false) // roles are saved by the domain's own transaction
-	p := &Policy{enforcer: e}
-	p.decisions.Store(new(sync.Map))
-	return p, nil
-}
-
-// RoomObject names a room for policy checks.
-func RoomObject(roomID string) string { return "room:" + roomID }
-
-// TenantObject names the tenant itself for policy checks.
-const TenantObject = "tenant"
-
-// Allowed reports whether subject may do act on obj in tenant.
-func (p *Policy) Allowed(subject, tenantID, obj, act string) bool {
-	decisions := p.decisions.Load()
-	key := subject + "\x00" + tenantID + "\x00" + obj + "\x00" + act
-	if ok, found := decisions.Load(key); found {
-		return ok.(bool)
-	}
-	ok, err := p.enforcer.Enforce(subject, tenantID, obj, act)
-	allowed := err == nil && ok
-	if p.cached.Add(1) > maxCachedDecisions {
-		p.forget()
-	}
-	decisions.Store(key, allowed)
-	return allowed
-}
-
-// SetTenantRole gives a subject exactly one tenant role ("" removes it).
-func (p *Policy) SetTenantRole(subject, tenantID, role string) {
-	p.replaceRoles("g", subject, tenantID, prefixed("tenant:", role))
-}
-
-// SetKeyScopes gives an API key one role per scope (nil removes them all).
-func (p *Policy) SetKeyScopes(keyID, tenantID string, scopes []string) {
-	p.replaceRoles("g", keyID, tenantID, prefixed("scope:", scopes...))
-}
-
-// SetRoomRole gives a user exactly one role in a room ("" removes it).
-func (p *Policy) SetRoomRole(userID, roomID, role string) {
-	p.replaceRoles("g2", userID, RoomObject(roomID), prefixed("room:", role))
-}
-
-// forget drops cached decisions after a role change. It runs after the
-// change, so a decision cached meanwhile from the old roles is dropped too.
-func (p *Policy) forget() {
-	p.decisions.Store(new(sync.Map))
-	p.cached.Store(0)
-}
-
-// replaceRoles swaps the subject's roles in one domain for want. It removes
-// exact rules, never by filter: a filtered removal scans and rebuilds every
-// role link, which grows with the number of users and memberships.
-func (p *Policy) replaceRoles(ptype, subject, domain string, want []string) {
-	defer p.forget()
-	have, _ := p.enforcer.GetNamedRoleManager(ptype).GetRoles(subject, domain)
-	for _, role := range have {
-		if !slices.Contains(want, role) {
-			_, _ = p.enforcer.RemoveNamedGroupingPolicy(ptype, subject, role, domain)
-		}
-	}
-	for _, role := range want {
-		if !slices.Contains(have, role) {
-			_, _ = p.enforcer.AddNamedGroupingPolicy(ptype, subject, role, domain)
-		}
-	}
-}
-
-func prefixed(prefix string, names ...string) []string {
-	var out []string
-	for _, n := range names {
-		if n != "" {
-			out = append(out, prefix+n)
-		}
-	}
-	return out
-}
-
-// DropRoom forgets every role in a deleted room.
-func (p *Policy) DropRoom(roomID string) {
-	defer p.forget()
-	_, _ = p.enforcer.RemoveFilteredNamedGroupingPolicy("g2", 2, RoomObject(roomID))
-}
-
-// roleAdapter feeds casbin the fixed policies and the role assignments kept in
-// Parley's tables. Saving is the domain's job, so the save methods refuse.
-type roleAdapter struct {
-	ctx context.Context
-	st  *store.Store
-}
-
-var errReadOnly = errors.New("roles are saved with the data they belong to, not through casbin")
-
-func (a *roleAdapter) LoadPolicy(m model.Model) error {
 	for _, line := range strings.Split(policyText, "\n") {
-		if err := persist.LoadPolicyLine(strings.TrimSpace(line), m); err != nil {
-			return err
+		if err := persist.LoadPolicyLine(strings.TrimSpace(line), e.GetModel()); err != nil {
+			return nil, fmt.Errorf("casbin policy: %w", err)
 		}
 	}
-	db := a.st.Read(a.ctx)
-	var users []store.User
-	if err := db.Select("id", "tenant_id", "role").Where("disabled = ? AND is_bot = ?", false, false).Find(&users).Error; err != nil {
-		return fmt.Errorf("load tenant roles: %w", err)
+	rules, err := e.GetPolicy()
+	if err != nil {
+		return nil, fmt.Errorf("casbin policy: %w", err)
 	}
-	for _, u := range users {
-		if err := persist.LoadPolicyArray([]string{"g", u.ID, "tenant:" + u.Role, u.TenantID}, m); err != nil {
-			return err
+	roles, acts := map[string]bool{}, map[string]bool{}
+	for _, r := range rules {
+		roles[r[0]], acts[r[1]] = true, true
+	}
+	p := &Policy{grants: map[grant]bool{}}
+	for role := range roles {
+		kind, name, _ := strings.Cut(role, ":")
+		if kind != kindTenant && kind != kindRoom && kind != kindScope {
+			return nil, fmt.Errorf("casbin policy: role %q names neither tenant, room nor scope", role)
 		}
-	}
-	var keys []store.APIKey
-	if err := db.Select("id", "tenant_id", "scopes").Where("revoked_at IS NULL").Find(&keys).Error; err != nil {
-		return fmt.Errorf("load api key scopes: %w", err)
-	}
-	for _, k := range keys {
-		for _, s := range SplitScopes(k.Scopes) {
-			if err := persist.LoadPolicyArray([]string{"g", k.ID, "scope:" + s, k.TenantID}, m); err != nil {
-				return err
+		for act := range acts {
+			allowed, err := e.Enforce(role, act)
+			if err != nil {
+				return nil, fmt.Errorf("casbin: %w", err)
+			}
+			if allowed {
+				p.grants[grant{kind, name, act}] = true
 			}
 		}
 	}
-	var members []store.RoomMember
-	if err := db.Select("room_id", "user_id", "role").Find(&members).Error; err != nil {
-		return fmt.Errorf("load room roles: %w", err)
-	}
-	for _, rm := range members {
-		if err := persist.LoadPolicyArray([]string{"g2", rm.UserID, "room:" + rm.Role, RoomObject(rm.RoomID)}, m); err != nil {
-			return err
-		}
-	}
-	return nil
+	return p, nil
 }
 
-func (a *roleAdapter) SavePolicy(model.Model) error                { return errReadOnly }
-func (a *roleAdapter) AddPolicy(string, string, []string) error    { return errReadOnly }
-func (a *roleAdapter) RemovePolicy(string, string, []string) error { return errReadOnly }
-func (a *roleAdapter) RemoveFilteredPolicy(string, string, int, ...string) error {
-	return errReadOnly
+// Can reports whether the principal may do act tenant-wide: whether its
+// tenant role (a user) or one of its scopes (an API key) grants act.
+func (pol *Policy) Can(p Principal, act string) bool {
+	if p.IsKey() {
+		for _, s := range p.Scopes {
+			if pol.grants[grant{kindScope, s, act}] {
+				return true
+			}
+		}
+		return false
+	}
+	return p.Role != "" && pol.grants[grant{kindTenant, p.Role, act}]
+}
+
+// CanInRoom reports whether the principal, holding roomRole in a room ("" if
+// not a member), may do act there: its tenant role or scopes may grant it
+// everywhere, its room role there.
+func (pol *Policy) CanInRoom(p Principal, roomRole, act string) bool {
+	return pol.Can(p, act) || (roomRole != "" && !p.IsKey() && pol.grants[grant{kindRoom, roomRole, act}])
 }
 
 // SplitScopes parses the stored comma-separated scope list.

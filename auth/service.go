@@ -59,9 +59,6 @@ func NewService(st *store.Store, policy *Policy, signer *Signer, passwords *Pass
 	}
 }
 
-// Policy returns the authorisation policy, for other domains to check against.
-func (s *Service) Policy() *Policy { return s.policy }
-
 // Principal is who is calling: a user with a login, or a tenant's API key.
 type Principal struct {
 	TenantID  string
@@ -76,7 +73,7 @@ type Principal struct {
 	ClientIP  string      // where the request came from, for the audit log
 }
 
-// Subject is the casbin subject for this principal.
+// Subject is who the principal is: the user's id, or the API key's.
 func (p Principal) Subject() string {
 	if p.KeyID != "" {
 		return p.KeyID
@@ -87,14 +84,19 @@ func (p Principal) Subject() string {
 // IsKey reports whether the principal is an API key.
 func (p Principal) IsKey() bool { return p.KeyID != "" }
 
-// Can reports whether the principal may do act on obj in its tenant.
-func (s *Service) Can(p Principal, obj, act string) bool {
-	return s.policy.Allowed(p.Subject(), p.TenantID, obj, act)
+// Can reports whether the principal may do act tenant-wide, as its tenant
+// role or its scopes, read when it authenticated, grant.
+func (s *Service) Can(p Principal, act string) bool { return s.policy.Can(p, act) }
+
+// CanInRoom reports whether the principal may do act in a room where it holds
+// roomRole ("" if not a member), as the room's access check read it.
+func (s *Service) CanInRoom(p Principal, roomRole, act string) bool {
+	return s.policy.CanInRoom(p, roomRole, act)
 }
 
-// Require returns a Forbidden fault unless the principal may do act on obj.
-func (s *Service) Require(p Principal, obj, act string) error {
-	if !s.Can(p, obj, act) {
+// Require returns a Forbidden fault unless the principal may do act tenant-wide.
+func (s *Service) Require(p Principal, act string) error {
+	if !s.Can(p, act) {
 		return fault.New(fault.Forbidden, "you may not do this")
 	}
 	return nil
@@ -223,7 +225,7 @@ func (s *Service) Login(ctx context.Context, slug, username, password, clientIP 
 // IssueFor logs a tenant's user in on behalf of the tenant's back end (API key
 // with tokens:write), for single sign-on.
 func (s *Service) IssueFor(ctx context.Context, p Principal, userID string) (TokenPair, error) {
-	if err := s.Require(p, TenantObject, "tokens.create"); err != nil {
+	if err := s.Require(p, "tokens.create"); err != nil {
 		return TokenPair{}, err
 	}
 	user, err := s.user(ctx, p.TenantID, userID)
@@ -428,8 +430,7 @@ func (s *Service) newUser(tenantID, username, displayName, password, role string
 		PasswordHash: hash, Role: role, CreatedAt: s.now()}, nil
 }
 
-// insertUser stores a new user, within the tenant's cap, and, once committed,
-// grants its tenant role.
+// insertUser stores a new user, within the tenant's cap.
 func (s *Service) insertUser(tx *store.Tx, user *store.User) error {
 	quota := store.Quota{Limit: "users_per_tenant", Max: s.opts.MaxUsersPerTenant,
 		Message: "this workspace has as many users as it may have"}
@@ -442,8 +443,6 @@ func (s *Service) insertUser(tx *store.Tx, user *store.User) error {
 		}
 		return err
 	}
-	u := *user
-	tx.AfterCommit(func() { s.policy.SetTenantRole(u.ID, u.TenantID, u.Role) })
 	return nil
 }
 

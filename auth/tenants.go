@@ -18,7 +18,7 @@ func (s *Service) Me(ctx context.Context, p Principal) (store.User, error) {
 
 // Tenant returns the caller's tenant.
 func (s *Service) Tenant(ctx context.Context, p Principal) (store.Tenant, error) {
-	if err := s.Require(p, TenantObject, "tenant.view"); err != nil {
+	if err := s.Require(p, "tenant.view"); err != nil {
 		return store.Tenant{}, err
 	}
 	var t store.Tenant
@@ -34,7 +34,7 @@ type TenantChange struct {
 
 // UpdateTenant renames the tenant or changes its signup policy.
 func (s *Service) UpdateTenant(ctx context.Context, p Principal, ch TenantChange) (store.Tenant, error) {
-	if err := s.Require(p, TenantObject, "tenant.update"); err != nil {
+	if err := s.Require(p, "tenant.update"); err != nil {
 		return store.Tenant{}, err
 	}
 	updates := map[string]any{}
@@ -82,7 +82,7 @@ type UserQuery struct {
 
 // ListUsers returns the tenant's users whose username starts with q.Prefix.
 func (s *Service) ListUsers(ctx context.Context, p Principal, q UserQuery) ([]store.User, error) {
-	if err := s.Require(p, TenantObject, "users.list"); err != nil {
+	if err := s.Require(p, "users.list"); err != nil {
 		return nil, err
 	}
 	db := s.st.Read(ctx).Where("tenant_id = ? AND is_bot = ?", p.TenantID, false)
@@ -102,7 +102,7 @@ type NewUser struct {
 
 // CreateUser provisions a user; the password is optional (SSO users have none).
 func (s *Service) CreateUser(ctx context.Context, p Principal, in NewUser) (store.User, error) {
-	if err := s.Require(p, TenantObject, "users.create"); err != nil {
+	if err := s.Require(p, "users.create"); err != nil {
 		return store.User{}, err
 	}
 	if in.Role == "" {
@@ -111,7 +111,7 @@ func (s *Service) CreateUser(ctx context.Context, p Principal, in NewUser) (stor
 	if p.IsKey() && in.Role != RoleMember {
 		return store.User{}, fault.New(fault.Forbidden, "an API key may create members only")
 	}
-	if in.Role == RoleOwner && !s.Can(p, TenantObject, "users.manage_owners") {
+	if in.Role == RoleOwner && !s.Can(p, "users.manage_owners") {
 		return store.User{}, fault.New(fault.Forbidden, "only an owner may create owners")
 	}
 	user, err := s.newUser(p.TenantID, in.Username, in.DisplayName, in.Password, in.Role, false)
@@ -136,7 +136,7 @@ type UserChange struct {
 // UpdateUser changes a user's tenant role or disables them. Disabling ends
 // every login and stream of theirs at once.
 func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch UserChange) (store.User, error) {
-	if err := s.Require(p, TenantObject, "users.update"); err != nil {
+	if err := s.Require(p, "users.update"); err != nil {
 		return store.User{}, err
 	}
 	if ch.Role != nil {
@@ -153,7 +153,7 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch
 			return fault.New(fault.Forbidden, "you cannot change your own role or disable yourself")
 		}
 		touchesOwner := user.Role == RoleOwner || (ch.Role != nil && *ch.Role == RoleOwner)
-		if touchesOwner && !s.Can(p, TenantObject, "users.manage_owners") {
+		if touchesOwner && !s.Can(p, "users.manage_owners") {
 			return fault.New(fault.Forbidden, "only an owner may change an owner or make one")
 		}
 		was := user
@@ -179,11 +179,6 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch
 		}
 		u := user
 		tx.AfterCommit(func() {
-			role := u.Role
-			if u.Disabled {
-				role = ""
-			}
-			s.policy.SetTenantRole(u.ID, u.TenantID, role)
 			if disabling {
 				s.revoker.UserDisabled(u.ID)
 			} else {

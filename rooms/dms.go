@@ -44,7 +44,7 @@ func (s *Service) OpenDM(ctx context.Context, p auth.Principal, userID string) (
 	if userID == p.UserID {
 		return RoomJSON{}, false, fault.Field("user_id", "must be someone else")
 	}
-	if err := s.auth.Require(p, auth.TenantObject, "room.create"); err != nil {
+	if err := s.auth.Require(p, "room.create"); err != nil {
 		return RoomJSON{}, false, err
 	}
 	var peer store.User

@@ -8,8 +8,8 @@ import (
 )
 
 // BenchmarkAccessCheck guards the room access check every post, read and
-// stream makes: from the cache and casbin's remembered decisions, it reads
-// no database.
+// stream makes: from the cache and casbin's answers tabled at start, it
+// reads no database.
 func BenchmarkAccessCheck(b *testing.B) {
 	r := newPostingRoom(b)
 	ctx := context.Background()

@@ -32,7 +32,6 @@ func (s *Service) addMember(tx *store.Tx, roomID, tenantID string, user store.Us
 		return err
 	}
 	payload := string(mustJSON(memberPayload{RoomID: roomID, User: auth.ViewUser(user), Role: role}))
-	tx.AfterCommit(func() { s.auth.Policy().SetRoomRole(user.ID, roomID, role) })
 	if _, err := s.emit(tx, &store.Event{TenantID: tenantID, RoomID: roomID, Type: EvMemberJoined, Payload: payload}, nil, user.ID); err != nil {
 		return err
 	}
@@ -73,7 +72,7 @@ func (s *Service) Join(ctx context.Context, p auth.Principal, roomID string) (Ro
 	if row.MyRole != "" {
 		return s.Get(ctx, p, roomID)
 	}
-	if row.Visibility != "public" || !s.auth.Can(p, auth.RoomObject(roomID), "room.join_public") {
+	if row.Visibility != "public" || !s.auth.Can(p, "room.join_public") {
 		return RoomJSON{}, fault.New(fault.Forbidden, "only public rooms can be joined")
 	}
 	if row.Archived {
@@ -131,7 +130,7 @@ func (s *Service) SetMember(ctx context.Context, p auth.Principal, roomID, userI
 	if err != nil {
 		return MemberJSON{}, err
 	}
-	mayRole := s.auth.Can(p, auth.RoomObject(roomID), "members.set_role")
+	mayRole := s.auth.CanInRoom(p, row.MyRole, "members.set_role")
 	var out MemberJSON
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
 		var user store.User
@@ -190,10 +189,11 @@ func (s *Service) RemoveMember(ctx context.Context, p auth.Principal, roomID, us
 	if self {
 		act = "room.view"
 	}
-	if _, err := s.access(ctx, p, roomID, act); err != nil {
+	row, err := s.access(ctx, p, roomID, act)
+	if err != nil {
 		return err
 	}
-	mayRole := s.auth.Can(p, auth.RoomObject(roomID), "members.set_role")
+	mayRole := s.auth.CanInRoom(p, row.MyRole, "members.set_role")
 	return s.st.Write(ctx, func(tx *store.Tx) error {
 		var current store.RoomMember
 		if err := tx.Where("room_id = ? AND user_id = ? AND tenant_id = ?", roomID, userID, p.TenantID).Take(&current).Error; err != nil {
@@ -209,7 +209,6 @@ func (s *Service) RemoveMember(ctx context.Context, p auth.Principal, roomID, us
 		if err := deleteMember(tx, roomID, userID); err != nil {
 			return err
 		}
-		tx.AfterCommit(func() { s.auth.Policy().SetRoomRole(userID, roomID, "") })
 		reason := "left"
 		if !self {
 			reason = "removed"

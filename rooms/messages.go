@@ -163,11 +163,12 @@ func (s *Service) Edit(ctx context.Context, p auth.Principal, roomID, messageID,
 // DeleteMessage erases a message's body, leaving a tombstone. Authors may
 // delete their own; moderators, owners and tenant admins any.
 func (s *Service) DeleteMessage(ctx context.Context, p auth.Principal, roomID, messageID string) error {
-	if _, err := s.access(ctx, p, roomID, "room.read"); err != nil {
+	row, err := s.access(ctx, p, roomID, "room.read")
+	if err != nil {
 		return err
 	}
-	mayAny := s.auth.Can(p, auth.RoomObject(roomID), "message.delete_any")
-	_, err := s.changeMessage(ctx, p, roomID, messageID, func(m *store.Message) error {
+	mayAny := s.auth.CanInRoom(p, row.MyRole, "message.delete_any")
+	_, err = s.changeMessage(ctx, p, roomID, messageID, func(m *store.Message) error {
 		if m.AuthorID != p.Subject() && !mayAny {
 			return fault.New(fault.Forbidden, "you may delete only your own messages")
 		}

@@ -7,9 +7,10 @@ import "sync"
 // whatever ends it, so a count can never be read and acted on apart.
 //
 // LocalStreamSlots counts the streams of this node. With several nodes the
-// cap is per user across all of them: the cluster plugs in an implementation
-// shared through the bus (a counter per user, with each node's share dropped
-// when that node dies).
+// cap is per user across all of them: internal/app plugs in limit.Slots,
+// which counts streams as leases in the shared database, renewed while the
+// stream lives, so the streams of a node that dies stop counting once their
+// leases expire. Give must not wait: the hub calls it under its lock.
 type StreamSlots interface {
 	Take(userID string) bool // false: the user already has the most streams allowed
 	Give(userID string)

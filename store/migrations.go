@@ -188,7 +188,29 @@ CREATE TABLE push_subscriptions (
 CREATE INDEX push_subscriptions_user ON push_subscriptions(user_id, created_at);
 CREATE INDEX push_subscriptions_session ON push_subscriptions(session_id);
 `,
-	// 7: uploaded files and the blobs waiting to be deleted. The bytes are
+	// 7: rate limits and caps shared by the nodes of a cluster (internal/limit's
+	// Shared store; times in Unix microseconds). A token bucket is its
+	// theoretical arrival time; a window's actions and what is in flight are
+	// numbered slots of a key, each held until it expires (renewed by its
+	// holder node while in flight).
+	`
+CREATE TABLE limit_buckets (
+	name TEXT NOT NULL,
+	subject TEXT NOT NULL,
+	tat BIGINT NOT NULL,
+	PRIMARY KEY (name, subject)
+);
+CREATE TABLE limit_leases (
+	name TEXT NOT NULL,
+	subject TEXT NOT NULL,
+	slot INTEGER NOT NULL,
+	holder TEXT NOT NULL,
+	expires_at BIGINT NOT NULL,
+	PRIMARY KEY (name, subject, slot)
+);
+CREATE INDEX limit_leases_holder ON limit_leases(holder);
+`,
+	// 8: uploaded files and the blobs waiting to be deleted. The bytes are
 	// in the blob store (blob_url); a row here is what may be served.
 	`
 CREATE TABLE attachments (

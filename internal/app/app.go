@@ -74,7 +74,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		_ = st.Close()
 		return nil, err
 	}
-	policy, err := auth.NewPolicy(ctx, st)
+	policy, err := auth.NewPolicy()
 	if err != nil {
 		_ = st.Close()
 		return nil, err

@@ -98,165 +98,175 @@ func take(t *testing.T, l *limit.Limiter, checks ...limit.Check) (bool, time.Dur
 }
 
 func TestBucket(t *testing.T) {
-	c := newClock()
-	l := limit.New(limit.NewMemory(c.Now), limit.Rates{})
-	post := limit.Rule{Name: "post", Rate: limit.Rate{N: 3, Per: 30 * time.Second}} // one more every 10 s
-	bob := limit.Check{Rule: post, Key: "bob"}
-	for i := range 3 {
+	eachStore(t, func(t *testing.T, newStore newStoreFunc) {
+		c := newClock()
+		l := limit.New(newStore(c.Now), limit.Rates{})
+		post := limit.Rule{Name: "post", Rate: limit.Rate{N: 3, Per: 30 * time.Second}} // one more every 10 s
+		bob := limit.Check{Rule: post, Key: "bob"}
+		for i := range 3 {
+			if ok, _ := take(t, l, bob); !ok {
+				t.Fatalf("action %d of a burst of 3 refused", i+1)
+			}
+		}
+		ok, wait := take(t, l, bob)
+		if ok || wait != 10*time.Second {
+			t.Fatalf("4th action: allowed %v, retry after %s; want refused, 10s", ok, wait)
+		}
+		// The refusal names its rule, for /metrics.
+		if fe, _ := fault.As(l.Take(context.Background(), bob)); fe == nil || fe.Limit != "post" {
+			t.Fatalf("refusal %+v does not name its rule", fe)
+		}
+		if ok, _ := take(t, l, limit.Check{Rule: post, Key: "alice"}); !ok {
+			t.Fatal("another key is limited by bob's actions")
+		}
+		c.Add(2500 * time.Millisecond)
+		if ok, wait := take(t, l, bob); ok || wait != 8*time.Second {
+			t.Fatalf("2.5s later: allowed %v, retry after %s; want refused, 8s (7.5s rounded up)", ok, wait)
+		}
+		c.Add(7500 * time.Millisecond)
 		if ok, _ := take(t, l, bob); !ok {
-			t.Fatalf("action %d of a burst of 3 refused", i+1)
+			t.Fatal("refused once a token refilled")
 		}
-	}
-	ok, wait := take(t, l, bob)
-	if ok || wait != 10*time.Second {
-		t.Fatalf("4th action: allowed %v, retry after %s; want refused, 10s", ok, wait)
-	}
-	// The refusal names its rule, for /metrics.
-	if fe, _ := fault.As(l.Take(context.Background(), bob)); fe == nil || fe.Limit != "post" {
-		t.Fatalf("refusal %+v does not name its rule", fe)
-	}
-	if ok, _ := take(t, l, limit.Check{Rule: post, Key: "alice"}); !ok {
-		t.Fatal("another key is limited by bob's actions")
-	}
-	c.Add(2500 * time.Millisecond)
-	if ok, wait := take(t, l, bob); ok || wait != 8*time.Second {
-		t.Fatalf("2.5s later: allowed %v, retry after %s; want refused, 8s (7.5s rounded up)", ok, wait)
-	}
-	c.Add(7500 * time.Millisecond)
-	if ok, _ := take(t, l, bob); !ok {
-		t.Fatal("refused once a token refilled")
-	}
-	if ok, _ := take(t, l, bob); ok {
-		t.Fatal("one refilled token allowed two actions")
-	}
-	// A long pause refills to the burst, never beyond.
-	c.Add(time.Hour)
-	for i := range 3 {
-		if ok, _ := take(t, l, bob); !ok {
-			t.Fatalf("after an hour, action %d refused", i+1)
+		if ok, _ := take(t, l, bob); ok {
+			t.Fatal("one refilled token allowed two actions")
 		}
-	}
-	if ok, _ := take(t, l, bob); ok {
-		t.Fatal("an hour's pause saved up more than the burst")
-	}
-	// An off rule limits nothing.
-	for range 100 {
-		if ok, _ := take(t, l, limit.Check{Rule: limit.Rule{Name: "off"}, Key: "bob"}); !ok {
-			t.Fatal("an off rule refused")
+		// A long pause refills to the burst, never beyond.
+		c.Add(time.Hour)
+		for i := range 3 {
+			if ok, _ := take(t, l, bob); !ok {
+				t.Fatalf("after an hour, action %d refused", i+1)
+			}
 		}
-	}
+		if ok, _ := take(t, l, bob); ok {
+			t.Fatal("an hour's pause saved up more than the burst")
+		}
+		// An off rule limits nothing.
+		for range 100 {
+			if ok, _ := take(t, l, limit.Check{Rule: limit.Rule{Name: "off"}, Key: "bob"}); !ok {
+				t.Fatal("an off rule refused")
+			}
+		}
+	})
 }
 
 func TestWindowCapsExactly(t *testing.T) {
-	c := newClock()
-	l := limit.New(limit.NewMemory(c.Now), limit.Rates{})
-	hourly := limit.Check{Rule: limit.Rule{Name: "rooms_per_hour", Rate: limit.Rate{N: 3, Per: time.Hour}, Window: true}, Key: "bob"}
-	for i := range 3 {
-		if ok, _ := take(t, l, hourly); !ok {
-			t.Fatalf("room %d refused", i+1)
+	eachStore(t, func(t *testing.T, newStore newStoreFunc) {
+		c := newClock()
+		l := limit.New(newStore(c.Now), limit.Rates{})
+		hourly := limit.Check{Rule: limit.Rule{Name: "rooms_per_hour", Rate: limit.Rate{N: 3, Per: time.Hour}, Window: true}, Key: "bob"}
+		for i := range 3 {
+			if ok, _ := take(t, l, hourly); !ok {
+				t.Fatalf("room %d refused", i+1)
+			}
+			c.Add(10 * time.Minute)
 		}
-		c.Add(10 * time.Minute)
-	}
-	// At 0:30: the first room (0:00) leaves the window at 1:00.
-	if ok, wait := take(t, l, hourly); ok || wait != 30*time.Minute {
-		t.Fatalf("4th room at 0:30: allowed %v, retry after %s; want refused, 30m", ok, wait)
-	}
-	c.Add(30 * time.Minute)
-	if ok, _ := take(t, l, hourly); !ok {
-		t.Fatal("refused at 1:00, when the first room left the window")
-	}
-	// A token bucket would have refilled by now; the window has not moved on.
-	if ok, wait := take(t, l, hourly); ok || wait != 10*time.Minute {
-		t.Fatalf("at 1:00 again: allowed %v, retry after %s; want refused, 10m", ok, wait)
-	}
+		// At 0:30: the first room (0:00) leaves the window at 1:00.
+		if ok, wait := take(t, l, hourly); ok || wait != 30*time.Minute {
+			t.Fatalf("4th room at 0:30: allowed %v, retry after %s; want refused, 30m", ok, wait)
+		}
+		c.Add(30 * time.Minute)
+		if ok, _ := take(t, l, hourly); !ok {
+			t.Fatal("refused at 1:00, when the first room left the window")
+		}
+		// A token bucket would have refilled by now; the window has not moved on.
+		if ok, wait := take(t, l, hourly); ok || wait != 10*time.Minute {
+			t.Fatalf("at 1:00 again: allowed %v, retry after %s; want refused, 10m", ok, wait)
+		}
+	})
 }
 
 func TestTakeIsAllOrNothing(t *testing.T) {
-	c := newClock()
-	l := limit.New(limit.NewMemory(c.Now), limit.Rates{})
-	user := limit.Rule{Name: "rooms", Rate: limit.Rate{N: 10, Per: time.Minute}}
-	hourly := limit.Rule{Name: "rooms_per_hour", Rate: limit.Rate{N: 2, Per: time.Hour}, Window: true}
-	both := []limit.Check{{Rule: user, Key: "bob"}, {Rule: hourly, Key: "bob"}}
-	for range 2 {
-		if ok, _ := take(t, l, both...); !ok {
-			t.Fatal("refused within both limits")
+	eachStore(t, func(t *testing.T, newStore newStoreFunc) {
+		c := newClock()
+		l := limit.New(newStore(c.Now), limit.Rates{})
+		user := limit.Rule{Name: "rooms", Rate: limit.Rate{N: 10, Per: time.Minute}}
+		hourly := limit.Rule{Name: "rooms_per_hour", Rate: limit.Rate{N: 2, Per: time.Hour}, Window: true}
+		both := []limit.Check{{Rule: user, Key: "bob"}, {Rule: hourly, Key: "bob"}}
+		for range 2 {
+			if ok, _ := take(t, l, both...); !ok {
+				t.Fatal("refused within both limits")
+			}
 		}
-	}
-	for range 5 {
-		if ok, _ := take(t, l, both...); ok {
-			t.Fatal("allowed over the hourly cap")
+		for range 5 {
+			if ok, _ := take(t, l, both...); ok {
+				t.Fatal("allowed over the hourly cap")
+			}
 		}
-	}
-	// The refusals by the second rule gave back what the first took: 8 left.
-	for i := range 8 {
-		if ok, _ := take(t, l, limit.Check{Rule: user, Key: "bob"}); !ok {
-			t.Fatalf("bucket drained by refused requests: action %d of 8 refused", i+1)
+		// The refusals by the second rule gave back what the first took: 8 left.
+		for i := range 8 {
+			if ok, _ := take(t, l, limit.Check{Rule: user, Key: "bob"}); !ok {
+				t.Fatalf("bucket drained by refused requests: action %d of 8 refused", i+1)
+			}
 		}
-	}
+	})
 }
 
 func TestRefundCountsInFlight(t *testing.T) {
-	c := newClock()
-	l := limit.New(limit.NewMemory(c.Now), limit.Rates{})
-	login := limit.Check{Rule: limit.Rule{Name: "login", Rate: limit.Rate{N: 5, Per: time.Minute}}, Key: "acme/bob"}
-	// 20 attempts at once: each holds a token while it is checked, so only 5 go ahead.
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	allowed := 0
-	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if l.Take(context.Background(), login) == nil {
-				mu.Lock()
-				allowed++
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	if allowed != 5 {
-		t.Fatalf("%d of 20 parallel attempts allowed, want 5", allowed)
-	}
-	// The right password gives its token back: success costs nothing.
-	l.Refund(context.Background(), login)
-	if ok, _ := take(t, l, login); !ok {
-		t.Fatal("a refunded token is not there")
-	}
-	// A refund never fills a bucket beyond its burst.
-	c.Add(time.Hour)
-	l.Refund(context.Background(), login, login, login)
-	for range 5 {
-		take(t, l, login)
-	}
-	if ok, _ := take(t, l, login); ok {
-		t.Fatal("refunds on a full bucket raised it beyond its burst")
-	}
+	eachStore(t, func(t *testing.T, newStore newStoreFunc) {
+		c := newClock()
+		l := limit.New(newStore(c.Now), limit.Rates{})
+		login := limit.Check{Rule: limit.Rule{Name: "login", Rate: limit.Rate{N: 5, Per: time.Minute}}, Key: "acme/bob"}
+		// 20 attempts at once: each holds a token while it is checked, so only 5 go ahead.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		allowed := 0
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if l.Take(context.Background(), login) == nil {
+					mu.Lock()
+					allowed++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if allowed != 5 {
+			t.Fatalf("%d of 20 parallel attempts allowed, want 5", allowed)
+		}
+		// The right password gives its token back: success costs nothing.
+		l.Refund(context.Background(), login)
+		if ok, _ := take(t, l, login); !ok {
+			t.Fatal("a refunded token is not there")
+		}
+		// A refund never fills a bucket beyond its burst.
+		c.Add(time.Hour)
+		l.Refund(context.Background(), login, login, login)
+		for range 5 {
+			take(t, l, login)
+		}
+		if ok, _ := take(t, l, login); ok {
+			t.Fatal("refunds on a full bucket raised it beyond its burst")
+		}
+	})
 }
 
 func TestAcquire(t *testing.T) {
-	l := limit.New(limit.NewMemory(nil), limit.Rates{})
-	ctx := context.Background()
-	var releases []func()
-	for i := range 3 {
-		release, err := l.Acquire(ctx, "streams", "streams", "bob", 3, time.Second)
-		if err != nil {
-			t.Fatalf("acquire %d: %v", i+1, err)
+	eachStore(t, func(t *testing.T, newStore newStoreFunc) {
+		l := limit.New(newStore(nil), limit.Rates{})
+		ctx := context.Background()
+		var releases []func()
+		for i := range 3 {
+			release, err := l.Acquire(ctx, "streams", "streams", "bob", 3, time.Second)
+			if err != nil {
+				t.Fatalf("acquire %d: %v", i+1, err)
+			}
+			releases = append(releases, release)
 		}
-		releases = append(releases, release)
-	}
-	if _, err := l.Acquire(ctx, "streams", "streams", "bob", 3, 5*time.Second); err == nil {
-		t.Fatal("a 4th in flight was allowed")
-	} else if fe, _ := fault.As(err); fe.RetryAfter != 5*time.Second {
-		t.Fatalf("refusal %v, want rate_limited with 5s", err)
-	}
-	if _, err := l.Acquire(ctx, "streams", "streams", "alice", 3, time.Second); err != nil {
-		t.Fatal("another key is capped by bob's")
-	}
-	releases[0]()
-	if _, err := l.Acquire(ctx, "streams", "streams", "bob", 3, time.Second); err != nil {
-		t.Fatal("a released place was not given back")
-	}
+		if _, err := l.Acquire(ctx, "streams", "streams", "bob", 3, 5*time.Second); err == nil {
+			t.Fatal("a 4th in flight was allowed")
+		} else if fe, _ := fault.As(err); fe.RetryAfter != 5*time.Second {
+			t.Fatalf("refusal %v, want rate_limited with 5s", err)
+		}
+		if _, err := l.Acquire(ctx, "streams", "streams", "alice", 3, time.Second); err != nil {
+			t.Fatal("another key is capped by bob's")
+		}
+		releases[0]()
+		if _, err := l.Acquire(ctx, "streams", "streams", "bob", 3, time.Second); err != nil {
+			t.Fatal("a released place was not given back")
+		}
+	})
 }
 
 // TestMemoryForgetsIdleKeys: keys whose bucket has refilled and whose window
@@ -350,81 +360,85 @@ func isTimeout(err error) bool {
 }
 
 func TestStartLoginCountsAttemptsInFlight(t *testing.T) {
-	c := newClock()
-	l := limit.New(limit.NewMemory(c.Now), limit.Rates{
-		LoginAccount: limit.Rate{N: 5, Per: 150 * time.Second}, LoginIP: limit.Rate{N: 8, Per: time.Minute},
+	eachStore(t, func(t *testing.T, newStore newStoreFunc) {
+		c := newClock()
+		l := limit.New(newStore(c.Now), limit.Rates{
+			LoginAccount: limit.Rate{N: 5, Per: 150 * time.Second}, LoginIP: limit.Rate{N: 8, Per: time.Minute},
+		})
+		ctx := context.Background()
+		// 50 parallel guesses at bob, none finished yet: 5 are checked.
+		var refunds []func()
+		for range 50 {
+			if refund, err := l.StartLogin(ctx, "acme", "bob", "203.0.113.7"); err == nil {
+				refunds = append(refunds, refund)
+			}
+		}
+		if len(refunds) != 5 {
+			t.Fatalf("%d of 50 attempts in flight went ahead, want 5", len(refunds))
+		}
+		// The name in another case is the same account.
+		if _, err := l.StartLogin(ctx, "acme", "BOB", "203.0.113.8"); err == nil {
+			t.Fatal("BOB is not counted as bob")
+		}
+		// A right password gives its place back; wrong ones keep theirs.
+		refunds[0]()
+		if _, err := l.StartLogin(ctx, "acme", "bob", "203.0.113.7"); err != nil {
+			t.Fatalf("the place of a right password was not given back: %v", err)
+		}
+		// The address holds 5 failures (refused attempts took nothing, the right
+		// password gave its place back): 3 more, then 429.
+		for _, user := range []string{"carol", "dave", "frank"} {
+			if _, err := l.StartLogin(ctx, "acme", user, "203.0.113.7"); err != nil {
+				t.Fatalf("%s's attempt from the address refused early: %v", user, err)
+			}
+		}
+		_, err := l.StartLogin(ctx, "acme", "erin", "203.0.113.7")
+		if fe, ok := fault.As(err); !ok || fe.Kind != fault.RateLimited || fe.RetryAfter != 8*time.Second {
+			t.Fatalf("9th attempt from one address: %v, want rate_limited after 8s", err)
+		}
+		// Refused by the address, erin's account kept nothing.
+		for range 5 {
+			if _, err := l.StartLogin(ctx, "acme", "erin", "198.51.100.1"); err != nil {
+				t.Fatalf("erin's account was charged for a refused attempt: %v", err)
+			}
+		}
 	})
-	ctx := context.Background()
-	// 50 parallel guesses at bob, none finished yet: 5 are checked.
-	var refunds []func()
-	for range 50 {
-		if refund, err := l.StartLogin(ctx, "acme", "bob", "203.0.113.7"); err == nil {
-			refunds = append(refunds, refund)
-		}
-	}
-	if len(refunds) != 5 {
-		t.Fatalf("%d of 50 attempts in flight went ahead, want 5", len(refunds))
-	}
-	// The name in another case is the same account.
-	if _, err := l.StartLogin(ctx, "acme", "BOB", "203.0.113.8"); err == nil {
-		t.Fatal("BOB is not counted as bob")
-	}
-	// A right password gives its place back; wrong ones keep theirs.
-	refunds[0]()
-	if _, err := l.StartLogin(ctx, "acme", "bob", "203.0.113.7"); err != nil {
-		t.Fatalf("the place of a right password was not given back: %v", err)
-	}
-	// The address holds 5 failures (refused attempts took nothing, the right
-	// password gave its place back): 3 more, then 429.
-	for _, user := range []string{"carol", "dave", "frank"} {
-		if _, err := l.StartLogin(ctx, "acme", user, "203.0.113.7"); err != nil {
-			t.Fatalf("%s's attempt from the address refused early: %v", user, err)
-		}
-	}
-	_, err := l.StartLogin(ctx, "acme", "erin", "203.0.113.7")
-	if fe, ok := fault.As(err); !ok || fe.Kind != fault.RateLimited || fe.RetryAfter != 8*time.Second {
-		t.Fatalf("9th attempt from one address: %v, want rate_limited after 8s", err)
-	}
-	// Refused by the address, erin's account kept nothing.
-	for range 5 {
-		if _, err := l.StartLogin(ctx, "acme", "erin", "198.51.100.1"); err != nil {
-			t.Fatalf("erin's account was charged for a refused attempt: %v", err)
-		}
-	}
 }
 
 func TestPerCallerLimits(t *testing.T) {
-	c := newClock()
-	l := limit.New(limit.NewMemory(c.Now), limit.Rates{
-		PostUser: limit.Rate{N: 2, Per: time.Second}, PostKey: limit.Rate{N: 4, Per: time.Second},
-		RoomUser: limit.Rate{N: 5, Per: time.Minute}, RoomKey: limit.Rate{N: 5, Per: time.Minute}, RoomsPerHour: 3,
-	})
-	ctx := context.Background()
-	count := func(fn func(context.Context, limit.Caller) (func(), error), who limit.Caller) int {
-		n := 0
-		for {
-			if _, err := fn(ctx, who); err != nil {
-				return n
+	eachStore(t, func(t *testing.T, newStore newStoreFunc) {
+		c := newClock()
+		l := limit.New(newStore(c.Now), limit.Rates{
+			PostUser: limit.Rate{N: 2, Per: time.Second}, PostKey: limit.Rate{N: 4, Per: time.Second},
+			RoomUser: limit.Rate{N: 5, Per: time.Minute}, RoomKey: limit.Rate{N: 5, Per: time.Minute}, RoomsPerHour: 3,
+		})
+		ctx := context.Background()
+		count := func(fn func(context.Context, limit.Caller) (func(), error), who limit.Caller) int {
+			n := 0
+			for {
+				if _, err := fn(ctx, who); err != nil {
+					return n
+				}
+				n++
 			}
-			n++
 		}
-	}
-	// The same id as a user and as a key are two callers.
-	if n := count(l.Post, limit.Caller{ID: "x"}); n != 2 {
-		t.Errorf("a user posted %d at once, want 2", n)
-	}
-	if n := count(l.Post, limit.Caller{ID: "x", IsKey: true}); n != 4 {
-		t.Errorf("a key posted %d at once, want 4", n)
-	}
-	// Rooms: the hourly cap stops a user before the bucket does; a key has no hourly cap.
-	if n := count(l.CreateRoom, limit.Caller{ID: "x"}); n != 3 {
-		t.Errorf("a user created %d rooms, want 3 (the hourly cap)", n)
-	}
-	c.Add(10 * time.Minute)
-	if _, err := l.CreateRoom(ctx, limit.Caller{ID: "x"}); err == nil {
-		t.Error("the bucket refilled, and the hourly cap let a 4th room through")
-	}
-	if n := count(l.CreateRoom, limit.Caller{ID: "x", IsKey: true}); n != 5 {
-		t.Errorf("a key created %d rooms, want 5", n)
-	}
+		// The same id as a user and as a key are two callers.
+		if n := count(l.Post, limit.Caller{ID: "x"}); n != 2 {
+			t.Errorf("a user posted %d at once, want 2", n)
+		}
+		if n := count(l.Post, limit.Caller{ID: "x", IsKey: true}); n != 4 {
+			t.Errorf("a key posted %d at once, want 4", n)
+		}
+		// Rooms: the hourly cap stops a user before the bucket does; a key has no hourly cap.
+		if n := count(l.CreateRoom, limit.Caller{ID: "x"}); n != 3 {
+			t.Errorf("a user created %d rooms, want 3 (the hourly cap)", n)
+		}
+		c.Add(10 * time.Minute)
+		if _, err := l.CreateRoom(ctx, limit.Caller{ID: "x"}); err == nil {
+			t.Error("the bucket refilled, and the hourly cap let a 4th room through")
+		}
+		if n := count(l.CreateRoom, limit.Caller{ID: "x", IsKey: true}); n != 5 {
+			t.Errorf("a key created %d rooms, want 5", n)
+		}
+	})
 }

@@ -1,0 +1,42 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+)
+
+// Direct runs single statements that each commit on their own, outside the
+// writer's batches. It is for counters that the nodes of a cluster share and
+// touch on many requests (internal/limit's shared store), which must neither
+// wait for a batch of posts nor hold a lock inside one (on PostgreSQL a lock
+// held inside a batch could meet another node's batch waiting for it).
+// Parley's own data never changes through it: that is Write's.
+type Direct struct {
+	db *sql.DB
+}
+
+// Direct returns the handle for statements outside the writer: the read
+// pool's connections (Open makes it a *sql.DB, so DB cannot fail).
+func (s *Store) Direct() Direct {
+	db, _ := s.read.DB()
+	return Direct{db}
+}
+
+// Exec runs a statement with ? placeholders and returns how many rows it changed.
+func (d Direct) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := d.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// Query runs a query with ? placeholders.
+func (d Direct) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return d.db.QueryContext(ctx, query, args...)
+}
+
+// QueryRow runs a query with ? placeholders that returns one row.
+func (d Direct) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return d.db.QueryRowContext(ctx, query, args...)
+}
