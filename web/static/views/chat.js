@@ -100,8 +100,9 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   const editNote = h('div', { class: 'edit-note', hidden: true },
     h('span', null, t('chat.editing')),
     h('button', { type: 'button', class: 'link', testid: 'edit-cancel', onclick: stopEditing }, t('common.cancel')));
-  // Files: the camera (a phone opens it straight away) or any file; each
-  // starts uploading when picked, and goes with the next message sent.
+  // Files: any file, or the camera (a phone opens it straight away); each
+  // starts uploading when picked, and goes with the next message sent. The
+  // buttons come after the text field, so that Tab reaches it first.
   const picked = []; // {key, file, status: uploading|done|failed, progress, result, error, promise, abort, el}
   const tray = h('ul', { class: 'file-tray', testid: 'file-tray', hidden: true, 'aria-label': t('files.toSend') });
   const fileInput = h('input', { type: 'file', multiple: true, hidden: true, testid: 'file-input', tabindex: '-1' });
@@ -118,7 +119,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   }
   const composer = h('form', { class: 'composer', id: 'composer', testid: 'composer' },
     suggest, editNote, replyNote, tray,
-    h('div', { class: 'composer-row' }, cameraButton, attachButton, input, sendButton), counter, fileInput, cameraInput);
+    h('div', { class: 'composer-row' }, input, attachButton, cameraButton, sendButton), counter, fileInput, cameraInput);
   const footer = h('div', { class: 'chat-footer' });
   const el = h('div', { class: 'chat' }, log, jump, footer, announcer);
 
