@@ -67,6 +67,14 @@ func fetch(t *testing.T, s *testkit.Server, u testkit.User, url string, inQuery 
 	return s.Do(t, "GET", url, u.Token, nil)
 }
 
+// aliceAlone makes Alice, owner of the tenant acme, and her private room
+// "team"; it returns her, the tenant's id and the room.
+func aliceAlone(t *testing.T, s *testkit.Server) (testkit.User, string, room) {
+	t.Helper()
+	alice := s.CreateTenant(t, "acme", "alice")
+	return alice, tenantOf(t, s, alice), createRoom(t, s, alice, "team", "private")
+}
+
 // blobPath is where the default blob store keeps a file's bytes.
 func blobPath(s *testkit.Server, tenantID, id string) string {
 	return filepath.Join(s.Cfg.DataDir, "uploads", tenantID, id)
@@ -79,6 +87,14 @@ func tenantOf(t *testing.T, s *testkit.Server, u testkit.User) string {
 	}
 	s.Must(t, http.StatusOK, "GET", "/api/v1/tenant", u.Token, nil, &me)
 	return me.ID
+}
+
+// rewrite changes the database behind the server's back (to age a row).
+func rewrite(t *testing.T, s *testkit.Server, change func(*store.Tx) error) {
+	t.Helper()
+	if err := s.App.Store.Write(context.Background(), change); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func exists(path string) bool {
@@ -194,8 +210,7 @@ func TestUploadedPhotoIsUprightWithoutLocationAndHasAThumbnail(t *testing.T) {
 
 func TestUploadTypeComesFromTheBytesAndOnlyImagesShowInline(t *testing.T) {
 	s := testkit.Start(t)
-	alice := s.CreateTenant(t, "acme", "alice")
-	team := createRoom(t, s, alice, "team", "private")
+	alice, _, team := aliceAlone(t, s)
 
 	cases := []struct {
 		name, claimed string
@@ -250,8 +265,7 @@ func TestUploadTypeComesFromTheBytesAndOnlyImagesShowInline(t *testing.T) {
 
 func TestUploadsOverTheSizeLimitAreRefusedEarly(t *testing.T) {
 	s := testkit.Start(t, func(c *config.Config) { c.UploadMaxBytes = 1 << 20 })
-	alice := s.CreateTenant(t, "acme", "alice")
-	team := createRoom(t, s, alice, "team", "private")
+	alice, _, team := aliceAlone(t, s)
 
 	// Exactly at the limit passes; one byte more does not.
 	upload(t, s, alice, team.ID, "max.bin", "", bytes.Repeat([]byte{1}, 1<<20))
@@ -310,8 +324,7 @@ func (zeros) Read(p []byte) (int, error) {
 
 func TestImageDimensionsAreCheckedBeforeDecoding(t *testing.T) {
 	s := testkit.Start(t)
-	alice := s.CreateTenant(t, "acme", "alice")
-	team := createRoom(t, s, alice, "team", "private")
+	alice, _, team := aliceAlone(t, s)
 	// A few bytes whose header claims 100000×100000 pixels: decoded, 40 GB.
 	bomb := testkit.PNGHeader(100_000, 100_000)
 	r := s.Upload(t, alice.Token, team.ID, "bomb.png", "", bomb)
@@ -385,8 +398,7 @@ func TestFilesOpenOnlyForWhoMayReadTheRoomNow(t *testing.T) {
 
 func TestPostingFilesChecksTheList(t *testing.T) {
 	s := testkit.Start(t)
-	alice := s.CreateTenant(t, "acme", "alice")
-	team := createRoom(t, s, alice, "team", "private")
+	alice, _, team := aliceAlone(t, s)
 	var ids []string
 	for i := range 11 {
 		ids = append(ids, upload(t, s, alice, team.ID, fmt.Sprintf("f%d.txt", i), "", []byte("x")).ID)
@@ -428,9 +440,7 @@ func TestPostingFilesChecksTheList(t *testing.T) {
 
 func TestDeletingAMessageOrRoomDeletesItsFiles(t *testing.T) {
 	s := testkit.Start(t)
-	alice := s.CreateTenant(t, "acme", "alice")
-	tenant := tenantOf(t, s, alice)
-	team := createRoom(t, s, alice, "team", "private")
+	alice, tenant, team := aliceAlone(t, s)
 	a := upload(t, s, alice, team.ID, "p.png", "", testkit.PNG(t, 400, 400))
 	m := postFiles(t, s, alice, team.ID, "look", a.ID)
 	paths := []string{blobPath(s, tenant, a.ID), blobPath(s, tenant, a.ID) + "-thumb"}
@@ -466,9 +476,7 @@ func TestDeletingAMessageOrRoomDeletesItsFiles(t *testing.T) {
 
 func TestAMessageDeleteHoldsWhenTheBlobStoreFails(t *testing.T) {
 	s := testkit.Start(t)
-	alice := s.CreateTenant(t, "acme", "alice")
-	tenant := tenantOf(t, s, alice)
-	team := createRoom(t, s, alice, "team", "private")
+	alice, tenant, team := aliceAlone(t, s)
 	a := upload(t, s, alice, team.ID, "a.txt", "", []byte("secret plans"))
 	m := postFiles(t, s, alice, team.ID, "plans", a.ID)
 
@@ -502,11 +510,9 @@ func TestAMessageDeleteHoldsWhenTheBlobStoreFails(t *testing.T) {
 	if err := os.Rename(dir+".away", dir); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.App.Store.Write(context.Background(), func(tx *store.Tx) error {
+	rewrite(t, s, func(tx *store.Tx) error {
 		return tx.Model(&store.BlobTrash{}).Where("1 = 1").Update("not_before", time.Now().Add(-time.Second)).Error
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	if err := s.App.Files.Sweep(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -517,20 +523,16 @@ func TestAMessageDeleteHoldsWhenTheBlobStoreFails(t *testing.T) {
 
 func TestUploadsNeverSentExpire(t *testing.T) {
 	s := testkit.Start(t)
-	alice := s.CreateTenant(t, "acme", "alice")
-	tenant := tenantOf(t, s, alice)
-	team := createRoom(t, s, alice, "team", "private")
+	alice, tenant, team := aliceAlone(t, s)
 	old := upload(t, s, alice, team.ID, "old.png", "", testkit.PNG(t, 50, 50))
 	fresh := upload(t, s, alice, team.ID, "fresh.txt", "", []byte("fresh"))
 	sent := upload(t, s, alice, team.ID, "sent.txt", "", []byte("sent"))
 	postFiles(t, s, alice, team.ID, "", sent.ID)
 	// Everything but fresh was uploaded longer ago than upload_ttl.
-	if err := s.App.Store.Write(context.Background(), func(tx *store.Tx) error {
+	rewrite(t, s, func(tx *store.Tx) error {
 		return tx.Model(&store.Attachment{}).Where("id <> ?", fresh.ID).
 			Update("created_at", time.Now().Add(-s.Cfg.UploadTTL-time.Minute)).Error
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	if err := s.App.Files.Sweep(context.Background()); err != nil {
 		t.Fatal(err)
 	}
