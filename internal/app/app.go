@@ -40,6 +40,7 @@ type App struct {
 	Push     *push.Service
 	Files    *files.Service
 	Store    *store.Store
+	index    interface{ Close(context.Context) error } // the search index: flushed before the store closes
 	handler  http.Handler
 	hub      *rooms.Hub
 	metrics  *prometheus.Registry
@@ -130,7 +131,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		ReplayDepth: cfg.ReplayDepth},
 		auditLog, rooms.WithSearch(index), rooms.WithPresence(presence, cfg.PresenceGrace), rooms.WithNotifier(pushSvc), rooms.WithFiles(fileSvc))
 	pushSvc.Start()
-	a := &App{Auth: authSvc, Rooms: roomSvc, Push: pushSvc, Files: fileSvc, Store: st, hub: hub, metrics: reg, counts: metrics, shutdown: make(chan struct{})}
+	a := &App{Auth: authSvc, Rooms: roomSvc, Push: pushSvc, Files: fileSvc, Store: st, index: index, hub: hub, metrics: reg, counts: metrics, shutdown: make(chan struct{})}
 	a.handler = api.New(api.Deps{
 		Auth: authSvc, Rooms: roomSvc, Audit: auditLog, Push: pushSvc, Store: st, Log: log, Metrics: reg, Web: web.Static(),
 		PingInterval: cfg.PingInterval, StreamWriteTimeout: cfg.StreamWriteTimeout, Shutdown: a.shutdown, Streams: &a.streams,
@@ -172,7 +173,9 @@ func (a *App) Close() error {
 	a.Push.Close()
 	a.stop()
 	a.bg.Wait()
-	err := errors.Join(a.Store.Close(), a.Files.Close())
+	// The index's last write marks it clean, so the next start skips the scan.
+	err := a.index.Close(context.Background())
+	err = errors.Join(err, a.Store.Close(), a.Files.Close())
 	a.hub.Close() // after the store: its last commits still publish
 	a.streams.Wait()
 	return err
