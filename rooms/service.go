@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"parley/auth"
+	"parley/files"
 	"parley/internal/fault"
 	"parley/store"
 )
@@ -47,19 +48,21 @@ const (
 
 // Service runs the room and message use cases.
 type Service struct {
-	st       *store.Store
-	auth     *auth.Service
-	hub      *Hub
-	bus      Bus // carries what this node commits to every node's hub
-	relay    *relay
-	caps     Caps
-	audit    auth.Auditor
-	index    MessageIndex // nil: no search
-	presence Presence
-	notifier MessageNotifier // nil: nobody is notified
-	announce *announcer
-	posts    *postGroups
-	now      func() time.Time
+	st        *store.Store
+	auth      *auth.Service
+	hub       *Hub
+	bus       Bus // carries what this node commits to every node's hub
+	relay     *relay
+	relayOpts RelayOptions // how the relay delivers (WithBus)
+	caps      Caps
+	audit     auth.Auditor
+	index     MessageIndex // nil: no search
+	presence  Presence
+	notifier  MessageNotifier // nil: nobody is notified
+	files     *files.Service  // nil: no uploads
+	announce  *announcer
+	posts     *postGroups
+	now       func() time.Time
 }
 
 // MessageNotifier hears of each new message once it is durable (push
@@ -85,11 +88,10 @@ func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps, aud
 		posts: newPostGroups(),
 		now:   store.Now}
 	s.announce = newAnnouncer(s, 0)
-	relayOpts := RelayOptions{}
 	for _, o := range opts {
-		o(s, &relayOpts)
+		o(s)
 	}
-	s.relay = newRelay(hub, s, relayOpts)
+	s.relay = newRelay(hub, s, s.relayOpts)
 	return s
 }
 
@@ -104,33 +106,36 @@ func (s *Service) Start(ctx context.Context) error {
 }
 
 // Option adds an optional part to the service.
-type Option func(*Service, *RelayOptions)
+type Option func(*Service)
 
 // WithBus carries events between nodes over b (the default is in process),
 // delivering them to this node's hub as opts say.
 func WithBus(b Bus, opts RelayOptions) Option {
-	return func(s *Service, r *RelayOptions) {
+	return func(s *Service) {
 		s.bus = b
-		*r = opts
+		s.relayOpts = opts
 	}
 }
 
 // WithSearch keeps idx in step with every message written, and searches it.
-func WithSearch(idx MessageIndex) Option { return func(s *Service, _ *RelayOptions) { s.index = idx } }
+func WithSearch(idx MessageIndex) Option { return func(s *Service) { s.index = idx } }
 
 // WithPresence says who has a live stream (a cluster's, across nodes); by
 // default this node counts its own. Going offline is announced grace after
 // the last stream closes, so a phone that reconnects does not flicker.
 func WithPresence(p Presence, grace time.Duration) Option {
-	return func(s *Service, _ *RelayOptions) {
+	return func(s *Service) {
 		s.presence = p
 		s.announce.grace = grace
 	}
 }
 
+// WithFiles takes uploads into rooms and serves them to who may read there.
+func WithFiles(f *files.Service) Option { return func(s *Service) { s.files = f } }
+
 // WithNotifier tells n of every new message once it is durable (push).
 func WithNotifier(n MessageNotifier) Option {
-	return func(s *Service, _ *RelayOptions) { s.notifier = n }
+	return func(s *Service) { s.notifier = n }
 }
 
 // Close stops pending presence announcements.
@@ -467,6 +472,11 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, roomID string) e
 		}
 		if s.index != nil {
 			if err := s.index.DropRoom(tx, roomID); err != nil {
+				return err
+			}
+		}
+		if s.files != nil {
+			if err := s.files.TrashRoom(tx, roomID); err != nil {
 				return err
 			}
 		}

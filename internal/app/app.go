@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	"parley/auth"
 	"parley/cluster"
 	"parley/config"
+	"parley/files"
 	"parley/internal/limit"
 	"parley/push"
 	"parley/rooms"
@@ -36,7 +39,9 @@ type App struct {
 	Auth     *auth.Service
 	Rooms    *rooms.Service
 	Push     *push.Service
+	Files    *files.Service
 	Store    *store.Store
+	index    interface{ Close(context.Context) error } // the search index: flushed before the store closes
 	handler  http.Handler
 	hub      *rooms.Hub
 	leave    func() // stops sharing presence with other nodes (nil: none)
@@ -132,6 +137,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		LoginAccount: cfg.LoginLimitAccount, LoginIP: cfg.LoginLimitIP, SignupIP: cfg.SignupLimitIP, TenantIP: cfg.TenantLimitIP,
 		PostUser: cfg.PostLimitUser, PostKey: cfg.PostLimitKey, RoomUser: cfg.RoomLimitUser, RoomKey: cfg.RoomLimitKey,
 		RoomsPerHour: cfg.RoomsPerHour, TypingUser: cfg.TypingLimitUser,
+		UploadUser: cfg.UploadLimitUser, SearchUser: cfg.SearchLimitUser,
 	})
 	pushSvc := push.New(st, presence, push.Options{VAPID: vapid, Subject: cfg.PushSubject, AllowPrivate: cfg.PushAllowPrivateEndpoints,
 		Workers: cfg.PushWorkers, Queue: cfg.PushQueue, MaxPerUser: cfg.PushMaxSubscriptions, TTL: cfg.PushTTL, Timeout: 15 * time.Second}, log)
@@ -145,10 +151,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		_ = st.Close()
 		return nil, err
 	}
+	bucket, err := files.OpenBucket(ctx, cfg.BlobURL, cfg.DataDir)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	fileSvc, err := files.New(st, bucket, files.Options{MaxBytes: cfg.UploadMaxBytes, MaxPixels: cfg.ImageMaxPixels,
+		QuotaPerTenant: cfg.MaxUploadBytesPerTenant, PendingTTL: cfg.UploadTTL, SweepEvery: time.Minute,
+		TempDir: filepath.Join(cfg.DataDir, "tmp"), Decoders: runtime.GOMAXPROCS(0)}, log)
+	if err != nil {
+		_ = bucket.Close()
+		_ = st.Close()
+		return nil, err
+	}
 	roomSvc := rooms.NewService(st, authSvc, hub, rooms.Caps{
 		RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser,
 		ReplayDepth: cfg.ReplayDepth},
-		auditLog, rooms.WithSearch(index), rooms.WithPresence(presence, cfg.PresenceGrace), rooms.WithNotifier(pushSvc),
+		auditLog, rooms.WithSearch(index), rooms.WithPresence(presence, cfg.PresenceGrace), rooms.WithNotifier(pushSvc), rooms.WithFiles(fileSvc),
 		rooms.WithBus(bus, rooms.RelayOptions{GapWait: cfg.BusGapWait, CatchUpPeriod: cfg.BusCatchUpInterval, Metrics: metrics, Log: log}))
 	if cp, ok := presence.(*cluster.Presence); ok {
 		cp.OnGone(roomSvc.UserGone)
@@ -162,12 +181,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		return nil, err
 	}
 	pushSvc.Start()
-	a := &App{Auth: authSvc, Rooms: roomSvc, Push: pushSvc, Store: st, hub: hub, leave: leave, metrics: reg, counts: metrics, shutdown: make(chan struct{})}
+	a := &App{Auth: authSvc, Rooms: roomSvc, Push: pushSvc, Files: fileSvc, Store: st, index: index, hub: hub, leave: leave, metrics: reg, counts: metrics, shutdown: make(chan struct{})}
 	a.handler = api.New(api.Deps{
 		Auth: authSvc, Rooms: roomSvc, Audit: auditLog, Push: pushSvc, Store: st, Bus: bus, Log: log, Metrics: reg, Web: web.Static(),
 		PingInterval: cfg.PingInterval, StreamWriteTimeout: cfg.StreamWriteTimeout, Shutdown: a.shutdown, Streams: &a.streams,
 		ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, MetricsToken: cfg.MetricsToken,
 		TrustedProxies: cfg.Proxies(), Limits: limits, Refusals: metrics,
+		UploadMaxBytes: cfg.UploadMaxBytes, UploadTimeout: cfg.UploadTimeout,
 	})
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
@@ -175,6 +195,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	go func() {
 		defer a.bg.Done()
 		authSvc.RunKeyUsageFlusher(bgCtx, 30*time.Second)
+	}()
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		fileSvc.Run(bgCtx)
 	}()
 	return a, nil
 }
@@ -198,7 +223,9 @@ func (a *App) Close() error {
 	a.Push.Close()
 	a.stop()
 	a.bg.Wait()
-	err := a.Store.Close()
+	// The index's last write marks it clean, so the next start skips the scan.
+	err := a.index.Close(context.Background())
+	err = errors.Join(err, a.Store.Close(), a.Files.Close())
 	a.Rooms.StopRelay() // after the store: its last commits still publish
 	if a.leave != nil {
 		a.leave()
