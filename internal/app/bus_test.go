@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -153,6 +154,29 @@ func TestBusCarriesTyping(t *testing.T) {
 			ev := st.NextNamed(t, "typing", busWait)
 			if ev.ID != "" {
 				t.Fatalf("typing carries an id (%s): it must never be replayed", ev.ID)
+			}
+		})
+	}
+}
+
+// A commit larger than one bus message may be (NATS: 1 MB) still travels on
+// the bus, in several messages, instead of being left to the log reads.
+func TestBusCarriesLargeCommits(t *testing.T) {
+	for name, bus := range buses(t) {
+		t.Run(name, func(t *testing.T) {
+			s := lossyNode(t, bus(t), func([]*rooms.Event) bool { return false })
+			alice := s.CreateTenant(t, "acme", "alice")
+			rm := createRoomOn(t, s, alice, "general")
+			st := s.Open(t, "/api/v1/events", alice.Token, "")
+			long := strings.Repeat("😀", 4000) // 16 KB a message, over 2 MB of frames in all
+			batch := make([]map[string]string, 100)
+			for i := range batch {
+				batch[i] = map[string]string{"body": long}
+			}
+			s.Must(t, http.StatusCreated, "POST", "/api/v1/rooms/"+rm+"/messages/batch", alice.Token, map[string]any{"messages": batch}, nil)
+			expectMessages(t, st, len(batch))
+			if got := s.Metric(t, "parley_bus_recovered_events_total"); got != 0 {
+				t.Fatalf("%v events were read from the log: the bus did not carry the commit", got)
 			}
 		})
 	}
