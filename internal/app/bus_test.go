@@ -44,13 +44,13 @@ func buses(t *testing.T) map[string]func(t *testing.T) func(rooms.Bus) rooms.Bus
 }
 
 // lossyNode starts a node on the bus whose log deliveries drop loses.
-func lossyNode(t *testing.T, bus func(rooms.Bus) rooms.Bus, drop func([]*rooms.Event) bool) *testkit.Server {
+func lossyNode(t *testing.T, bus func(rooms.Bus) rooms.Bus, drop func([]*rooms.Event) bool, opts ...func(*config.Config)) *testkit.Server {
 	t.Helper()
 	wrap := app.WithBusWrapper(func(b rooms.Bus) rooms.Bus { return rooms.Lossy(bus(b), drop) })
-	return testkit.StartWith(t, []app.Option{wrap}, func(c *config.Config) {
+	return testkit.StartWith(t, []app.Option{wrap}, append([]func(*config.Config){func(c *config.Config) {
 		c.PostLimitUser = limit.Rate{}
 		c.MaxStreamsPerUser = 0
-	})
+	}}, opts...)...)
 }
 
 type busRoom struct {
@@ -164,7 +164,10 @@ func TestBusCarriesTyping(t *testing.T) {
 func TestBusCarriesLargeCommits(t *testing.T) {
 	for name, bus := range buses(t) {
 		t.Run(name, func(t *testing.T) {
-			s := lossyNode(t, bus(t), func([]*rooms.Event) bool { return false })
+			// Only the bus may deliver: the log is never read, however slow it is.
+			s := lossyNode(t, bus(t), func([]*rooms.Event) bool { return false }, func(c *config.Config) {
+				c.BusGapWait, c.BusCatchUpInterval = time.Hour, time.Hour
+			})
 			alice := s.CreateTenant(t, "acme", "alice")
 			rm := createRoomOn(t, s, alice, "general")
 			st := s.Open(t, "/api/v1/events", alice.Token, "")
