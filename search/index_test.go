@@ -16,11 +16,7 @@ import (
 // runs on it (PARLEY_TEST_DATABASE_URL).
 func openStore(t *testing.T) *store.Store {
 	t.Helper()
-	dsn := t.TempDir() + "/parley.db"
-	if pgtest.Enabled() {
-		dsn = pgtest.Fresh(t)
-	}
-	st, err := store.Open(context.Background(), dsn, slog.New(slog.DiscardHandler))
+	st, err := store.Open(context.Background(), pgtest.Database(t), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
