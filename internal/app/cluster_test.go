@@ -9,10 +9,6 @@ package app_test
 // itself goes down.
 
 import (
-	"crypto/ecdh"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -25,7 +21,6 @@ import (
 	"parley/internal/app"
 	"parley/internal/limit"
 	"parley/internal/testkit"
-	"parley/internal/testkit/pgtest"
 	"parley/rooms"
 )
 
@@ -35,21 +30,13 @@ type testCluster struct {
 }
 
 // clusterConfig is what every node of one cluster shares: the database, the
-// bus and the secrets, which a node never generates for itself in a cluster.
+// bus and the secrets (a node never generates its own in a cluster), and
+// limits off for the load.
 func clusterConfig(t *testing.T) (*testkit.NATS, func(*config.Config)) {
 	t.Helper()
-	db := pgtest.Fresh(t)
-	n := testkit.StartNATS(t)
-	jwt := make([]byte, 32)
-	_, _ = rand.Read(jwt)
-	vapid, err := ecdh.P256().GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, shared := testkit.Cluster(t)
 	return n, func(c *config.Config) {
-		c.DatabaseURL, c.NATSURL = db, n.URL
-		c.JWTKey = hex.EncodeToString(jwt)
-		c.PushVAPIDPrivateKey = base64.RawURLEncoding.EncodeToString(vapid.Bytes())
+		shared(c)
 		c.PostLimitUser, c.PostLimitKey = limit.Rate{}, limit.Rate{}
 		c.MaxStreamsPerUser, c.MaxConnsPerIP = 0, 0
 		c.PresenceGrace = 0
