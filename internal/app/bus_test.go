@@ -69,8 +69,14 @@ type busMessage struct {
 // they come in seq order with ids rising, and nothing twice.
 func expectMessages(t *testing.T, st *testkit.Stream, n int) string {
 	t.Helper()
+	return expectSeqs(t, st, 1, n)
+}
+
+// expectSeqs is expectMessages for seq from to to.
+func expectSeqs(t *testing.T, st *testkit.Stream, from, to int) string {
+	t.Helper()
 	var lastID int64
-	for i := 1; i <= n; i++ {
+	for i := from; i <= to; i++ {
 		ev := st.NextNamed(t, "message.created", busWait)
 		var m busMessage
 		ev.Decode(t, &m)

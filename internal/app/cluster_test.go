@@ -264,15 +264,23 @@ func TestClusterBusDownAndBackLosesNothing(t *testing.T) {
 	for i := 10; i < 20; i++ { // committed while the bus is down
 		postOn(t, a, alice, room, fmt.Sprint(i), "")
 	}
+	readyz(t, b, http.StatusServiceUnavailable, "node B says it is ready while the bus is down")
+	expectMessages(t, st, 20) // read from the log by B's periodic check
 	c.nats.Start(t)
 	for i := 20; i < 30; i++ {
 		postOn(t, a, alice, room, fmt.Sprint(i), "")
 	}
-	expectMessages(t, st, 30)
+	expectSeqs(t, st, 21, 30)
+	readyz(t, b, http.StatusOK, "node B is not ready again after the bus came back")
+}
+
+// readyz waits until the node's /readyz answers want.
+func readyz(t *testing.T, s *testkit.Server, want int, never string) {
+	t.Helper()
 	deadline := time.Now().Add(busWait)
-	for b.Do(t, "GET", "/readyz", "", nil).Status != http.StatusOK {
+	for s.Do(t, "GET", "/readyz", "", nil).Status != want {
 		if time.Now().After(deadline) {
-			t.Fatal("node B is not ready again after the bus came back")
+			t.Fatal(never)
 		}
 		time.Sleep(20 * time.Millisecond) // polling a condition, not a timed assertion
 	}
