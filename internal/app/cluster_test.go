@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -283,5 +284,54 @@ func readyz(t *testing.T, s *testkit.Server, want int, never string) {
 			t.Fatal(never)
 		}
 		time.Sleep(20 * time.Millisecond) // polling a condition, not a timed assertion
+	}
+}
+
+func TestClusterTypingAndPresenceReachMembersOnOtherNodesOnly(t *testing.T) {
+	var alice, bob, carol testkit.User
+	var room string
+	c := startCluster(t, 2, nil, func(a *testkit.Server) {
+		alice, bob, carol = a.CreateTenant(t, "acme", "alice"), a.Signup(t, "acme", "bob"), a.Signup(t, "acme", "carol")
+		room = createRoomOn(t, a, alice, "general")
+		a.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+room+"/join", bob.Token, nil, nil)
+	})
+	a, b := c.nodes[0], c.nodes[1]
+	aliceStream := a.Open(t, "/api/v1/events", alice.Token, "")
+	carolStream := a.Open(t, "/api/v1/events", carol.Token, "") // not in the room
+
+	// Bob comes online on B: alice, on A, hears it.
+	bobStream := b.Open(t, "/api/v1/events", bob.Token, "")
+	var p struct {
+		UserID string `json:"user_id"`
+		Online bool   `json:"online"`
+	}
+	aliceStream.NextNamed(t, "presence", busWait).Decode(t, &p)
+	if p.UserID != bob.ID || !p.Online {
+		t.Fatalf("presence %+v, want bob online", p)
+	}
+	// Bob types on B: alice hears it on A; then a message, which carol must not see either.
+	b.Must(t, http.StatusNoContent, "POST", "/api/v1/rooms/"+room+"/typing", bob.Token, nil, nil)
+	if ev := aliceStream.NextNamed(t, "typing", busWait); ev.ID != "" {
+		t.Fatalf("typing carries an id (%s): it must never be replayed", ev.ID)
+	}
+	postOn(t, b, bob, room, "hi", "")
+	cursor := aliceStream.NextNamed(t, "message.created", busWait).ID
+	bobStream.Close()
+
+	// Carol, not a member, got none of it: her next event is her own, later.
+	carolRoom := createRoomOn(t, a, carol, "carols")
+	if ev := carolStream.Next(t, busWait); ev.Name != "member.joined" || !strings.Contains(ev.Data, carolRoom) {
+		t.Fatalf("carol's stream got %s %s before her own room", ev.Name, ev.Data)
+	}
+	// Resuming never replays the typing or presence events.
+	resumed := b.Open(t, "/api/v1/events", alice.Token, "0")
+	for {
+		ev := resumed.Next(t, busWait)
+		if ev.Name == "typing" || ev.Name == "presence" {
+			t.Fatalf("replayed an ephemeral %s", ev.Name)
+		}
+		if ev.ID == cursor {
+			break
+		}
 	}
 }
