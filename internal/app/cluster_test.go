@@ -335,3 +335,48 @@ func TestClusterTypingAndPresenceReachMembersOnOtherNodesOnly(t *testing.T) {
 		}
 	}
 }
+
+// Every node loses a quarter of its log messages while posts come through
+// all of them into two rooms: each node's stream still gets every message
+// once, ids rising, each room's seq without a gap.
+func TestClusterLossyEverywhereUnderConcurrentPosts(t *testing.T) {
+	var n atomic.Int64
+	var alice testkit.User
+	var rooms2 [2]string
+	c := startCluster(t, 3, func(_ int, b rooms.Bus) rooms.Bus {
+		return rooms.Lossy(b, func([]*rooms.Event) bool { return n.Add(1)%4 == 0 })
+	}, func(a *testkit.Server) {
+		alice = a.CreateTenant(t, "acme", "alice")
+		rooms2 = [2]string{createRoomOn(t, a, alice, "one"), createRoomOn(t, a, alice, "two")}
+	})
+	var streams []*testkit.Stream
+	for _, s := range c.nodes {
+		streams = append(streams, s.Open(t, "/api/v1/events", alice.Token, ""))
+	}
+	const posts, posters = 150, 6
+	var wg sync.WaitGroup
+	for w := range posters {
+		wg.Go(func() {
+			for i := w; i < posts; i += posters {
+				if status, _ := postOn(t, c.nodes[i%3], alice, rooms2[i%2], fmt.Sprint(i), ""); status != http.StatusCreated {
+					t.Errorf("post %d: status %d", i, status)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, st := range streams {
+		seq := map[string]int64{}
+		var lastID int64
+		for range posts {
+			ev := st.NextNamed(t, "message.created", busWait)
+			var m busMessage
+			ev.Decode(t, &m)
+			id, _ := strconv.ParseInt(ev.ID, 10, 64)
+			if id <= lastID || m.Message.Seq != seq[m.RoomID]+1 {
+				t.Fatalf("node %d: event %d (room seq %d) after event %d (room seq %d)", i, id, m.Message.Seq, lastID, seq[m.RoomID])
+			}
+			lastID, seq[m.RoomID] = id, m.Message.Seq
+		}
+	}
+}
