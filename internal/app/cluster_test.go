@@ -77,6 +77,24 @@ func startWithRoom(t *testing.T, n int, wrap func(i int, b rooms.Bus) rooms.Bus,
 	return c, alice, room
 }
 
+// startWithPeople runs n nodes with a tenant of alice, bob and carol; alice
+// owns the room "general", bob is a member, and carol too if carolJoins.
+func startWithPeople(t *testing.T, n int, carolJoins bool) (c *testCluster, alice, bob, carol testkit.User, room string) {
+	t.Helper()
+	c = startCluster(t, n, nil, func(a *testkit.Server) {
+		alice, bob, carol = a.CreateTenant(t, "acme", "alice"), a.Signup(t, "acme", "bob"), a.Signup(t, "acme", "carol")
+		room = createRoomOn(t, a, alice, "general")
+		members := []testkit.User{bob}
+		if carolJoins {
+			members = append(members, carol)
+		}
+		for _, u := range members {
+			a.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+room+"/join", u.Token, nil, nil)
+		}
+	})
+	return c, alice, bob, carol, room
+}
+
 func createRoomOn(t *testing.T, s *testkit.Server, u testkit.User, name string) string {
 	t.Helper()
 	var rm busRoom
@@ -95,15 +113,7 @@ func postOn(t *testing.T, s *testkit.Server, u testkit.User, roomID, body, clien
 }
 
 func TestClusterPostReachesEveryNodeInCommitOrder(t *testing.T) {
-	var alice, bob, carol testkit.User
-	var room string
-	c := startCluster(t, 3, nil, func(a *testkit.Server) {
-		alice, bob, carol = a.CreateTenant(t, "acme", "alice"), a.Signup(t, "acme", "bob"), a.Signup(t, "acme", "carol")
-		room = createRoomOn(t, a, alice, "general")
-		for _, u := range []testkit.User{bob, carol} {
-			a.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+room+"/join", u.Token, nil, nil)
-		}
-	})
+	c, alice, bob, carol, room := startWithPeople(t, 3, true)
 	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
 	streams := []*testkit.Stream{
 		a.Open(t, "/api/v1/events", alice.Token, ""),
@@ -288,13 +298,7 @@ func readyz(t *testing.T, s *testkit.Server, want int, never string) {
 }
 
 func TestClusterTypingAndPresenceReachMembersOnOtherNodesOnly(t *testing.T) {
-	var alice, bob, carol testkit.User
-	var room string
-	c := startCluster(t, 2, nil, func(a *testkit.Server) {
-		alice, bob, carol = a.CreateTenant(t, "acme", "alice"), a.Signup(t, "acme", "bob"), a.Signup(t, "acme", "carol")
-		room = createRoomOn(t, a, alice, "general")
-		a.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+room+"/join", bob.Token, nil, nil)
-	})
+	c, alice, bob, carol, room := startWithPeople(t, 2, false)
 	a, b := c.nodes[0], c.nodes[1]
 	aliceStream := a.Open(t, "/api/v1/events", alice.Token, "")
 	carolStream := a.Open(t, "/api/v1/events", carol.Token, "") // not in the room
