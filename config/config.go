@@ -22,10 +22,13 @@ import (
 // Config is everything an operator can set. Field names double as JSON keys in the
 // config file and, upper-cased with a PARLEY_ prefix, as environment variables.
 type Config struct {
-	Listen            string        `json:"listen"`
-	DataDir           string        `json:"data_dir"`
-	DatabasePath      string        `json:"database_path"` // empty: parley.db in DataDir
-	JWTKey            string        `json:"jwt_key"`       // empty: generated once and kept in DataDir
+	Listen       string `json:"listen"`
+	DataDir      string `json:"data_dir"`
+	DatabasePath string `json:"database_path"` // empty: parley.db in DataDir
+	// DatabaseURL (postgres://…) runs Parley on PostgreSQL instead of the
+	// SQLite file: the store several nodes share (docs/CLUSTER.md).
+	DatabaseURL       string        `json:"database_url"`
+	JWTKey            string        `json:"jwt_key"` // empty: generated once and kept in DataDir
 	AccessTokenTTL    time.Duration `json:"access_token_ttl"`
 	RefreshTokenTTL   time.Duration `json:"refresh_token_ttl"`
 	SelfServiceTenant bool          `json:"self_service_tenants"`
@@ -68,6 +71,17 @@ type Config struct {
 	// as online, so a phone that reconnects does not flicker for everyone.
 	PresenceGrace time.Duration `json:"presence_grace"`
 
+	// NATSURL connects the bus that carries live events between nodes
+	// (nats://host:4222); empty: one node, events stay in process. It needs
+	// a shared database (database_url).
+	NATSURL string `json:"nats_url"`
+	// BusGapWait is how long a node waits for the bus to bring an event that
+	// arrived out of order before reading it from the database;
+	// BusCatchUpInterval is how often it checks that nothing committed is
+	// missing (a lost last message is found within two intervals).
+	BusGapWait         time.Duration `json:"bus_gap_wait"`
+	BusCatchUpInterval time.Duration `json:"bus_catchup_interval"`
+
 	// Web Push. The VAPID private key (base64url, P-256) is generated on first
 	// start and kept in DataDir unless configured; several nodes share one.
 	PushVAPIDPrivateKey       string        `json:"push_vapid_private_key"`
@@ -77,6 +91,18 @@ type Config struct {
 	PushQueue                 int           `json:"push_queue"`
 	PushMaxSubscriptions      int           `json:"push_max_subscriptions"` // per user
 	PushTTL                   time.Duration `json:"push_ttl"`
+
+	// Uploads. BlobURL is where files are kept (gocloud.dev/blob): empty for
+	// DataDir/uploads, file:///path for a folder several nodes share, or
+	// s3://bucket?region=…&endpoint=… for an S3-compatible store.
+	BlobURL        string        `json:"blob_url"`
+	UploadMaxBytes int64         `json:"upload_max_bytes"` // one file
+	ImageMaxPixels int64         `json:"image_max_pixels"` // width × height of an image, checked before decoding
+	UploadTTL      time.Duration `json:"upload_ttl"`       // an upload never attached to a message is deleted after this
+	// UploadTimeout is how long an upload may take to arrive and a file to
+	// be sent (instead of read_timeout and write_timeout).
+	UploadTimeout           time.Duration `json:"upload_timeout"`
+	MaxUploadBytesPerTenant int64         `json:"max_upload_bytes_per_tenant"` // 0: no quota
 
 	// Rate limits (docs/SECURITY.md): N per duration, a burst of N at most.
 	LoginLimitAccount limit.Rate `json:"login_limit_account"` // log-in attempts per tenant+username (a right password is given back)
@@ -89,6 +115,8 @@ type Config struct {
 	RoomLimitKey      limit.Rate `json:"room_limit_key"`
 	RoomsPerHour      int        `json:"rooms_per_hour"` // rooms one user may create in any hour; 0: no cap
 	TypingLimitUser   limit.Rate `json:"typing_limit_user"`
+	UploadLimitUser   limit.Rate `json:"upload_limit_user"` // uploads per user (or key)
+	SearchLimitUser   limit.Rate `json:"search_limit_user"` // searches per user (or key)
 	// Caps on how many of a kind one owner may have (0: none); docs/SECURITY.md.
 	MaxStreamsPerUser   int `json:"max_streams_per_user"`
 	MaxRoomsPerUser     int `json:"max_rooms_per_user"`
@@ -131,12 +159,23 @@ func Default() Config {
 		RoomLimitKey:         limit.Rate{N: 120, Per: time.Minute},
 		RoomsPerHour:         30,
 		PresenceGrace:        10 * time.Second,
+		BusGapWait:           50 * time.Millisecond,
+		BusCatchUpInterval:   500 * time.Millisecond,
 		TypingLimitUser:      limit.Rate{N: 3, Per: 6 * time.Second},
 		PushSubject:          "mailto:push@parley.invalid",
 		PushWorkers:          4,
 		PushQueue:            1000,
 		PushMaxSubscriptions: 10,
 		PushTTL:              24 * time.Hour,
+		UploadMaxBytes:       10 << 20,
+		ImageMaxPixels:       50_000_000,
+		UploadTTL:            24 * time.Hour,
+		UploadTimeout:        5 * time.Minute,
+		UploadLimitUser:      limit.Rate{N: 20, Per: time.Minute},
+		SearchLimitUser:      limit.Rate{N: 30, Per: time.Minute},
+		// Enough for a team's photos and documents for years; a tenant that
+		// needs more gets it from its operator.
+		MaxUploadBytesPerTenant: 5 << 30,
 		// A person has a few tabs and devices; the rest leave room for big
 		// workspaces while bounding what one account or tenant can pile up.
 		MaxStreamsPerUser:   10,
@@ -160,6 +199,15 @@ func (c Config) DatabaseFile() string {
 	return filepath.Join(c.DataDir, "parley.db")
 }
 
+// Database is what store.Open opens: the PostgreSQL URL when one is set,
+// else the SQLite file.
+func (c Config) Database() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return c.DatabaseFile()
+}
+
 // Proxies returns the trusted proxies as a list (nil for none).
 func (c Config) Proxies() []string {
 	var out []string
@@ -171,6 +219,31 @@ func (c Config) Proxies() []string {
 	return out
 }
 
+// Clustered reports whether this node is one of several: a shared database
+// and a bus.
+func (c Config) Clustered() bool { return c.DatabaseURL != "" && c.NATSURL != "" }
+
+// clusterProblems refuses a bus without a shared database, and a cluster
+// node that would generate a secret every node must share.
+func (c Config) clusterProblems() []string {
+	var problems []string
+	if c.NATSURL != "" && c.DatabaseURL == "" {
+		problems = append(problems, "nats_url needs database_url: several nodes cannot share a SQLite file; "+
+			"set database_url (postgres://…) or remove nats_url to run one node")
+	}
+	if c.Clustered() {
+		if c.JWTKey == "" {
+			problems = append(problems, "jwt_key must be set when nodes share database_url and nats_url: "+
+				"every node must sign and check tokens with the same key, so none generates its own")
+		}
+		if c.PushVAPIDPrivateKey == "" {
+			problems = append(problems, "push_vapid_private_key must be set when nodes share database_url and nats_url: "+
+				"every node must push with the key browsers subscribed with, so none generates its own")
+		}
+	}
+	return problems
+}
+
 // Validate rejects settings the server cannot run with.
 func (c Config) Validate() error {
 	var problems []string
@@ -179,6 +252,9 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		problems = append(problems, "data_dir is empty")
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		problems = append(problems, "database_url must be a postgres:// URL (leave it empty for SQLite)")
 	}
 	if c.AccessTokenTTL <= 0 || c.RefreshTokenTTL <= 0 || c.InviteTTL <= 0 {
 		problems = append(problems, "token and invite lifetimes must be positive")
@@ -219,6 +295,13 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		problems = append(problems, "shutdown_timeout must be positive")
 	}
+	if c.BusGapWait <= 0 || c.BusCatchUpInterval <= 0 {
+		problems = append(problems, "bus_gap_wait and bus_catchup_interval must be positive")
+	}
+	if c.NATSURL != "" && !strings.HasPrefix(c.NATSURL, "nats://") && !strings.HasPrefix(c.NATSURL, "tls://") {
+		problems = append(problems, "nats_url must be a nats:// or tls:// URL")
+	}
+	problems = append(problems, c.clusterProblems()...)
 	if c.PresenceGrace < 0 {
 		problems = append(problems, "presence_grace must not be negative")
 	}
@@ -227,6 +310,12 @@ func (c Config) Validate() error {
 	}
 	if !strings.HasPrefix(c.PushSubject, "mailto:") && !strings.HasPrefix(c.PushSubject, "https://") {
 		problems = append(problems, "push_subject must be a mailto: or https:// URL")
+	}
+	if c.UploadMaxBytes < 1 || c.ImageMaxPixels < 1 || c.UploadTTL <= 0 || c.UploadTimeout <= 0 {
+		problems = append(problems, "upload_max_bytes, image_max_pixels, upload_ttl and upload_timeout must be positive")
+	}
+	if c.MaxUploadBytesPerTenant < 0 {
+		problems = append(problems, "max_upload_bytes_per_tenant must be 0 (no quota) or more")
 	}
 	if min(c.MaxStreamsPerUser, c.MaxRoomsPerUser, c.MaxMembersPerRoom, c.MaxRoomsPerTenant, c.MaxUsersPerTenant, c.MaxAPIKeysPerTenant, c.MaxInvitesPerTenant) < 0 {
 		problems = append(problems, "the max_* caps must be 0 (no cap) or more")
@@ -345,6 +434,7 @@ var settings = []setting{
 	{"listen", str(func(c *Config) *string { return &c.Listen })},
 	{"data_dir", str(func(c *Config) *string { return &c.DataDir })},
 	{"database_path", str(func(c *Config) *string { return &c.DatabasePath })},
+	{"database_url", str(func(c *Config) *string { return &c.DatabaseURL })},
 	{"jwt_key", str(func(c *Config) *string { return &c.JWTKey })},
 	{"log_level", str(func(c *Config) *string { return &c.LogLevel })},
 	{"debug_listen", str(func(c *Config) *string { return &c.DebugListen })},
@@ -386,6 +476,9 @@ var settings = []setting{
 	{"max_api_keys_per_tenant", integer(func(c *Config) *int { return &c.MaxAPIKeysPerTenant })},
 	{"max_open_invites_per_tenant", integer(func(c *Config) *int { return &c.MaxInvitesPerTenant })},
 	{"self_service_tenants", boolean(func(c *Config) *bool { return &c.SelfServiceTenant })},
+	{"nats_url", str(func(c *Config) *string { return &c.NATSURL })},
+	{"bus_gap_wait", dur(func(c *Config) *time.Duration { return &c.BusGapWait })},
+	{"bus_catchup_interval", dur(func(c *Config) *time.Duration { return &c.BusCatchUpInterval })},
 	{"push_vapid_private_key", str(func(c *Config) *string { return &c.PushVAPIDPrivateKey })},
 	{"push_subject", str(func(c *Config) *string { return &c.PushSubject })},
 	{"push_allow_private_endpoints", boolean(func(c *Config) *bool { return &c.PushAllowPrivateEndpoints })},
@@ -393,6 +486,14 @@ var settings = []setting{
 	{"push_queue", integer(func(c *Config) *int { return &c.PushQueue })},
 	{"push_max_subscriptions", integer(func(c *Config) *int { return &c.PushMaxSubscriptions })},
 	{"push_ttl", dur(func(c *Config) *time.Duration { return &c.PushTTL })},
+	{"blob_url", str(func(c *Config) *string { return &c.BlobURL })},
+	{"upload_max_bytes", byteSize(func(c *Config) *int64 { return &c.UploadMaxBytes })},
+	{"image_max_pixels", byteSize(func(c *Config) *int64 { return &c.ImageMaxPixels })},
+	{"upload_ttl", dur(func(c *Config) *time.Duration { return &c.UploadTTL })},
+	{"upload_timeout", dur(func(c *Config) *time.Duration { return &c.UploadTimeout })},
+	{"max_upload_bytes_per_tenant", byteSize(func(c *Config) *int64 { return &c.MaxUploadBytesPerTenant })},
+	{"upload_limit_user", rate(func(c *Config) *limit.Rate { return &c.UploadLimitUser })},
+	{"search_limit_user", rate(func(c *Config) *limit.Rate { return &c.SearchLimitUser })},
 }
 
 func boolean(field func(*Config) *bool) func(*Config, string) error {
@@ -437,4 +538,21 @@ func decodeFile(raw []byte, cfg *Config) error {
 		}
 	}
 	return nil
+}
+
+// byteSize reads a count of bytes: a whole number, optionally with a binary
+// suffix (10MiB, 10MB and 10M all mean 10 × 2²⁰).
+func byteSize(field func(*Config) *int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		v = strings.TrimSpace(v)
+		num := strings.TrimRight(v, "KMGTiBkmgtb")
+		unit := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(v[len(num):]), "B"), "I")
+		shift, ok := map[string]uint{"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[unit]
+		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+		if !ok || err != nil || n < 0 || n > (1<<62)>>shift {
+			return fmt.Errorf("%q: want a number of bytes such as 10485760 or 10MiB", v)
+		}
+		*field(c) = n << shift
+		return nil
+	}
 }

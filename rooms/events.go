@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"parley/auth"
+	"parley/files"
 	"parley/store"
 )
 
@@ -31,6 +32,12 @@ const (
 	EvPresence    = "presence"
 	EvRead        = "read"
 	EvUserUpdated = "user.updated" // to the user themself: their role or name changed
+
+	// Revocations: logged, so that every node applies them in commit order
+	// even if a bus message is lost, but never sent to a client (they name no
+	// room and no target user, so no replay selects them).
+	EvSessionRevoked = "session.revoked" // the login's streams end
+	EvUserDisabled   = "user.disabled"   // the user's streams end
 )
 
 // Event is one committed event, ready to send: its SSE frame is encoded once
@@ -46,6 +53,8 @@ type Event struct {
 	// these rooms (presence: everyone who shares a room with the user).
 	RoomIDs    []string
 	SkipUserID string // not to this user's streams (typing: not back to the typist)
+	SessionID  string // session.revoked: the login whose streams end
+	UserID     string // user.disabled: the user whose streams end
 	Frame      []byte
 }
 
@@ -63,12 +72,15 @@ type MessageJSON struct {
 	ReplyTo   *ReplyJSON     `json:"reply_to,omitempty"`
 	Mentions  []string       `json:"mentions"` // user ids of the room members it names with @username
 	Reactions []ReactionJSON `json:"reactions"`
+	// Attachments are the message's files (none once it is deleted).
+	Attachments []files.AttachmentJSON `json:"attachments"`
 }
 
 // ViewMessage renders a message with its author.
 func ViewMessage(m store.Message, author store.User) MessageJSON {
 	out := MessageJSON{ID: m.ID, RoomID: m.RoomID, Seq: m.Seq, Author: auth.ViewUser(author), Body: m.Body,
-		ClientID: m.ClientID, CreatedAt: m.CreatedAt.UTC(), Deleted: m.Deleted, Mentions: []string{}, Reactions: []ReactionJSON{}}
+		ClientID: m.ClientID, CreatedAt: m.CreatedAt.UTC(), Deleted: m.Deleted, Mentions: []string{}, Reactions: []ReactionJSON{},
+		Attachments: []files.AttachmentJSON{}}
 	if m.EditedAt != nil {
 		t := m.EditedAt.UTC()
 		out.EditedAt = &t
@@ -138,6 +150,11 @@ type readPayload struct {
 	RoomID string `json:"room_id"`
 	UserID string `json:"user_id"`
 	Seq    int64  `json:"seq"`
+}
+
+type revokedPayload struct {
+	UserID    string `json:"user_id,omitempty"`
+	SessionID string `json:"session_id,omitempty"`
 }
 
 type userPayload struct {

@@ -210,40 +210,84 @@ CREATE TABLE limit_leases (
 );
 CREATE INDEX limit_leases_holder ON limit_leases(holder);
 `,
+	// 8: uploaded files and the blobs waiting to be deleted. The bytes are
+	// in the blob store (blob_url); a row here is what may be served.
+	`
+CREATE TABLE attachments (
+	id TEXT PRIMARY KEY,
+	tenant_id TEXT NOT NULL,
+	room_id TEXT NOT NULL,
+	uploader_id TEXT NOT NULL,
+	message_id TEXT NOT NULL DEFAULT '',
+	position INTEGER NOT NULL DEFAULT 0,
+	name TEXT NOT NULL,
+	content_type TEXT NOT NULL,
+	size BIGINT NOT NULL,
+	width INTEGER NOT NULL DEFAULT 0,
+	height INTEGER NOT NULL DEFAULT 0,
+	blob_key TEXT NOT NULL,
+	thumb_key TEXT NOT NULL DEFAULT '',
+	thumb_size BIGINT NOT NULL DEFAULT 0,
+	created_at TIMESTAMP NOT NULL
+);
+CREATE INDEX attachments_message ON attachments(message_id, position);
+CREATE INDEX attachments_room ON attachments(room_id);
+CREATE INDEX attachments_tenant ON attachments(tenant_id);
+CREATE INDEX attachments_waiting ON attachments(created_at) WHERE message_id = '';
+CREATE TABLE blob_trash (
+	blob_key TEXT PRIMARY KEY,
+	not_before TIMESTAMP NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX blob_trash_due ON blob_trash(not_before);
+`,
 }
 
-// migrate brings the schema up to date; it is safe to run on every start.
-// It uses database/sql directly: a migration is several statements in one Exec.
-func migrate(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, applied_at DATETIME NOT NULL)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	var current int
-	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if current > len(migrations) {
-		return fmt.Errorf("database schema version %d is newer than this binary knows (%d)", current, len(migrations))
-	}
-	for version := current + 1; version <= len(migrations); version++ {
-		if err := applyMigration(ctx, db, version); err != nil {
-			return fmt.Errorf("apply migration %d: %w", version, err)
+// migrate brings the schema up to date; it is safe to run on every start,
+// and on PostgreSQL by several nodes at once (withSchemaLock). It uses
+// database/sql directly: a migration is several statements in one Exec.
+func (s *Store) migrate(ctx context.Context, db *sql.DB) error {
+	return s.withSchemaLock(ctx, db, func(conn *sql.Conn) error {
+		if s.pg {
+			if _, err := conn.ExecContext(ctx, pgPrelude); err != nil {
+				return fmt.Errorf("create the nocase collation: %w", err)
+			}
 		}
-	}
-	return nil
+		if _, err := conn.ExecContext(ctx, s.ddl(`CREATE TABLE IF NOT EXISTS schema_migrations (
+			version INTEGER PRIMARY KEY, applied_at DATETIME NOT NULL)`)); err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		var current int
+		if err := conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if current > len(migrations) {
+			return fmt.Errorf("database schema version %d is newer than this binary knows (%d)", current, len(migrations))
+		}
+		for version := current + 1; version <= len(migrations); version++ {
+			if err := s.applyMigration(ctx, conn, version); err != nil {
+				return fmt.Errorf("apply migration %d: %w", version, err)
+			}
+		}
+		return nil
+	})
 }
 
-func applyMigration(ctx context.Context, db *sql.DB, version int) error {
+// beginner is a database or one of its connections.
+type beginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+func (s *Store) applyMigration(ctx context.Context, db beginner, version int) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if _, err := tx.ExecContext(ctx, migrations[version-1]); err != nil {
+	if _, err := tx.ExecContext(ctx, s.ddl(migrations[version-1])); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`, version, time.Now().UTC()); err != nil {
+	if _, err := tx.ExecContext(ctx, s.Rebind(`INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`), version, time.Now().UTC()); err != nil {
 		return err
 	}
 	return tx.Commit()

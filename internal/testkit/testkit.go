@@ -30,6 +30,7 @@ import (
 
 	"parley/config"
 	"parley/internal/app"
+	"parley/internal/testkit/pgtest"
 )
 
 // Server is a running Parley node on a temporary data dir, served as the
@@ -42,6 +43,7 @@ type Server struct {
 	Cfg        config.Config
 	Client     *http.Client // trusts the server's certificate when it serves TLS
 	log        *slog.Logger
+	appOpts    []app.Option
 	http2      bool  // TLS with HTTP/2, as browsers reach a server with tls_cert set
 	conns      int64 // connections accepted by servers stopped before this one
 	stop       context.CancelFunc
@@ -61,6 +63,12 @@ func StartLogged(t testing.TB, log *slog.Logger, opts ...func(*config.Config)) *
 	return launch(t, &Server{log: log}, opts)
 }
 
+// StartWith is Start with options for how the node is built (e.g. its bus).
+func StartWith(t testing.TB, appOpts []app.Option, opts ...func(*config.Config)) *Server {
+	t.Helper()
+	return launch(t, &Server{appOpts: appOpts}, opts)
+}
+
 // StartHTTP2 is Start over TLS with HTTP/2, as browsers reach a server with
 // tls_cert set: every request and stream of Client shares one connection, and
 // streams are served inside the handler.
@@ -75,6 +83,9 @@ func launch(t testing.TB, s *Server, opts []func(*config.Config)) *Server {
 	s.Cfg.DataDir = t.TempDir()
 	s.Cfg.Listen, s.Cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
 	s.Cfg.BcryptCost = 4 // keep tests fast; production uses the configured cost
+	if pgtest.Enabled() {
+		s.Cfg.DatabaseURL = pgtest.Fresh(t) // the suite runs on PostgreSQL: a database per server
+	}
 	s.Client = http.DefaultClient
 	if s.http2 {
 		var roots *x509.CertPool
@@ -95,7 +106,7 @@ func (s *Server) start(t testing.TB) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	srv, err := app.Listen(context.Background(), s.Cfg, log)
+	srv, err := app.Listen(context.Background(), s.Cfg, log, s.appOpts...)
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}
