@@ -8,6 +8,7 @@ import (
 	_ "image/jpeg"
 	_ "image/png"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -597,4 +598,36 @@ func TestUploadAndSearchRateLimits(t *testing.T) {
 		t.Fatal("no Retry-After")
 	}
 	s.Must(t, http.StatusOK, "GET", "/api/v1/search?q=hello", bob.Token, nil, nil)
+}
+
+// TestFilesInASharedFolderAndTokensNeverLogged: with blob_url naming a
+// folder (as several nodes share one), files are kept there, 0700; the
+// ?token= of a file URL never reaches the log.
+func TestFilesInASharedFolderAndTokensNeverLogged(t *testing.T) {
+	shared := filepath.Join(t.TempDir(), "shared-files")
+	logs := &testkit.LogBuffer{}
+	s := testkit.StartLogged(t, slog.New(slog.NewJSONHandler(logs, nil)), func(c *config.Config) { c.BlobURL = "file://" + shared })
+	alice, tenant, team := aliceAlone(t, s)
+	a := upload(t, s, alice, team.ID, "a.png", "", testkit.PNG(t, 20, 20))
+	for _, p := range []string{filepath.Join(shared, tenant, a.ID), filepath.Join(shared, tenant, a.ID+"-thumb")} {
+		if !exists(p) {
+			t.Fatalf("no blob at %s", p)
+		}
+	}
+	if exists(blobPath(s, tenant, a.ID)) {
+		t.Fatal("the blob is in the data dir too")
+	}
+	if st, err := os.Stat(filepath.Join(shared, tenant)); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("the tenant's folder: %v %v", st.Mode(), err)
+	}
+	r := s.DoWith(t, "GET", a.URL+"?token="+alice.Token, "", nil, map[string]string{"X-Request-ID": "file-fetch"})
+	if r.Status != http.StatusOK {
+		t.Fatalf("fetch: %d", r.Status)
+	}
+	if l := loggedRequest(t, logs, "file-fetch"); l.Route != "/api/v1/files/:id" {
+		t.Fatalf("logged route %q", l.Route)
+	}
+	if strings.Contains(logs.String(), alice.Token) || strings.Contains(logs.String(), a.ID) {
+		t.Fatal("the log holds the token or the file's URL")
+	}
 }
