@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"image/gif"
 	_ "image/jpeg"
 	_ "image/png"
 	"io"
@@ -206,6 +207,43 @@ func TestUploadedPhotoIsUprightWithoutLocationAndHasAThumbnail(t *testing.T) {
 		if r := s.Do(t, "GET", path, "", nil); r.Status != http.StatusUnauthorized {
 			t.Fatalf("GET %s without a valid token: %d", path, r.Status)
 		}
+	}
+}
+
+func TestAnimatedGIFKeepsItsFramesAndLosesItsComments(t *testing.T) {
+	s := testkit.Start(t)
+	alice, _, team := aliceAlone(t, s)
+	src := testkit.AnimatedGIF(t, 400, 200, 3)
+	if !bytes.Contains(src, []byte(testkit.GIFComment)) {
+		t.Fatal("the test GIF has no comment")
+	}
+	a := upload(t, s, alice, team.ID, "dance.gif", "", src)
+	if a.ContentType != "image/gif" || a.Name != "dance.gif" || a.Width != 400 || a.Height != 200 || a.ThumbnailURL == "" {
+		t.Fatalf("upload: %+v", a)
+	}
+	r := fetch(t, s, alice, a.URL, false)
+	if r.Header.Get("Content-Type") != "image/gif" || !strings.HasPrefix(r.Header.Get("Content-Disposition"), "inline") {
+		t.Fatalf("served as %v", r.Header)
+	}
+	if bytes.Contains(r.Body, []byte(testkit.GIFComment)) {
+		t.Fatal("the comment survived")
+	}
+	anim, err := gif.DecodeAll(bytes.NewReader(r.Body))
+	if err != nil || len(anim.Image) != 3 || anim.Delay[2] != 10 {
+		t.Fatalf("served animation: %v frames, %v", len(anim.Image), err)
+	}
+	r = fetch(t, s, alice, a.ThumbnailURL, true)
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(r.Body))
+	if err != nil || format != "gif" || cfg.Width != 320 || cfg.Height != 160 || r.Header.Get("Content-Type") != "image/gif" {
+		t.Fatalf("thumbnail: %s %dx%d %v", format, cfg.Width, cfg.Height, err)
+	}
+
+	// Frames beyond image_max_pixels together: only the first is kept, as a still.
+	s2 := testkit.Start(t, func(c *config.Config) { c.ImageMaxPixels = 200_000 })
+	alice2, _, team2 := aliceAlone(t, s2)
+	still := upload(t, s2, alice2, team2.ID, "long.gif", "", src)
+	if still.ContentType != "image/png" || still.Name != "long.png" {
+		t.Fatalf("an animation over the pixel budget: %+v", still)
 	}
 }
 

@@ -249,7 +249,7 @@ type File struct {
 // inlineTypes are shown in place: the image types Parley itself encodes.
 // Anything else is sent as a download of application/octet-stream, so no
 // upload (HTML, SVG, a script) ever runs in Parley's origin.
-var inlineTypes = map[string]bool{"image/jpeg": true, "image/png": true}
+var inlineTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/gif": true}
 
 // Open opens an upload's bytes, or its thumbnail's.
 func (s *Service) Open(ctx context.Context, a store.Attachment, thumb bool) (*File, error) {
