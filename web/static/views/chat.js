@@ -151,6 +151,23 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     updateSuggestions();
   });
   input.addEventListener('blur', () => setTimeout(hideSuggestions, 150));
+  // A picture pasted into the text field, or files dropped on the chat, are
+  // attached as if picked (while the composer is there to send them).
+  input.addEventListener('paste', (event) => {
+    const files = [...(event.clipboardData?.files || [])];
+    if (!files.length) return;
+    event.preventDefault();
+    addFiles(files);
+  });
+  el.addEventListener('dragover', (event) => {
+    if (footer.contains(composer) && event.dataTransfer?.types?.includes('Files')) event.preventDefault();
+  });
+  el.addEventListener('drop', (event) => {
+    const files = [...(event.dataTransfer?.files || [])];
+    if (!files.length || !footer.contains(composer)) return;
+    event.preventDefault();
+    addFiles(files);
+  });
   log.addEventListener('scroll', () => {
     if (nearBottom()) {
       jump.hidden = true;
@@ -856,7 +873,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
       icon(f.file.type?.startsWith('image/') ? 'camera' : 'file'),
       h('span', { class: 'file-text' }, h('span', { class: 'file-name' }, name), h('span', { class: 'file-size' }, formatSize(f.file.size))),
       state,
-      f.status === 'failed' && h('button', { type: 'button', class: 'link', testid: 'file-retry', onclick: () => startUpload(f) }, t('chat.retry')),
+      f.status === 'failed' && f.error?.retryable && h('button', { type: 'button', class: 'link', testid: 'file-retry', onclick: () => startUpload(f) }, t('chat.retry')),
       h('button', { type: 'button', class: 'chip-remove', testid: 'file-remove', 'aria-label': t('files.remove', { name }),
         onclick: () => removeFile(f) }, '×'));
     if (f.el?.isConnected) f.el.replaceWith(chip);
