@@ -40,8 +40,10 @@ func TestBrowserPhotoAndFile(t *testing.T) {
 	// The photo uploads as soon as it is picked; its chip says when it is ready.
 	alice.do("pick the photo", chromedp.SetUploadFiles(chromedp.CSS("[data-testid=file-input]"), []string{photo}))
 	alice.waitJS("the photo is uploaded", `document.querySelector('[data-testid=file-chip][data-name="office.jpg"]')?.dataset.status === 'done'`)
+	alice.waitJS("the chip shows a preview", `document.querySelector('[data-testid=file-chip] .chip-preview')?.src.startsWith('data:image/jpeg')`)
 	alice.checkA11y("chat, a photo ready to send")
 	alice.typeText("#composer-input", "our new office")
+	alice.screenshot("chat-attach")
 	alice.click("[data-testid=send]")
 	alice.waitJS("the photo is sent", hasMessage("our new office", "sent"))
 	alice.waitJS("the tray is empty", `document.querySelector('[data-testid=file-tray]').hidden`)
