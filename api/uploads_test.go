@@ -11,12 +11,17 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"parley/config"
 	"parley/internal/limit"
@@ -668,4 +673,36 @@ func TestFilesInASharedFolderAndTokensNeverLogged(t *testing.T) {
 	if strings.Contains(logs.String(), alice.Token) || strings.Contains(logs.String(), a.ID) {
 		t.Fatal("the log holds the token or the file's URL")
 	}
+}
+
+// TestFilesInAnS3CompatibleStore: with blob_url naming an S3 bucket (here a
+// fake S3 server on loopback), files go there, are served from there, and
+// leave with their message.
+func TestFilesInAnS3CompatibleStore(t *testing.T) {
+	backend := s3mem.New()
+	fake := httptest.NewServer(gofakes3.New(backend, gofakes3.WithAutoBucket(true)).Server())
+	t.Cleanup(fake.Close)
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+	blobURL := "s3://parley-files?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + url.QueryEscape(fake.URL)
+	s := testkit.Start(t, func(c *config.Config) { c.BlobURL = blobURL })
+	alice, tenant, team := aliceAlone(t, s)
+	a := upload(t, s, alice, team.ID, "p.jpg", "", testkit.PhoneJPEG(t, 60, 40))
+	m := postFiles(t, s, alice, team.ID, "", a.ID)
+	stored := func(key string) bool {
+		_, err := backend.HeadObject("parley-files", key)
+		return err == nil
+	}
+	if !stored(tenant+"/"+a.ID) || !stored(tenant+"/"+a.ID+"-thumb") {
+		t.Fatal("the files are not in the bucket")
+	}
+	if exists(blobPath(s, tenant, a.ID)) {
+		t.Fatal("the file is in the data dir too")
+	}
+	r := fetch(t, s, alice, a.URL, true)
+	if r.Status != http.StatusOK || bytes.Contains(r.Body, []byte(testkit.ExifMark)) || int64(len(r.Body)) != a.Size {
+		t.Fatalf("fetch from the bucket: %d, %d bytes", r.Status, len(r.Body))
+	}
+	s.Must(t, http.StatusNoContent, "DELETE", "/api/v1/rooms/"+team.ID+"/messages/"+m.ID, alice.Token, nil, nil)
+	waitFor(t, "the objects are deleted", func() bool { return !stored(tenant+"/"+a.ID) && !stored(tenant+"/"+a.ID+"-thumb") })
 }
