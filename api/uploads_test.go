@@ -150,6 +150,9 @@ func TestUploadedPhotoIsUprightWithoutLocationAndHasAThumbnail(t *testing.T) {
 	if m.Body != "" || len(m.Attachments) != 1 || m.Attachments[0] != a {
 		t.Fatalf("a photo sent without words: %+v", m)
 	}
+	if s.Metric(t, "parley_uploads_total", "kind", "image") != 1 || s.Metric(t, "parley_upload_bytes_total") <= float64(a.Size) {
+		t.Fatal("/metrics does not count the upload")
+	}
 
 	for _, inQuery := range []bool{false, true} {
 		r := fetch(t, s, bob, a.URL, inQuery)
@@ -546,6 +549,9 @@ func TestAMessageDeleteHoldsWhenTheBlobStoreFails(t *testing.T) {
 	if !p.Messages[0].Deleted || p.Messages[0].Body != "" {
 		t.Fatalf("the message delete must hold: %+v", p.Messages[0])
 	}
+	if s.Metric(t, "parley_blob_delete_failures_total") < 1 || s.Metric(t, "parley_blob_trash") != 1 {
+		t.Fatal("/metrics does not show the failed delete and the waiting blob")
+	}
 
 	// The store recovers; the next due sweep deletes the blob.
 	if err := os.Remove(dir); err != nil {
@@ -560,7 +566,7 @@ func TestAMessageDeleteHoldsWhenTheBlobStoreFails(t *testing.T) {
 	if err := s.App.Files.Sweep(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if exists(blobPath(s, tenant, a.ID)) || s.Count(t, &store.BlobTrash{}) != 0 {
+	if exists(blobPath(s, tenant, a.ID)) || s.Count(t, &store.BlobTrash{}) != 0 || s.Metric(t, "parley_blob_trash") != 0 {
 		t.Fatal("the blob outlived the retry")
 	}
 }

@@ -40,6 +40,15 @@ type Options struct {
 	// Decoders bounds how many images are decoded at once (each takes up to
 	// MaxPixels × 4 bytes of memory).
 	Decoders int
+	// Metrics hears of every upload stored and every blob the store failed
+	// to delete; nil counts nothing.
+	Metrics Metrics
+}
+
+// Metrics receives counts from the service (Prometheus in production).
+type Metrics interface {
+	Uploaded(image bool, bytes int64)
+	BlobDeleteFailed()
 }
 
 // reserveFor is how long the blobs of an upload in progress are kept before
@@ -151,6 +160,9 @@ func (s *Service) Store(ctx context.Context, up Upload, body io.Reader) (Attachm
 	if err != nil {
 		s.discard(ctx, a)
 		return AttachmentJSON{}, err
+	}
+	if s.opts.Metrics != nil {
+		s.opts.Metrics.Uploaded(img != nil, a.Size+a.ThumbSize)
 	}
 	return View(a), nil
 }

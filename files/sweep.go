@@ -102,6 +102,9 @@ func (s *Service) Sweep(ctx context.Context) error {
 			continue
 		}
 		failed, lastErr = append(failed, t.BlobKey), err
+		if s.opts.Metrics != nil {
+			s.opts.Metrics.BlobDeleteFailed()
+		}
 	}
 	err = s.st.Write(ctx, func(tx *store.Tx) error {
 		if err := untrashBlobs(tx, gone); err != nil {
@@ -120,3 +123,11 @@ func (s *Service) Sweep(ctx context.Context) error {
 
 // retryAfter is how long a blob that failed to delete waits for its next try.
 const retryAfter = 5 * time.Minute
+
+// TrashBacklog counts the blobs waiting to be deleted (for /metrics: one
+// that keeps growing means the blob store refuses deletes).
+func (s *Service) TrashBacklog(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.st.Read(ctx).Model(&store.BlobTrash{}).Count(&n).Error
+	return n, err
+}

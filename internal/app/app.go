@@ -120,12 +120,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	fileSvc, err := files.New(st, bucket, files.Options{MaxBytes: cfg.UploadMaxBytes, MaxPixels: cfg.ImageMaxPixels,
 		QuotaPerTenant: cfg.MaxUploadBytesPerTenant, PendingTTL: cfg.UploadTTL, SweepEvery: time.Minute,
-		TempDir: filepath.Join(cfg.DataDir, "tmp"), Decoders: runtime.GOMAXPROCS(0)}, log)
+		TempDir: filepath.Join(cfg.DataDir, "tmp"), Decoders: runtime.GOMAXPROCS(0), Metrics: metrics}, log)
 	if err != nil {
 		_ = bucket.Close()
 		_ = st.Close()
 		return nil, err
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "parley_blob_trash", Help: "Blobs of deleted files waiting to be deleted from the blob store.",
+	}, func() float64 {
+		n, _ := fileSvc.TrashBacklog(context.Background())
+		return float64(n)
+	}))
 	roomSvc := rooms.NewService(st, authSvc, hub, rooms.Caps{
 		RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser,
 		ReplayDepth: cfg.ReplayDepth},
@@ -188,6 +194,9 @@ type nodeMetrics struct {
 	dropped   prometheus.Counter
 	refused   *prometheus.CounterVec
 	accepted  prometheus.Counter
+	uploads   *prometheus.CounterVec
+	upBytes   prometheus.Counter
+	blobFails prometheus.Counter
 }
 
 func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
@@ -199,13 +208,28 @@ func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_connections_accepted_total",
 			Help: "Connections the public listener accepted (within the per-IP cap)."}),
 	}
-	reg.MustRegister(m.delivered, m.dropped, m.refused, m.accepted)
+	m.uploads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_uploads_total",
+		Help: "Files uploaded, by kind (image: re-encoded with a thumbnail; file: anything else)."}, []string{"kind"})
+	m.upBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_upload_bytes_total", Help: "Bytes of uploads stored, thumbnails included."})
+	m.blobFails = prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_blob_delete_failures_total",
+		Help: "Deletes the blob store refused (each is tried again later)."})
+	reg.MustRegister(m.delivered, m.dropped, m.refused, m.accepted, m.uploads, m.upBytes, m.blobFails)
 	return m
 }
 
 func (m *nodeMetrics) Delivered(n int)     { m.delivered.Add(float64(n)) }
 func (m *nodeMetrics) Dropped()            { m.dropped.Inc() }
 func (m *nodeMetrics) Refused(rule string) { m.refused.WithLabelValues(rule).Inc() }
+func (m *nodeMetrics) BlobDeleteFailed()   { m.blobFails.Inc() }
+
+func (m *nodeMetrics) Uploaded(image bool, bytes int64) {
+	kind := "file"
+	if image {
+		kind = "image"
+	}
+	m.uploads.WithLabelValues(kind).Inc()
+	m.upBytes.Add(float64(bytes))
+}
 
 func (m *nodeMetrics) connState(_ net.Conn, state http.ConnState) {
 	if state == http.StateNew {
