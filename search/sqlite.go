@@ -302,14 +302,6 @@ func (idx *SQLite) DropRoom(tx *store.Tx, roomID string) error {
 	return tx.Exec(`DELETE FROM search_docs WHERE docid IN (`+docs+`)`, roomID).Error
 }
 
-// Scope is whose messages a search may find.
-type Scope struct {
-	TenantID, UserID string
-	RoomID           string // "": every room the user may read
-	Before           string // only messages older than this one (ids are time-ordered)
-	Limit            int
-}
-
 // Find returns the messages matching q that the user may read now (the
 // rooms they belong to and the tenant's public rooms), newest first, and
 // whether there are more.
@@ -317,27 +309,8 @@ func (idx *SQLite) Find(ctx context.Context, q Query, s Scope) ([]store.Message,
 	if err := idx.flush(ctx); err != nil {
 		return nil, false, err
 	}
-	db := idx.st.Read(ctx).Table("search_fts").Select("messages.*").
+	return readable(idx.st.Read(ctx).Table("search_fts").
 		Joins("JOIN search_docs d ON d.docid = search_fts.docid").
 		Joins("JOIN messages ON messages.id = d.message_id").
-		Joins("JOIN rooms ON rooms.id = messages.room_id").
-		Joins("LEFT JOIN room_members me ON me.room_id = messages.room_id AND me.user_id = ?", s.UserID).
-		Where("search_fts MATCH ?", q.Match).
-		Where("messages.tenant_id = ? AND messages.deleted = ?", s.TenantID, false).
-		Where("(me.user_id IS NOT NULL OR rooms.visibility = 'public')")
-	if s.RoomID != "" {
-		db = db.Where("messages.room_id = ?", s.RoomID)
-	}
-	if s.Before != "" {
-		db = db.Where("messages.id < ?", s.Before)
-	}
-	var msgs []store.Message
-	if err := db.Order("messages.id DESC").Limit(s.Limit + 1).Find(&msgs).Error; err != nil {
-		return nil, false, err
-	}
-	more := len(msgs) > s.Limit
-	if more {
-		msgs = msgs[:s.Limit]
-	}
-	return msgs, more, nil
+		Where("search_fts MATCH ?", q.Match), s)
 }

@@ -13,18 +13,19 @@ import (
 // Parley's own data never changes through it: that is Write's.
 type Direct struct {
 	db *sql.DB
+	s  *Store // for Rebind
 }
 
 // Direct returns the handle for statements outside the writer: the read
 // pool's connections (Open makes it a *sql.DB, so DB cannot fail).
 func (s *Store) Direct() Direct {
 	db, _ := s.read.DB()
-	return Direct{db}
+	return Direct{db, s}
 }
 
 // Exec runs a statement with ? placeholders and returns how many rows it changed.
 func (d Direct) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := d.db.ExecContext(ctx, query, args...)
+	res, err := d.db.ExecContext(ctx, d.s.Rebind(query), args...)
 	if err != nil {
 		return 0, err
 	}
@@ -33,10 +34,10 @@ func (d Direct) Exec(ctx context.Context, query string, args ...any) (int64, err
 
 // Query runs a query with ? placeholders.
 func (d Direct) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return d.db.QueryContext(ctx, query, args...)
+	return d.db.QueryContext(ctx, d.s.Rebind(query), args...)
 }
 
 // QueryRow runs a query with ? placeholders that returns one row.
 func (d Direct) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return d.db.QueryRowContext(ctx, query, args...)
+	return d.db.QueryRowContext(ctx, d.s.Rebind(query), args...)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"parley/internal/limit"
+	"parley/internal/testkit/pgtest"
 	"parley/store"
 )
 
@@ -23,6 +24,9 @@ func eachStore(t *testing.T, test func(t *testing.T, newStore newStoreFunc)) {
 	})
 	t.Run("shared/sqlite", func(t *testing.T) {
 		test(t, func(now func() time.Time) limit.Store { return sharedOn(t, openSQLite(t), now) })
+	})
+	t.Run("shared/postgres", func(t *testing.T) {
+		test(t, func(now func() time.Time) limit.Store { return sharedOn(t, openPostgres(t), now) })
 	})
 }
 
@@ -168,6 +172,19 @@ func TestSharedForgetsIdleKeys(t *testing.T) {
 // eachDatabase runs test on a fresh SQLite file and a fresh PostgreSQL database.
 func eachDatabase(t *testing.T, test func(t *testing.T, st *store.Store)) {
 	t.Run("sqlite", func(t *testing.T) { test(t, openSQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { test(t, openPostgres(t)) })
+}
+
+// openPostgres is a fresh PostgreSQL database (skipped when there is none,
+// unless PARLEY_REQUIRE_POSTGRES=1).
+func openPostgres(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), pgtest.Fresh(t), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
 }
 
 // waitFor polls cond until it holds, failing the test after a while.
