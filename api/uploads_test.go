@@ -465,9 +465,17 @@ func TestPostingFilesChecksTheList(t *testing.T) {
 	}
 	st := s.Open(t, "/api/v1/rooms/"+team.ID+"/events", alice.Token, "")
 	defer st.Close()
-	m := postFiles(t, s, alice, team.ID, "ten", ids[1:]...)
+	send := map[string]any{"body": "ten", "attachments": ids[1:], "client_id": "c-10"}
+	var m fileMessage
+	s.Must(t, http.StatusCreated, "POST", "/api/v1/rooms/"+team.ID+"/messages", alice.Token, send, &m)
 	if len(m.Attachments) != 10 || m.Attachments[0].Name != "f1.txt" || m.Attachments[9].Name != "f10.txt" {
 		t.Fatalf("attachments in the order given: %+v", m.Attachments)
+	}
+	// A retry (the answer was lost) gets the first message back, files and all.
+	var again fileMessage
+	s.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+team.ID+"/messages", alice.Token, send, &again)
+	if again.ID != m.ID || len(again.Attachments) != 10 {
+		t.Fatalf("retry: %+v", again)
 	}
 	var ev struct {
 		Message fileMessage `json:"message"`
