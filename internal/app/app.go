@@ -229,10 +229,12 @@ func (a *App) Close() error {
 	a.Push.Close()
 	a.stop()
 	a.bg.Wait()
+	// The relay stops reading the log before the store closes (its streams
+	// have ended); the last commits still publish, and reach the hub.
+	a.Rooms.StopRelay()
 	// The index's last write marks it clean, so the next start skips the scan.
 	err := a.index.Close(context.Background())
 	err = errors.Join(err, a.Store.Close(), a.Files.Close())
-	a.Rooms.StopRelay() // after the store: its last commits still publish
 	if a.leave != nil {
 		a.leave()
 	}

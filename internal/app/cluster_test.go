@@ -9,10 +9,6 @@ package app_test
 // itself goes down.
 
 import (
-	"crypto/ecdh"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -25,7 +21,6 @@ import (
 	"parley/internal/app"
 	"parley/internal/limit"
 	"parley/internal/testkit"
-	"parley/internal/testkit/pgtest"
 	"parley/rooms"
 )
 
@@ -35,21 +30,13 @@ type testCluster struct {
 }
 
 // clusterConfig is what every node of one cluster shares: the database, the
-// bus and the secrets, which a node never generates for itself in a cluster.
+// bus and the secrets (a node never generates its own in a cluster), and
+// limits off for the load.
 func clusterConfig(t *testing.T) (*testkit.NATS, func(*config.Config)) {
 	t.Helper()
-	db := pgtest.Fresh(t)
-	n := testkit.StartNATS(t)
-	jwt := make([]byte, 32)
-	_, _ = rand.Read(jwt)
-	vapid, err := ecdh.P256().GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, shared := testkit.Cluster(t)
 	return n, func(c *config.Config) {
-		c.DatabaseURL, c.NATSURL = db, n.URL
-		c.JWTKey = hex.EncodeToString(jwt)
-		c.PushVAPIDPrivateKey = base64.RawURLEncoding.EncodeToString(vapid.Bytes())
+		shared(c)
 		c.PostLimitUser, c.PostLimitKey = limit.Rate{}, limit.Rate{}
 		c.MaxStreamsPerUser, c.MaxConnsPerIP = 0, 0
 		c.PresenceGrace = 0
@@ -277,15 +264,23 @@ func TestClusterBusDownAndBackLosesNothing(t *testing.T) {
 	for i := 10; i < 20; i++ { // committed while the bus is down
 		postOn(t, a, alice, room, fmt.Sprint(i), "")
 	}
+	readyz(t, b, http.StatusServiceUnavailable, "node B says it is ready while the bus is down")
+	expectMessages(t, st, 20) // read from the log by B's periodic check
 	c.nats.Start(t)
 	for i := 20; i < 30; i++ {
 		postOn(t, a, alice, room, fmt.Sprint(i), "")
 	}
-	expectMessages(t, st, 30)
+	expectSeqs(t, st, 21, 30)
+	readyz(t, b, http.StatusOK, "node B is not ready again after the bus came back")
+}
+
+// readyz waits until the node's /readyz answers want.
+func readyz(t *testing.T, s *testkit.Server, want int, never string) {
+	t.Helper()
 	deadline := time.Now().Add(busWait)
-	for b.Do(t, "GET", "/readyz", "", nil).Status != http.StatusOK {
+	for s.Do(t, "GET", "/readyz", "", nil).Status != want {
 		if time.Now().After(deadline) {
-			t.Fatal("node B is not ready again after the bus came back")
+			t.Fatal(never)
 		}
 		time.Sleep(20 * time.Millisecond) // polling a condition, not a timed assertion
 	}
