@@ -31,6 +31,7 @@ type Stream struct {
 	*Subscriber
 	svc    *Service
 	cursor int64
+	from   int64 // without a cursor: the newest event when the stream opened
 	closer sync.Once
 }
 
@@ -70,6 +71,15 @@ func (s *Service) OpenStream(ctx context.Context, p auth.Principal, roomID, curs
 		return nil, err
 	}
 	st := &Stream{Subscriber: sub, svc: s, cursor: after}
+	if after == noCursor {
+		// Live from now: an event committed before the open but still on its
+		// way through the hub or the bus is not this stream's. The subscriber
+		// is registered first, so everything newer reaches it.
+		if st.from, err = s.newestEvent(ctx); err != nil {
+			s.hub.Unsubscribe(sub)
+			return nil, err
+		}
+	}
 	if roomID != "" {
 		s.hub.attach(sub, roomID)
 		// Checked once attached: a removal committed before the attach would
@@ -133,7 +143,7 @@ func (st *Stream) Close() {
 func (st *Stream) Replay(ctx context.Context, write func(frames [][]byte) error) (int64, error) {
 	last := st.cursor
 	if last == noCursor {
-		return 0, nil
+		return st.from, nil
 	}
 	if depth := st.svc.caps.ReplayDepth; depth > 0 {
 		var beyond []int64
@@ -143,8 +153,8 @@ func (st *Stream) Replay(ctx context.Context, write func(frames [][]byte) error)
 		if len(beyond) > 0 {
 			// Everything up to the newest event is committed, so the client's
 			// reload sees it; live events after it follow on this stream.
-			var newest int64
-			if err := st.svc.st.Read(ctx).Model(&store.Event{}).Select("COALESCE(MAX(id), 0)").Scan(&newest).Error; err != nil {
+			newest, err := st.svc.newestEvent(ctx)
+			if err != nil {
 				return last, err
 			}
 			return newest, write([][]byte{resyncFrame(newest)})
