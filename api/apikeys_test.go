@@ -90,8 +90,11 @@ func akSnapshot(t *testing.T, s *testkit.Server) map[string][]string {
 	db := s.App.Store.Read(context.Background())
 	var tables []string
 	// The search index's FTS4 tables do not scan into a map; search_docs stands for them.
-	if err := db.Raw(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'search_fts%' ORDER BY name`).
-		Scan(&tables).Error; err != nil {
+	list := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'search_fts%' ORDER BY name`
+	if s.App.Store.Postgres() {
+		list = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`
+	}
+	if err := db.Raw(list).Scan(&tables).Error; err != nil {
 		t.Fatal(err)
 	}
 	snap := make(map[string][]string, len(tables))

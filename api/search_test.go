@@ -130,7 +130,11 @@ func TestSearchFindsChineseAndEnglishOnlyWhereAllowed(t *testing.T) {
 	// A deleted room leaves nothing behind in the index.
 	docs := func() int64 {
 		var n int64
-		if err := s.App.Store.Read(context.Background()).Raw(`SELECT COUNT(*) FROM search_docs`).Scan(&n).Error; err != nil {
+		table := "search_docs"
+		if s.App.Store.Postgres() {
+			table = "search_terms"
+		}
+		if err := s.App.Store.Read(context.Background()).Raw(`SELECT COUNT(*) FROM ` + table).Scan(&n).Error; err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -150,9 +154,11 @@ func TestSearchIndexIsBuiltForExistingMessages(t *testing.T) {
 	gone := post(t, s, alice, r.ID, "早上好 deleted")
 	s.Must(t, http.StatusNoContent, "DELETE", "/api/v1/rooms/"+r.ID+"/messages/"+gone.ID, alice.Token, nil, nil)
 	// A database from before search: no index yet.
-	err := s.App.Store.Write(context.Background(), func(tx *store.Tx) error {
-		return tx.Exec(`DROP TABLE search_fts; DROP TABLE search_docs`).Error
-	})
+	drop := `DROP TABLE search_fts; DROP TABLE search_docs`
+	if s.App.Store.Postgres() {
+		drop = `DROP TABLE search_terms`
+	}
+	err := s.App.Store.Write(context.Background(), func(tx *store.Tx) error { return tx.Exec(drop).Error })
 	if err != nil {
 		t.Fatal(err)
 	}

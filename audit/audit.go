@@ -26,7 +26,7 @@ type Log struct {
 
 // New returns the audit log kept in st; policy decides who may read it.
 func New(st *store.Store, policy *auth.Policy) *Log {
-	return &Log{st: st, policy: policy, now: func() time.Time { return time.Now().UTC() }}
+	return &Log{st: st, policy: policy, now: store.Now}
 }
 
 // Record adds an entry for an action p did to target, in the write tx that

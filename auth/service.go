@@ -55,7 +55,7 @@ func NewService(st *store.Store, policy *Policy, signer *Signer, passwords *Pass
 	return &Service{
 		st: st, policy: policy, signer: signer, passwords: passwords, revoker: revoker, audit: auditor, opts: opts,
 		keys: newKeyCache(),
-		now:  func() time.Time { return time.Now().UTC() },
+		now:  store.Now,
 	}
 }
 

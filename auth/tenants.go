@@ -87,8 +87,10 @@ func (s *Service) ListUsers(ctx context.Context, p Principal, q UserQuery) ([]st
 	}
 	db := s.st.Read(ctx).Where("tenant_id = ? AND is_bot = ?", p.TenantID, false)
 	if q.Prefix != "" {
-		escaped := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q.Prefix)
-		db = db.Where(`username LIKE ? ESCAPE '\'`, escaped+"%")
+		// Usernames are ASCII: lower() folds them alike in both databases
+		// (SQLite's LIKE ignores case, PostgreSQL's does not).
+		escaped := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(q.Prefix))
+		db = db.Where(`lower(username) LIKE ? ESCAPE '\'`, escaped+"%")
 	}
 	var users []store.User
 	err := db.Order("username COLLATE NOCASE").Limit(q.Limit).Offset(q.Offset).Find(&users).Error

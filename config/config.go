@@ -22,10 +22,13 @@ import (
 // Config is everything an operator can set. Field names double as JSON keys in the
 // config file and, upper-cased with a PARLEY_ prefix, as environment variables.
 type Config struct {
-	Listen            string        `json:"listen"`
-	DataDir           string        `json:"data_dir"`
-	DatabasePath      string        `json:"database_path"` // empty: parley.db in DataDir
-	JWTKey            string        `json:"jwt_key"`       // empty: generated once and kept in DataDir
+	Listen       string `json:"listen"`
+	DataDir      string `json:"data_dir"`
+	DatabasePath string `json:"database_path"` // empty: parley.db in DataDir
+	// DatabaseURL (postgres://…) runs Parley on PostgreSQL instead of the
+	// SQLite file: the store several nodes share (docs/CLUSTER.md).
+	DatabaseURL       string        `json:"database_url"`
+	JWTKey            string        `json:"jwt_key"` // empty: generated once and kept in DataDir
 	AccessTokenTTL    time.Duration `json:"access_token_ttl"`
 	RefreshTokenTTL   time.Duration `json:"refresh_token_ttl"`
 	SelfServiceTenant bool          `json:"self_service_tenants"`
@@ -160,6 +163,15 @@ func (c Config) DatabaseFile() string {
 	return filepath.Join(c.DataDir, "parley.db")
 }
 
+// Database is what store.Open opens: the PostgreSQL URL when one is set,
+// else the SQLite file.
+func (c Config) Database() string {
+	if c.DatabaseURL != "" {
+		return c.DatabaseURL
+	}
+	return c.DatabaseFile()
+}
+
 // Proxies returns the trusted proxies as a list (nil for none).
 func (c Config) Proxies() []string {
 	var out []string
@@ -179,6 +191,9 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		problems = append(problems, "data_dir is empty")
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		problems = append(problems, "database_url must be a postgres:// URL (leave it empty for SQLite)")
 	}
 	if c.AccessTokenTTL <= 0 || c.RefreshTokenTTL <= 0 || c.InviteTTL <= 0 {
 		problems = append(problems, "token and invite lifetimes must be positive")
@@ -345,6 +360,7 @@ var settings = []setting{
 	{"listen", str(func(c *Config) *string { return &c.Listen })},
 	{"data_dir", str(func(c *Config) *string { return &c.DataDir })},
 	{"database_path", str(func(c *Config) *string { return &c.DatabasePath })},
+	{"database_url", str(func(c *Config) *string { return &c.DatabaseURL })},
 	{"jwt_key", str(func(c *Config) *string { return &c.JWTKey })},
 	{"log_level", str(func(c *Config) *string { return &c.LogLevel })},
 	{"debug_listen", str(func(c *Config) *string { return &c.DebugListen })},

@@ -64,7 +64,7 @@ func New(st *store.Store, presence Presence, opts Options, log *slog.Logger) *Se
 		client: newClient(opts.AllowPrivate, opts.Timeout),
 		jobs:   make(chan job, opts.Queue),
 		stop:   make(chan struct{}),
-		now:    func() time.Time { return time.Now().UTC() },
+		now:    store.Now,
 	}
 }
 

@@ -81,7 +81,7 @@ type Caps struct {
 func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps, auditor auth.Auditor, opts ...Option) *Service {
 	s := &Service{st: st, auth: authSvc, hub: hub, caps: caps, audit: auditor, presence: NewMemoryPresence(),
 		posts: newPostGroups(),
-		now:   func() time.Time { return time.Now().UTC() }}
+		now:   store.Now}
 	s.announce = newAnnouncer(s, 0)
 	for _, o := range opts {
 		o(s)

@@ -27,44 +27,18 @@ CREATE TABLE search_docs (docid INTEGER PRIMARY KEY AUTOINCREMENT, message_id TE
 CREATE VIRTUAL TABLE search_fts USING fts4(terms, tokenize=simple);
 `
 
-const backfillPage = 500
-
 // OpenSQLite makes sure the index exists; a new one is filled with the
 // messages already stored.
 func OpenSQLite(ctx context.Context, st *store.Store) (*SQLite, error) {
 	idx := &SQLite{st: st}
-	var n int64
-	if err := st.Read(ctx).Raw(`SELECT COUNT(*) FROM sqlite_master WHERE name = 'search_fts'`).Scan(&n).Error; err != nil {
-		return nil, fmt.Errorf("look for the search index: %w", err)
-	}
-	if n > 0 {
-		return idx, nil
-	}
-	err := st.Write(ctx, func(tx *store.Tx) error { return tx.Exec(schema).Error })
+	created, err := st.Extend(ctx, "search_fts", schema)
 	if err != nil {
 		return nil, fmt.Errorf("create the search index: %w", err)
 	}
-	for after := ""; ; {
-		var page []store.Message
-		if err := st.Read(ctx).Where("id > ? AND deleted = ?", after, false).Order("id").Limit(backfillPage).Find(&page).Error; err != nil {
-			return nil, fmt.Errorf("read messages to index: %w", err)
-		}
-		if len(page) == 0 {
-			return idx, nil
-		}
-		err := st.Write(ctx, func(tx *store.Tx) error {
-			for _, m := range page {
-				if err := idx.Index(tx, m); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("index messages: %w", err)
-		}
-		after = page[len(page)-1].ID
+	if created {
+		err = backfill(ctx, st, idx.Index)
 	}
+	return idx, err
 }
 
 // Index adds a message to the index, or updates it after an edit; a deleted
@@ -153,39 +127,12 @@ func (idx *SQLite) DropRoom(tx *store.Tx, roomID string) error {
 	return tx.Exec(`DELETE FROM search_docs WHERE docid IN (`+docs+`)`, roomID).Error
 }
 
-// Scope is whose messages a search may find.
-type Scope struct {
-	TenantID, UserID string
-	RoomID           string // "": every room the user may read
-	Before           string // only messages older than this one (ids are time-ordered)
-	Limit            int
-}
-
 // Find returns the messages matching q that the user may read now (the
 // rooms they belong to and the tenant's public rooms), newest first, and
 // whether there are more.
 func (idx *SQLite) Find(ctx context.Context, q Query, s Scope) ([]store.Message, bool, error) {
-	db := idx.st.Read(ctx).Table("search_fts").Select("messages.*").
+	return readable(idx.st.Read(ctx).Table("search_fts").
 		Joins("JOIN search_docs d ON d.docid = search_fts.docid").
 		Joins("JOIN messages ON messages.id = d.message_id").
-		Joins("JOIN rooms ON rooms.id = messages.room_id").
-		Joins("LEFT JOIN room_members me ON me.room_id = messages.room_id AND me.user_id = ?", s.UserID).
-		Where("search_fts MATCH ?", q.Match).
-		Where("messages.tenant_id = ? AND messages.deleted = ?", s.TenantID, false).
-		Where("(me.user_id IS NOT NULL OR rooms.visibility = 'public')")
-	if s.RoomID != "" {
-		db = db.Where("messages.room_id = ?", s.RoomID)
-	}
-	if s.Before != "" {
-		db = db.Where("messages.id < ?", s.Before)
-	}
-	var msgs []store.Message
-	if err := db.Order("messages.id DESC").Limit(s.Limit + 1).Find(&msgs).Error; err != nil {
-		return nil, false, err
-	}
-	more := len(msgs) > s.Limit
-	if more {
-		msgs = msgs[:s.Limit]
-	}
-	return msgs, more, nil
+		Where("search_fts MATCH ?", q.Match), s)
 }

@@ -93,9 +93,10 @@ func Terms(body string) string {
 
 // Query is a parsed search: what the index must match, and what to highlight.
 type Query struct {
-	Match string          // an FTS MATCH expression
-	words map[string]bool // stems of the words asked for
-	runs  [][]rune        // CJK runs asked for, found as they are
+	Match   string          // an FTS MATCH expression (SQLite)
+	TSQuery string          // the same as a tsquery (PostgreSQL)
+	words   map[string]bool // stems of the words asked for
+	runs    [][]rune        // CJK runs asked for, found as they are
 }
 
 // ErrEmpty is returned for a query with nothing to search for.
@@ -106,7 +107,7 @@ var ErrEmpty = fmt.Errorf("the query has no letters or digits to search for")
 // one character as the start of a term).
 func ParseQuery(text string) (Query, error) {
 	q := Query{words: map[string]bool{}}
-	var parts []string
+	var parts, tsParts []string
 	for _, s := range spans(text) {
 		switch {
 		case !s.wide:
@@ -114,30 +115,71 @@ func ParseQuery(text string) (Query, error) {
 			if !q.words[w] {
 				q.words[w] = true
 				parts = append(parts, w)
+				tsParts = append(tsParts, lexeme(w))
 			}
 		case len(s.text) == 1:
 			q.runs = append(q.runs, s.text)
 			parts = append(parts, string(s.text)+"*")
+			tsParts = append(tsParts, lexeme(string(s.text))+":*")
 		default:
 			q.runs = append(q.runs, s.text)
 			pairs := make([]string, 0, len(s.text)-1)
+			lexemes := make([]string, 0, len(s.text)-1)
 			for i := 0; i+1 < len(s.text); i++ {
 				pairs = append(pairs, string(s.text[i:i+2]))
+				lexemes = append(lexemes, lexeme(string(s.text[i:i+2])))
 			}
 			parts = append(parts, `"`+strings.Join(pairs, " ")+`"`)
+			tsParts = append(tsParts, "("+strings.Join(lexemes, " <-> ")+")")
 		}
 	}
 	if len(parts) == 0 {
 		return q, ErrEmpty
 	}
 	if len(parts) > maxQueryTerms {
-		parts = parts[:maxQueryTerms]
+		parts, tsParts = parts[:maxQueryTerms], tsParts[:maxQueryTerms]
 	}
 	// Terms hold only letters and digits, lower-cased: no FTS operator
 	// (AND, OR, NOT, NEAR are upper case) or quote can come from the query.
+	// A tsquery quotes each of them (lexeme): every operator is ours.
 	q.Match = strings.Join(parts, " ")
+	q.TSQuery = strings.Join(tsParts, " & ")
 	return q, nil
 }
+
+// lexeme quotes a term for a tsvector or tsquery: taken as it is, never
+// parsed or stemmed again by PostgreSQL.
+func lexeme(term string) string {
+	return "'" + strings.NewReplacer(`'`, `''`, `\`, `\`).Replace(term) + "'"
+}
+
+// maxLexemeBytes keeps terms under PostgreSQL's limit for one lexeme (2 kB).
+// A longer word cannot be searched for anyway: a query has MaxQuery
+// characters at most.
+const maxLexemeBytes = 1024
+
+// TSVector is Terms(body) as a tsvector literal, with each term's position,
+// so that a query's consecutive pairs (你好 好啊) must be neighbours, as in
+// SQLite's phrase match.
+func TSVector(body string) string {
+	var b strings.Builder
+	pos := 0
+	for _, term := range strings.Fields(Terms(body)) {
+		pos++
+		if len(term) > maxLexemeBytes {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(lexeme(term))
+		fmt.Fprintf(&b, ":%d", min(pos, maxPosition))
+	}
+	return b.String()
+}
+
+// maxPosition is the highest position a tsvector keeps.
+const maxPosition = 16383
 
 // Highlights returns where the query matches body, as [start, end) offsets
 // in code points, in order and without overlap.

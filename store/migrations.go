@@ -212,38 +212,51 @@ CREATE INDEX limit_leases_holder ON limit_leases(holder);
 `,
 }
 
-// migrate brings the schema up to date; it is safe to run on every start.
-// It uses database/sql directly: a migration is several statements in one Exec.
-func migrate(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, applied_at DATETIME NOT NULL)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	var current int
-	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if current > len(migrations) {
-		return fmt.Errorf("database schema version %d is newer than this binary knows (%d)", current, len(migrations))
-	}
-	for version := current + 1; version <= len(migrations); version++ {
-		if err := applyMigration(ctx, db, version); err != nil {
-			return fmt.Errorf("apply migration %d: %w", version, err)
+// migrate brings the schema up to date; it is safe to run on every start,
+// and on PostgreSQL by several nodes at once (withSchemaLock). It uses
+// database/sql directly: a migration is several statements in one Exec.
+func (s *Store) migrate(ctx context.Context, db *sql.DB) error {
+	return s.withSchemaLock(ctx, db, func(conn *sql.Conn) error {
+		if s.pg {
+			if _, err := conn.ExecContext(ctx, pgPrelude); err != nil {
+				return fmt.Errorf("create the nocase collation: %w", err)
+			}
 		}
-	}
-	return nil
+		if _, err := conn.ExecContext(ctx, s.ddl(`CREATE TABLE IF NOT EXISTS schema_migrations (
+			version INTEGER PRIMARY KEY, applied_at DATETIME NOT NULL)`)); err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+		var current int
+		if err := conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if current > len(migrations) {
+			return fmt.Errorf("database schema version %d is newer than this binary knows (%d)", current, len(migrations))
+		}
+		for version := current + 1; version <= len(migrations); version++ {
+			if err := s.applyMigration(ctx, conn, version); err != nil {
+				return fmt.Errorf("apply migration %d: %w", version, err)
+			}
+		}
+		return nil
+	})
 }
 
-func applyMigration(ctx context.Context, db *sql.DB, version int) error {
+// beginner is a database or one of its connections.
+type beginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+func (s *Store) applyMigration(ctx context.Context, db beginner, version int) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if _, err := tx.ExecContext(ctx, migrations[version-1]); err != nil {
+	if _, err := tx.ExecContext(ctx, s.ddl(migrations[version-1])); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`, version, time.Now().UTC()); err != nil {
+	if _, err := tx.ExecContext(ctx, s.Rebind(`INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)`), version, time.Now().UTC()); err != nil {
 		return err
 	}
 	return tx.Commit()

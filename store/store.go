@@ -10,9 +10,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
+	"time"
 
+	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -38,6 +39,7 @@ type Store struct {
 	once  sync.Once
 	log   *slog.Logger
 	cache *Cache
+	pg    bool // PostgreSQL, else SQLite
 }
 
 // Tx is a write in progress. AfterCommit hooks run, in commit order, once the
@@ -68,7 +70,7 @@ func (t *Tx) ExecPrepared(query string, args ...any) (sql.Result, error) {
 	if st := t.store.prepared(query); st != nil {
 		return t.sqlTx.StmtContext(ctx, st).ExecContext(ctx, args...)
 	}
-	return t.sqlTx.ExecContext(ctx, query, args...)
+	return t.sqlTx.ExecContext(ctx, t.store.Rebind(query), args...)
 }
 
 // QueryRowPrepared is ExecPrepared for a statement that returns one row.
@@ -77,7 +79,7 @@ func (t *Tx) QueryRowPrepared(query string, args ...any) *sql.Row {
 	if st := t.store.prepared(query); st != nil {
 		return t.sqlTx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 	}
-	return t.sqlTx.QueryRowContext(ctx, query, args...)
+	return t.sqlTx.QueryRowContext(ctx, t.store.Rebind(query), args...)
 }
 
 // QueryPrepared is ExecPrepared for a statement that returns rows.
@@ -86,12 +88,17 @@ func (t *Tx) QueryPrepared(query string, args ...any) (*sql.Rows, error) {
 	if st := t.store.prepared(query); st != nil {
 		return t.sqlTx.StmtContext(ctx, st).QueryContext(ctx, args...)
 	}
-	return t.sqlTx.QueryContext(ctx, query, args...)
+	return t.sqlTx.QueryContext(ctx, t.store.Rebind(query), args...)
 }
 
 // prepared returns the statement for query if it is ready; a new query is
 // prepared after the current commit, when the one connection is free again.
+// On PostgreSQL there is none: pgx prepares and keeps every statement of its
+// connection itself.
 func (s *Store) prepared(query string) *sql.Stmt {
+	if s.pg {
+		return nil
+	}
 	st, ok := s.stmts[query]
 	if !ok {
 		s.stmts[query] = nil
@@ -125,8 +132,16 @@ type job struct {
 // ErrClosed is returned for writes attempted after Close.
 var ErrClosed = errors.New("store is closed")
 
-// Open opens (creating if needed) the SQLite database at path and migrates it.
-func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
+// Open opens the database and migrates it: PostgreSQL when dsn is a
+// postgres:// URL, otherwise the SQLite file at dsn (created if needed).
+func Open(ctx context.Context, dsn string, log *slog.Logger) (*Store, error) {
+	if IsPostgres(dsn) {
+		return openPostgres(ctx, dsn, log)
+	}
+	return openSQLite(ctx, dsn, log)
+}
+
+func openSQLite(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create database folder: %w", err)
@@ -151,7 +166,8 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 		return nil, err
 	}
 	wdb.SetMaxOpenConns(1)
-	if err := migrate(ctx, wdb); err != nil {
+	s := newStore(write, wdb, log, false)
+	if err := s.migrate(ctx, wdb); err != nil {
 		_ = wdb.Close()
 		return nil, err
 	}
@@ -167,12 +183,60 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	rdb, _ := read.DB()
 	rdb.SetMaxOpenConns(8)
 	rdb.SetMaxIdleConns(8)
-	s := &Store{read: read, write: write, wsql: wdb, stmts: map[string]*sql.Stmt{},
-		jobs: make(chan *job, maxBatch), quit: make(chan struct{}), done: make(chan struct{}), log: log,
-		cache: NewCache(true)} // one node owns a SQLite file: every change passes its writer
+	s.read = read
 	go s.run()
 	return s, nil
 }
+
+// openPostgres connects to PostgreSQL: a pool for reads and one connection
+// for the writer, as on SQLite. Several nodes may share the database; the
+// writer's batches then serialise on an advisory lock (see commit).
+func openPostgres(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
+	// pgx caches each connection's prepared statements itself: no GORM cache.
+	gcfg := &gorm.Config{SkipDefaultTransaction: true, Logger: logger.Discard}
+	write, err := gorm.Open(postgres.Open(url), gcfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	wdb, err := write.DB()
+	if err != nil {
+		return nil, err
+	}
+	// The writer keeps one connection; migrations take a second one for the
+	// schema lock's session, closed when they are done.
+	wdb.SetMaxOpenConns(2)
+	wdb.SetMaxIdleConns(1)
+	s := newStore(write, wdb, log, true)
+	if err := s.migrate(ctx, wdb); err != nil {
+		_ = wdb.Close()
+		return nil, err
+	}
+	wdb.SetMaxOpenConns(1)
+	read, err := gorm.Open(postgres.Open(url), gcfg)
+	if err != nil {
+		_ = wdb.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL for reading: %w", err)
+	}
+	rdb, _ := read.DB()
+	rdb.SetMaxOpenConns(8)
+	rdb.SetMaxIdleConns(4)
+	rdb.SetConnMaxIdleTime(time.Minute)
+	s.read = read
+	go s.run()
+	return s, nil
+}
+
+func newStore(write *gorm.DB, wdb *sql.DB, log *slog.Logger, pg bool) *Store {
+	// One node owns a SQLite file: every change passes its writer, so a cache
+	// invalidated by the writer is never stale. PostgreSQL may be shared by
+	// several nodes: no cache there.
+	return &Store{write: write, wsql: wdb, stmts: map[string]*sql.Stmt{}, pg: pg,
+		jobs: make(chan *job, maxBatch), quit: make(chan struct{}), done: make(chan struct{}), log: log,
+		cache: NewCache(!pg)}
+}
+
+// Postgres reports whether the store runs on PostgreSQL (else SQLite).
+func (s *Store) Postgres() bool { return s.pg }
 
 // Cache holds rows read outside the writer until a commit changes them.
 func (s *Store) Cache() *Cache { return s.cache }
@@ -284,6 +348,21 @@ func (s *Store) commit(batch []*job) {
 		}
 		return
 	}
+	if s.pg {
+		// Every batch of every node holds this lock from before its first
+		// event row until it commits: event ids, drawn from the sequence
+		// inside the lock, are therefore in commit order across nodes, and a
+		// stream that has seen id n can never later meet a smaller id
+		// committing (docs/CLUSTER.md, "Cursors"). Taking it first, before
+		// any row lock, means two nodes' batches cannot deadlock.
+		if _, err := sqlTx.Exec(`SELECT pg_advisory_xact_lock($1)`, int64(appendLockKey)); err != nil {
+			_ = tx.Rollback()
+			for _, j := range batch {
+				j.err = fmt.Errorf("take the append lock: %w", err)
+			}
+			return
+		}
+	}
 	for i, j := range batch {
 		if err := j.ctx.Err(); err != nil {
 			j.err = err
@@ -347,8 +426,7 @@ type Quota struct {
 // where already number q.Max. It runs inside the write that adds one more,
 // and the single writer runs one write at a time, so parallel requests cannot
 // both take the last place. (Several writers, as on PostgreSQL with several
-// nodes, must serialise the count per owner, e.g. by locking the owner's row
-// first.)
+// nodes, are serialised too: each batch holds the append lock, see commit.)
 func (t *Tx) WithinQuota(q Quota, model any, where string, args ...any) error {
 	if q.Max <= 0 {
 		return nil
@@ -365,7 +443,7 @@ func (t *Tx) WithinQuota(q Quota, model any, where string, args ...any) error {
 
 // IsUniqueViolation reports whether err is a unique-constraint failure.
 func IsUniqueViolation(err error) bool {
-	return err != nil && (errors.Is(err, gorm.ErrDuplicatedKey) || strings.Contains(err.Error(), "UNIQUE constraint failed"))
+	return err != nil && (errors.Is(err, gorm.ErrDuplicatedKey) || isUniqueViolation(err))
 }
 
 // IsNotFound reports whether err means no row matched.

@@ -28,10 +28,11 @@ func openAt(t testing.TB, path string) *Store {
 	return s
 }
 
-// openTemp opens a fresh database file with a scratch table kv(k, v).
+// openTemp opens a fresh database (a file, or PostgreSQL when the suite runs
+// on it) with a scratch table kv(k, v).
 func openTemp(t testing.TB) (*Store, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "parley.db")
+	path := tempDSN(t)
 	s := openAt(t, path)
 	t.Cleanup(func() { _ = s.Close() })
 	if err := s.Write(context.Background(), func(tx *Tx) error {
@@ -473,8 +474,11 @@ func TestPreparedStatements(t *testing.T) {
 			if _, err := tx.ExecPrepared(ins, i, "v"); err != nil {
 				return err
 			}
-			if _, err := tx.ExecPrepared(ins, i, "again"); !IsUniqueViolation(err) {
-				return fmt.Errorf("duplicate insert: %v, want a unique violation", err)
+			// (On PostgreSQL a failed statement ends the job: see TestUniqueViolationEndsTheJob.)
+			if !s.Postgres() {
+				if _, err := tx.ExecPrepared(ins, i, "again"); !IsUniqueViolation(err) {
+					return fmt.Errorf("duplicate insert: %v, want a unique violation", err)
+				}
 			}
 			if err := tx.QueryRowPrepared(bump, i).Scan(&got); err != nil {
 				return err
@@ -547,7 +551,7 @@ func appliedMigrations(t testing.TB, s *Store) []migrationRow {
 
 // Every migration is recorded once; opening the same file again changes nothing.
 func TestMigrationsRecordedOnce(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "parley.db")
+	path := tempDSN(t)
 	s := openAt(t, path)
 	first := appliedMigrations(t, s)
 	if len(first) != len(migrations) {
@@ -561,9 +565,8 @@ func TestMigrationsRecordedOnce(t *testing.T) {
 	for _, table := range []string{"tenants", "users", "sessions", "refresh_tokens", "invites", "api_keys",
 		"rooms", "room_members", "messages", "events"} {
 		var n int64
-		if err := s.Read(context.Background()).Raw(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table).
-			Scan(&n).Error; err != nil || n != 1 {
-			t.Errorf("table %s: found %d (%v)", table, n, err)
+		if err := s.Read(context.Background()).Raw(`SELECT COUNT(*) FROM ` + table).Scan(&n).Error; err != nil {
+			t.Errorf("table %s: %v", table, err)
 		}
 	}
 	if err := s.Close(); err != nil {
@@ -589,7 +592,7 @@ func TestMigrationsRecordedOnce(t *testing.T) {
 
 // A database migrated by a newer binary is refused, not mangled.
 func TestOpenRefusesNewerSchema(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "parley.db")
+	path := tempDSN(t)
 	s := openAt(t, path)
 	future := len(migrations) + 1
 	if err := s.Write(context.Background(), func(tx *Tx) error {
@@ -704,7 +707,7 @@ func TestInvitesMigrationKeepsOlderInvites(t *testing.T) {
 		t.Fatal(err)
 	}
 	for version := 1; version <= prefixed; version++ {
-		if err := applyMigration(ctx, db, version); err != nil {
+		if err := (&Store{}).applyMigration(ctx, db, version); err != nil {
 			t.Fatalf("migration %d: %v", version, err)
 		}
 	}

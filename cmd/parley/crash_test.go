@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"parley/internal/testkit"
+	"parley/internal/testkit/pgtest"
 )
 
 // TestMain lets the test binary act as the real server: the crash test starts
@@ -30,12 +31,15 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// startChild runs `parley serve` in a child process on addr and waits until it answers.
-func startChild(t *testing.T, dir, addr string) *exec.Cmd {
+// startChild runs `parley serve` in a child process on addr and waits until
+// it answers; env adds settings (PARLEY_DATABASE_URL=…).
+func startChild(t *testing.T, dir, addr string, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "serve", "-listen", addr, "-data-dir", dir, "-log-level", "error")
 	// Metrics on a free port: tests running side by side must not share one.
-	cmd.Env = append(os.Environ(), "PARLEY_TEST_BE_SERVER=1", "PARLEY_BCRYPT_COST=4", "PARLEY_METRICS_LISTEN=127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "PARLEY_TEST_BE_SERVER=1", "PARLEY_BCRYPT_COST=4", "PARLEY_METRICS_LISTEN=127.0.0.1:0",
+		"PARLEY_POST_LIMIT_USER=off") // the crash test posts as fast as it can
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -87,15 +91,21 @@ func call(t *testing.T, method, url, token string, body any, out any) int {
 }
 
 // TestKilledServerLosesNoAcknowledgedMessage posts from several clients,
-// kills the server with SIGKILL mid-stream, restarts it on the same data dir,
-// and checks that every post that got its 201 is there, in a gapless sequence.
+// kills the server with SIGKILL mid-stream, restarts it on the same data dir
+// (or PostgreSQL database), and checks that every post that got its 201 is
+// there, in a gapless sequence.
 func TestKilledServerLosesNoAcknowledgedMessage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills a server process")
 	}
+	t.Run("sqlite", func(t *testing.T) { killAndRestart(t) })
+	t.Run("postgres", func(t *testing.T) { killAndRestart(t, "PARLEY_DATABASE_URL="+pgtest.Fresh(t)) })
+}
+
+func killAndRestart(t *testing.T, env ...string) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	child := startChild(t, dir, addr)
+	child := startChild(t, dir, addr, env...)
 	base := "http://" + addr + "/api/v1"
 
 	var owner struct {
@@ -113,18 +123,29 @@ func TestKilledServerLosesNoAcknowledgedMessage(t *testing.T) {
 	}
 
 	var (
-		mu    sync.Mutex
-		acked = map[string]bool{}
+		mu       sync.Mutex
+		acked    = map[string]bool{}
+		enough   = make(chan struct{})
+		reported sync.Once
 	)
 	stop := testkit.Loop(8, func(p, n int) {
 		body := fmt.Sprintf("p%d-%d", p, n)
 		if call(t, "POST", base+"/rooms/"+room.ID+"/messages", owner.AccessToken, map[string]string{"body": body}, nil) == http.StatusCreated {
 			mu.Lock()
 			acked[body] = true
+			if len(acked) >= 100 {
+				reported.Do(func() { close(enough) })
+			}
 			mu.Unlock()
 		}
 	})
-	time.Sleep(700 * time.Millisecond)
+	// Kill it mid-traffic: once posts are being acknowledged, while the
+	// posters keep going.
+	select {
+	case <-enough:
+	case <-time.After(30 * time.Second):
+		t.Fatal("fewer than 100 posts acknowledged within 30s")
+	}
 	if err := child.Process.Kill(); err != nil { // SIGKILL: no shutdown, no flush
 		t.Fatal(err)
 	}
@@ -134,7 +155,7 @@ func TestKilledServerLosesNoAcknowledgedMessage(t *testing.T) {
 		t.Fatal("no post was acknowledged before the kill")
 	}
 
-	startChild(t, dir, addr)
+	startChild(t, dir, addr, env...)
 	var page struct {
 		Messages []struct {
 			Seq  int64  `json:"seq"`

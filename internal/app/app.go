@@ -60,7 +60,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("restrict data dir to its owner: %w", err)
 	}
-	st, err := store.Open(ctx, cfg.DatabaseFile(), log)
+	st, err := store.Open(ctx, cfg.Database(), log)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		auth.Options{RefreshTTL: cfg.RefreshTokenTTL, InviteTTL: cfg.InviteTTL, SelfServiceTenants: cfg.SelfServiceTenant,
 			MaxUsersPerTenant: cfg.MaxUsersPerTenant, MaxAPIKeysPerTenant: cfg.MaxAPIKeysPerTenant,
 			MaxOpenInvitesPerTenant: cfg.MaxInvitesPerTenant, Limits: limits, LoginEnder: pushSvc})
-	index, err := search.OpenSQLite(ctx, st)
+	index, err := search.Open(ctx, st)
 	if err != nil {
 		_ = st.Close()
 		return nil, err

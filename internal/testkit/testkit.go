@@ -30,6 +30,7 @@ import (
 
 	"parley/config"
 	"parley/internal/app"
+	"parley/internal/testkit/pgtest"
 )
 
 // Server is a running Parley node on a temporary data dir, served as the
@@ -75,6 +76,9 @@ func launch(t testing.TB, s *Server, opts []func(*config.Config)) *Server {
 	s.Cfg.DataDir = t.TempDir()
 	s.Cfg.Listen, s.Cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
 	s.Cfg.BcryptCost = 4 // keep tests fast; production uses the configured cost
+	if pgtest.Enabled() {
+		s.Cfg.DatabaseURL = pgtest.Fresh(t) // the suite runs on PostgreSQL: a database per server
+	}
 	s.Client = http.DefaultClient
 	if s.http2 {
 		var roots *x509.CertPool

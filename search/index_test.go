@@ -1,0 +1,128 @@
+package search
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"testing"
+
+	"parley/internal/testkit/pgtest"
+	"parley/store"
+)
+
+// openStore is a fresh database: a SQLite file, or PostgreSQL when the suite
+// runs on it (PARLEY_TEST_DATABASE_URL).
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	dsn := t.TempDir() + "/parley.db"
+	if pgtest.Enabled() {
+		dsn = pgtest.Fresh(t)
+	}
+	st, err := store.Open(context.Background(), dsn, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// The index of either database finds the same messages: Chinese by any part
+// of a word, English regardless of case and plurals, edits and deletions at
+// once, and never another tenant's.
+func TestIndexFinds(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	idx, err := Open(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := []string{"大家你好啊", "Two parties tonight", "你好世界", "PARTY time", "好", "Café été", "nothing here"}
+	now := store.Now()
+	var msgs []store.Message
+	for i, b := range bodies {
+		msgs = append(msgs, store.Message{ID: fmt.Sprintf("m%02d", i), TenantID: "t1", RoomID: "r1", Seq: int64(i + 1),
+			AuthorID: "u1", Body: b, CreatedAt: now})
+	}
+	other := store.Message{ID: "m99", TenantID: "t2", RoomID: "r2", Seq: 1, AuthorID: "u2", Body: "大家你好啊 party", CreatedAt: now}
+	err = st.Write(ctx, func(tx *store.Tx) error {
+		for _, tn := range []string{"t1", "t2"} {
+			if err := tx.Create(&store.Tenant{ID: tn, Slug: tn, Name: tn, SignupPolicy: "open", CreatedAt: now}).Error; err != nil {
+				return err
+			}
+			room := store.Room{ID: "r" + tn[1:], TenantID: tn, Name: "general", Visibility: "public", CreatedBy: "u1",
+				CreatedAt: now, LastActivityAt: now, Kind: "room"}
+			if err := tx.Create(&room).Error; err != nil {
+				return err
+			}
+		}
+		all := append(slices.Clone(msgs), other)
+		if err := tx.Create(&all).Error; err != nil {
+			return err
+		}
+		return idx.IndexNew(tx, all)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	find := func(text string) []string {
+		t.Helper()
+		q, err := ParseQuery(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found, _, err := idx.Find(ctx, q, Scope{TenantID: "t1", UserID: "u1", Limit: 50})
+		if err != nil {
+			t.Fatalf("find %q: %v", text, err)
+		}
+		var out []string
+		for _, m := range found {
+			out = append(out, m.Body)
+		}
+		slices.Sort(out)
+		return out
+	}
+	check := func(text string, want ...string) {
+		t.Helper()
+		slices.Sort(want)
+		if got := find(text); !slices.Equal(got, want) {
+			t.Errorf("%q found %q, want %q", text, got, want)
+		}
+	}
+	check("你好", "你好世界", "大家你好啊")
+	check("好", "你好世界", "大家你好啊", "好")
+	check("大家好") // 家好 is in no message
+	check("party", "PARTY time", "Two parties tonight")
+	check("Parties", "PARTY time", "Two parties tonight")
+	check("CAFÉ", "Café été")
+	check("你好 tonight")
+	check("tonight parties", "Two parties tonight")
+
+	edited, deleted := msgs[1], msgs[0]
+	edited.Body = "one gathering"
+	deleted.Deleted = true
+	err = st.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.Model(&store.Message{}).Where("id = ?", edited.ID).Update("body", edited.Body).Error; err != nil {
+			return err
+		}
+		if err := tx.Model(&store.Message{}).Where("id = ?", deleted.ID).Update("deleted", true).Error; err != nil {
+			return err
+		}
+		if err := idx.Index(tx, edited); err != nil {
+			return err
+		}
+		return idx.Index(tx, deleted)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("party", "PARTY time")
+	check("gatherings", "one gathering")
+	check("你好", "你好世界")
+
+	err = st.Write(ctx, func(tx *store.Tx) error { return idx.DropRoom(tx, "r1") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("好")
+}
