@@ -67,9 +67,11 @@ type Caller struct {
 // StartLogin counts a log-in attempt against its account (tenant and
 // username, in any case) and its client IP while the password is checked, so
 // parallel guesses meet the limit as serial ones do. Only failures should
-// keep counting: refund a right password.
+// keep counting: refund a right password. (A tenant slug has no "/", so
+// the account's key names one account; it holds no NUL, which PostgreSQL's
+// text refuses.)
 func (l *Limiter) StartLogin(ctx context.Context, tenant, username, ip string) (refund func(), err error) {
-	return l.take(ctx, Check{Rule: l.rules.loginAccount, Key: tenant + "\x00" + strings.ToLower(username)},
+	return l.take(ctx, Check{Rule: l.rules.loginAccount, Key: tenant + "/" + strings.ToLower(username)},
 		Check{Rule: l.rules.loginIP, Key: IPKey(ip)})
 }
 

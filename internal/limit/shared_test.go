@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"parley/internal/limit"
+	"parley/internal/testkit/pgtest"
 	"parley/store"
 )
 
@@ -24,6 +25,9 @@ func eachStore(t *testing.T, test func(t *testing.T, newStore newStoreFunc)) {
 	t.Run("shared/sqlite", func(t *testing.T) {
 		test(t, func(now func() time.Time) limit.Store { return sharedOn(t, openSQLite(t), now) })
 	})
+	t.Run("shared/postgres", func(t *testing.T) {
+		test(t, func(now func() time.Time) limit.Store { return sharedOn(t, openPostgres(t), now) })
+	})
 }
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -31,6 +35,18 @@ var quiet = slog.New(slog.DiscardHandler)
 func openSQLite(t *testing.T) *store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "parley.db"), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// openPostgres opens a fresh PostgreSQL database (skipping the test when
+// there is none, unless PARLEY_REQUIRE_POSTGRES=1).
+func openPostgres(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), pgtest.Fresh(t), quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,6 +184,7 @@ func TestSharedForgetsIdleKeys(t *testing.T) {
 // eachDatabase runs test on a fresh SQLite file and a fresh PostgreSQL database.
 func eachDatabase(t *testing.T, test func(t *testing.T, st *store.Store)) {
 	t.Run("sqlite", func(t *testing.T) { test(t, openSQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { test(t, openPostgres(t)) })
 }
 
 // waitFor polls cond until it holds, failing the test after a while.
