@@ -77,18 +77,7 @@ func TestNodesShareTheStreamsCap(t *testing.T) {
 	// A stream closed on the first node frees its place for the second once
 	// the first notices (at its next write) and gives the place back.
 	open[0].Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st := nodes[1].Open(t, "/api/v1/events", alice.Token, "")
-		if st.Status == http.StatusOK {
-			break
-		}
-		st.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("the place of a stream closed on another node never came free")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	openOnceFree(t, nodes[1], alice.Token)
 	expect(t, nodes[0].Do(t, "GET", "/api/v1/events", alice.Token, nil), http.StatusTooManyRequests, "too_many_streams")
 
 	// A node that stops gives back the places of its streams at once: the
