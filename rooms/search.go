@@ -11,9 +11,10 @@ import (
 	"parley/store"
 )
 
-// MessageIndex keeps a full-text index of messages in step with them. Its
-// writes run inside the write that changes the message, so an edit or a
-// deletion is in the index the moment it commits.
+// MessageIndex keeps a full-text index of messages in step with them. An
+// edit or a deletion changes it inside the write that changes the message;
+// new messages may be indexed a moment after their commit, but Find always
+// sees every message committed before it started.
 type MessageIndex interface {
 	Index(tx *store.Tx, m store.Message) error         // a deleted message leaves the index
 	IndexNew(tx *store.Tx, msgs []store.Message) error // messages just created

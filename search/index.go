@@ -17,6 +17,7 @@ type Index interface {
 	IndexNew(tx *store.Tx, msgs []store.Message) error
 	DropRoom(tx *store.Tx, roomID string) error
 	Find(ctx context.Context, q Query, s Scope) ([]store.Message, bool, error)
+	Close(ctx context.Context) error // before the store closes
 }
 
 // Open opens the index of the store's database, creating it (and filling it
@@ -62,8 +63,6 @@ func readable(db *gorm.DB, s Scope) ([]store.Message, bool, error) {
 	}
 	return msgs, more, nil
 }
-
-const backfillPage = 500
 
 // backfill indexes the messages stored before the index existed.
 func backfill(ctx context.Context, st *store.Store, index func(*store.Tx, store.Message) error) error {

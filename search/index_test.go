@@ -37,6 +37,7 @@ func TestIndexFinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = idx.Close(ctx) }) // before the store closes
 	bodies := []string{"大家你好啊", "Two parties tonight", "你好世界", "PARTY time", "好", "Café été", "nothing here"}
 	now := store.Now()
 	var msgs []store.Message

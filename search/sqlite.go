@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"parley/store"
 )
@@ -14,10 +16,27 @@ import (
 // SQLite is the index in SQLite's FTS4 (compiled into the driver; FTS5 is
 // not). The index holds terms (see Terms), not text, so FTS4's "simple"
 // tokenizer only splits them at spaces. search_docs maps FTS4's integer
-// docids to message ids. Every change runs inside the write that changes the
-// message, so the index never disagrees with the messages.
+// docids to message ids.
+//
+// Edits and deletions change the index inside the write that changes the
+// message. New messages are indexed a moment after their commit, many in one
+// write: FTS4 writes a segment per transaction, which cost a single post a
+// sixth of its CPU when every post wrote its own. Find first indexes
+// everything committed before it started, so a search never misses a message
+// it could see. A crash can only lose the pending list, which lives in
+// memory; search_state remembers whether the index was closed cleanly, and an
+// unclean start indexes every message the index lacks.
 type SQLite struct {
 	st *store.Store
+
+	mu      sync.Mutex
+	pending []string   // ids of committed messages not indexed yet
+	flushMu sync.Mutex // one flush at a time; Find waits for a running one
+
+	wake      chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 // schema is created by the index itself, not by store's migrations: those are
@@ -27,18 +46,150 @@ CREATE TABLE search_docs (docid INTEGER PRIMARY KEY AUTOINCREMENT, message_id TE
 CREATE VIRTUAL TABLE search_fts USING fts4(terms, tokenize=simple);
 `
 
-// OpenSQLite makes sure the index exists; a new one is filled with the
-// messages already stored.
+// stateSchema is a one-row table: clean is 1 only between a clean Close and
+// the next open. (Indexes made before it existed get it on their next open,
+// and are checked as after a crash once.)
+const stateSchema = `CREATE TABLE IF NOT EXISTS search_state (id INTEGER PRIMARY KEY CHECK (id = 1), clean INTEGER NOT NULL)`
+
+const (
+	backfillPage = 500
+	// lazyDelay lets a burst of posts gather into one indexing write.
+	lazyDelay = 100 * time.Millisecond
+)
+
+// OpenSQLite makes sure the index exists and holds every message: a new index
+// is filled with the messages already stored, and one that was not closed
+// cleanly gets the messages it missed.
 func OpenSQLite(ctx context.Context, st *store.Store) (*SQLite, error) {
-	idx := &SQLite{st: st}
-	created, err := st.Extend(ctx, "search_fts", schema)
+	idx := &SQLite{st: st, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	var n int64
+	if err := st.Read(ctx).Raw(`SELECT COUNT(*) FROM sqlite_master WHERE name = 'search_fts'`).Scan(&n).Error; err != nil {
+		return nil, fmt.Errorf("look for the search index: %w", err)
+	}
+	clean := int64(0)
+	err := st.Write(ctx, func(tx *store.Tx) error {
+		if n == 0 {
+			if err := tx.Exec(schema).Error; err != nil {
+				return err
+			}
+		}
+		if err := tx.Exec(stateSchema).Error; err != nil {
+			return err
+		}
+		if err := tx.Raw(`SELECT COALESCE(MAX(clean), 0) FROM search_state`).Scan(&clean).Error; err != nil {
+			return err
+		}
+		// From now until Close, a crash leaves clean = 0.
+		return tx.Exec(`INSERT INTO search_state (id, clean) VALUES (1, 0) ON CONFLICT (id) DO UPDATE SET clean = 0`).Error
+	})
 	if err != nil {
-		return nil, fmt.Errorf("create the search index: %w", err)
+		return nil, fmt.Errorf("open the search index: %w", err)
 	}
-	if created {
-		err = backfill(ctx, st, idx.Index)
+	if clean == 0 {
+		if err := idx.indexMissing(ctx); err != nil {
+			return nil, err
+		}
 	}
-	return idx, err
+	go idx.run()
+	return idx, nil
+}
+
+// indexMissing indexes every live message the index lacks, a page per write.
+func (idx *SQLite) indexMissing(ctx context.Context) error {
+	for after := ""; ; {
+		var page []store.Message
+		err := idx.st.Read(ctx).Raw(`SELECT m.id, m.body FROM messages m LEFT JOIN search_docs d ON d.message_id = m.id
+			WHERE d.docid IS NULL AND m.deleted = ? AND m.id > ? ORDER BY m.id LIMIT ?`, false, after, backfillPage).Scan(&page).Error
+		if err != nil {
+			return fmt.Errorf("read messages to index: %w", err)
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		ids := make([]string, len(page))
+		for i, m := range page {
+			ids[i] = m.ID
+		}
+		if err := idx.st.Write(ctx, func(tx *store.Tx) error { return idx.indexIDs(tx, ids) }); err != nil {
+			return fmt.Errorf("index messages: %w", err)
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// run indexes new messages a moment after they are committed, until Close.
+func (idx *SQLite) run() {
+	defer close(idx.done)
+	for {
+		select {
+		case <-idx.stop:
+			return
+		case <-idx.wake:
+		}
+		gather := time.NewTimer(lazyDelay)
+		select {
+		case <-idx.stop:
+			gather.Stop()
+			return
+		case <-gather.C:
+		}
+		if err := idx.flush(context.Background()); err != nil {
+			idx.signal() // kept pending: try again after the next delay
+		}
+	}
+}
+
+func (idx *SQLite) signal() {
+	select {
+	case idx.wake <- struct{}{}:
+	default:
+	}
+}
+
+// flush indexes every message pending when it starts. On failure the ids stay
+// pending.
+func (idx *SQLite) flush(ctx context.Context) error {
+	idx.flushMu.Lock()
+	defer idx.flushMu.Unlock()
+	idx.mu.Lock()
+	ids := idx.pending
+	idx.pending = nil
+	idx.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	err := idx.st.Write(ctx, func(tx *store.Tx) error {
+		for chunk := range slices.Chunk(ids, backfillPage) {
+			if err := idx.indexIDs(tx, chunk); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		idx.mu.Lock()
+		idx.pending = append(ids, idx.pending...)
+		idx.mu.Unlock()
+		return fmt.Errorf("index new messages: %w", err)
+	}
+	return nil
+}
+
+// Close indexes what is pending and marks the index clean. It must run
+// before the store closes.
+func (idx *SQLite) Close(ctx context.Context) error {
+	var err error
+	idx.closeOnce.Do(func() {
+		close(idx.stop)
+		<-idx.done
+		if err = idx.flush(ctx); err != nil {
+			return
+		}
+		err = idx.st.Write(ctx, func(tx *store.Tx) error {
+			return tx.Exec(`UPDATE search_state SET clean = 1 WHERE id = 1`).Error
+		})
+	})
+	return err
 }
 
 // Index adds a message to the index, or updates it after an edit; a deleted
@@ -74,17 +225,42 @@ func (idx *SQLite) Index(tx *store.Tx, m store.Message) error {
 	}
 }
 
-// IndexNew adds messages just created, which no index holds yet: two
-// statements for all of them, where Index costs three for each.
+// IndexNew queues messages just created for the next indexing write, once
+// their write has committed.
 func (idx *SQLite) IndexNew(tx *store.Tx, msgs []store.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	ids := make([]any, len(msgs))
+	ids := make([]string, len(msgs))
 	for i, m := range msgs {
 		ids[i] = m.ID
 	}
-	rows, err := tx.QueryPrepared(`INSERT INTO search_docs(message_id) VALUES `+values(len(msgs), "(?)")+` RETURNING docid`, ids...)
+	tx.AfterCommit(func() {
+		idx.mu.Lock()
+		idx.pending = append(idx.pending, ids...)
+		idx.mu.Unlock()
+		idx.signal()
+	})
+	return nil
+}
+
+// indexIDs indexes those of these messages that are live and not indexed yet
+// (an edit may have indexed one already; a deletion may have come first):
+// two statements for all of them, where Index costs three for each.
+func (idx *SQLite) indexIDs(tx *store.Tx, ids []string) error {
+	var msgs []store.Message
+	err := tx.Raw(`SELECT m.id, m.body FROM messages m LEFT JOIN search_docs d ON d.message_id = m.id
+		WHERE m.id IN ? AND m.deleted = ? AND d.docid IS NULL ORDER BY m.id`, ids, false).Scan(&msgs).Error
+	if err != nil || len(msgs) == 0 {
+		return err
+	}
+	docArgs := make([]any, len(msgs))
+	for i, m := range msgs {
+		docArgs[i] = m.ID
+	}
+	// Not prepared: the statements' shapes vary with the count, and one write
+	// now carries many messages.
+	rows, err := tx.Raw(`INSERT INTO search_docs(message_id) VALUES `+values(len(msgs), "(?)")+` RETURNING docid`, docArgs...).Rows()
 	if err != nil {
 		return err
 	}
@@ -109,8 +285,7 @@ func (idx *SQLite) IndexNew(tx *store.Tx, msgs []store.Message) error {
 	for i, m := range msgs {
 		args = append(args, docids[i], Terms(m.Body))
 	}
-	_, err = tx.ExecPrepared(`INSERT INTO search_fts(docid, terms) VALUES `+values(len(msgs), "(?, ?)"), args...)
-	return err
+	return tx.Exec(`INSERT INTO search_fts(docid, terms) VALUES `+values(len(msgs), "(?, ?)"), args...).Error
 }
 
 // values is n copies of row, separated by commas.
@@ -131,6 +306,9 @@ func (idx *SQLite) DropRoom(tx *store.Tx, roomID string) error {
 // rooms they belong to and the tenant's public rooms), newest first, and
 // whether there are more.
 func (idx *SQLite) Find(ctx context.Context, q Query, s Scope) ([]store.Message, bool, error) {
+	if err := idx.flush(ctx); err != nil {
+		return nil, false, err
+	}
 	return readable(idx.st.Read(ctx).Table("search_fts").
 		Joins("JOIN search_docs d ON d.docid = search_fts.docid").
 		Joins("JOIN messages ON messages.id = d.message_id").

@@ -20,7 +20,7 @@ import (
 // loses at most its last fraction of a second of counts.
 type Direct struct {
 	db *sql.DB
-	s  *Store
+	s  *Store // for Rebind
 }
 
 // Direct returns the handle for statements outside the writer (Open makes

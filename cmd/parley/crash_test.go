@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -188,6 +189,30 @@ func killAndRestart(t *testing.T, env ...string) {
 	}
 	if len(lost) > 0 {
 		t.Fatalf("%d of %d acknowledged messages lost after SIGKILL: %s", len(lost), len(acked), strings.Join(lost[:min(5, len(lost))], ", "))
+	}
+	// New messages reach the search index a moment after their commit; the
+	// last ones were pending when the server died, and a restart indexes them.
+	for seq := after; seq > max(0, after-10); seq-- {
+		var one struct {
+			Messages []struct {
+				Body string `json:"body"`
+			} `json:"messages"`
+		}
+		call(t, "GET", fmt.Sprintf("%s/rooms/%s/messages?after_seq=%d&limit=1", base, room.ID, seq-1), owner.AccessToken, nil, &one)
+		body := one.Messages[0].Body
+		var found struct {
+			Results []struct {
+				Message struct {
+					Body string `json:"body"`
+				} `json:"message"`
+			} `json:"results"`
+		}
+		if st := call(t, "GET", base+"/search?q="+url.QueryEscape(body), owner.AccessToken, nil, &found); st != http.StatusOK {
+			t.Fatalf("search after restart: %d", st)
+		}
+		if len(found.Results) != 1 || found.Results[0].Message.Body != body {
+			t.Fatalf("message %d (%q) not found by search after the restart: %+v", seq, body, found.Results)
+		}
 	}
 	t.Logf("%d acknowledged before the kill, %d stored after restart", len(acked), len(stored))
 }

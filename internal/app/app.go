@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -35,6 +36,7 @@ type App struct {
 	Rooms    *rooms.Service
 	Push     *push.Service
 	Store    *store.Store
+	index    interface{ Close(context.Context) error } // the search index: flushed before the store closes
 	handler  http.Handler
 	hub      *rooms.Hub
 	metrics  *prometheus.Registry
@@ -123,7 +125,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		ReplayDepth: cfg.ReplayDepth},
 		auditLog, rooms.WithSearch(index), rooms.WithPresence(presence, cfg.PresenceGrace), rooms.WithNotifier(pushSvc))
 	pushSvc.Start()
-	a := &App{Auth: authSvc, Rooms: roomSvc, Push: pushSvc, Store: st, hub: hub, metrics: reg, counts: metrics, shutdown: make(chan struct{})}
+	a := &App{Auth: authSvc, Rooms: roomSvc, Push: pushSvc, Store: st, index: index, hub: hub, metrics: reg, counts: metrics, shutdown: make(chan struct{})}
 	a.handler = api.New(api.Deps{
 		Auth: authSvc, Rooms: roomSvc, Audit: auditLog, Push: pushSvc, Store: st, Log: log, Metrics: reg, Web: web.Static(),
 		PingInterval: cfg.PingInterval, StreamWriteTimeout: cfg.StreamWriteTimeout, Shutdown: a.shutdown, Streams: &a.streams,
@@ -166,7 +168,9 @@ func (a *App) Close() error {
 	a.Push.Close()
 	a.stop()
 	a.bg.Wait()
-	err := a.Store.Close()
+	// The index's last write marks it clean, so the next start skips the scan.
+	err := a.index.Close(context.Background())
+	err = errors.Join(err, a.Store.Close())
 	a.hub.Close() // after the store: its last commits still publish
 	a.streams.Wait()
 	return err

@@ -3,6 +3,7 @@ package limit
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,14 +65,18 @@ type Caller struct {
 // Every method below counts one action, or refuses it with a RateLimited
 // error; refund gives the action back, for one that turned out not to count.
 
+// accountKey names an account unambiguously, as text PostgreSQL stores
+// (which refuses a NUL byte, whatever a client sends).
+func accountKey(tenant, username string) string {
+	return strconv.Quote(tenant) + " " + strconv.Quote(strings.ToLower(username))
+}
+
 // StartLogin counts a log-in attempt against its account (tenant and
 // username, in any case) and its client IP while the password is checked, so
 // parallel guesses meet the limit as serial ones do. Only failures should
-// keep counting: refund a right password. (A tenant slug has no "/", so
-// the account's key names one account; it holds no NUL, which PostgreSQL's
-// text refuses.)
+// keep counting: refund a right password.
 func (l *Limiter) StartLogin(ctx context.Context, tenant, username, ip string) (refund func(), err error) {
-	return l.take(ctx, Check{Rule: l.rules.loginAccount, Key: tenant + "/" + strings.ToLower(username)},
+	return l.take(ctx, Check{Rule: l.rules.loginAccount, Key: accountKey(tenant, username)},
 		Check{Rule: l.rules.loginIP, Key: IPKey(ip)})
 }
 
