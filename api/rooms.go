@@ -94,10 +94,12 @@ type newMessage struct {
 	ClientID string `json:"client_id"`
 	AsUser   string `json:"as_user"`
 	ReplyTo  string `json:"reply_to"`
+	// Attachments are upload ids (POST /rooms/{room}/uploads).
+	Attachments []string `json:"attachments"`
 }
 
 func (m newMessage) domain() rooms.NewMessage {
-	return rooms.NewMessage{Body: m.Body, ClientID: m.ClientID, AsUser: m.AsUser, ReplyTo: m.ReplyTo}
+	return rooms.NewMessage{Body: m.Body, ClientID: m.ClientID, AsUser: m.AsUser, ReplyTo: m.ReplyTo, Attachments: m.Attachments}
 }
 
 // createdStatus is 201 when something new was stored, else 200 (a retry).

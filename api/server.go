@@ -53,6 +53,10 @@ type Deps struct {
 	Limits *limit.Limiter
 	// Refusals counts requests refused by a cap or rate limit, by limit.
 	Refusals limit.Metrics
+	// UploadMaxBytes bounds one uploaded file; UploadTimeout is how long an
+	// upload or a file download may take.
+	UploadMaxBytes int64
+	UploadTimeout  time.Duration
 }
 
 type handlers struct {
@@ -141,11 +145,16 @@ func New(d Deps) http.Handler {
 	authed.PUT("/rooms/:room/messages/:id/reactions/:emoji", h.putReaction)
 	authed.DELETE("/rooms/:room/messages/:id/reactions/:emoji", h.deleteReaction)
 	authed.GET("/mentions", h.mentions)
-	authed.GET("/search", h.search)
+	authed.GET("/search", h.perCaller(d.Limits.Search), h.search)
+	authed.POST("/rooms/:room/uploads", h.perCaller(d.Limits.Upload), h.upload)
 
+	// Event streams and files also take ?token=: EventSource, <img> and a
+	// download link cannot send a header.
 	streams := v1.Group("", h.authenticate(true))
 	streams.GET("/events", h.events)
 	streams.GET("/rooms/:room/events", h.events)
+	streams.GET("/files/:id", h.file)
+	streams.GET("/files/:id/thumbnail", h.thumbnail)
 	return r
 }
 
@@ -154,8 +163,8 @@ func principal(c *gin.Context) auth.Principal {
 	return c.MustGet("principal").(auth.Principal)
 }
 
-// authenticate requires a bearer credential; streams also take ?token=,
-// because EventSource cannot set headers.
+// authenticate requires a bearer credential; streams and files also take
+// ?token=, because EventSource and <img> cannot set headers.
 func (h *handlers) authenticate(allowQuery bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")

@@ -81,6 +81,18 @@ type Config struct {
 	PushMaxSubscriptions      int           `json:"push_max_subscriptions"` // per user
 	PushTTL                   time.Duration `json:"push_ttl"`
 
+	// Uploads. BlobURL is where files are kept (gocloud.dev/blob): empty for
+	// DataDir/uploads, file:///path for a folder several nodes share, or
+	// s3://bucket?region=…&endpoint=… for an S3-compatible store.
+	BlobURL        string        `json:"blob_url"`
+	UploadMaxBytes int64         `json:"upload_max_bytes"` // one file
+	ImageMaxPixels int64         `json:"image_max_pixels"` // width × height of an image, checked before decoding
+	UploadTTL      time.Duration `json:"upload_ttl"`       // an upload never attached to a message is deleted after this
+	// UploadTimeout is how long an upload may take to arrive and a file to
+	// be sent (instead of read_timeout and write_timeout).
+	UploadTimeout           time.Duration `json:"upload_timeout"`
+	MaxUploadBytesPerTenant int64         `json:"max_upload_bytes_per_tenant"` // 0: no quota
+
 	// Rate limits (docs/SECURITY.md): N per duration, a burst of N at most.
 	LoginLimitAccount limit.Rate `json:"login_limit_account"` // log-in attempts per tenant+username (a right password is given back)
 	LoginLimitIP      limit.Rate `json:"login_limit_ip"`      // log-in attempts per client IP (likewise)
@@ -92,6 +104,8 @@ type Config struct {
 	RoomLimitKey      limit.Rate `json:"room_limit_key"`
 	RoomsPerHour      int        `json:"rooms_per_hour"` // rooms one user may create in any hour; 0: no cap
 	TypingLimitUser   limit.Rate `json:"typing_limit_user"`
+	UploadLimitUser   limit.Rate `json:"upload_limit_user"` // uploads per user (or key)
+	SearchLimitUser   limit.Rate `json:"search_limit_user"` // searches per user (or key)
 	// Caps on how many of a kind one owner may have (0: none); docs/SECURITY.md.
 	MaxStreamsPerUser   int `json:"max_streams_per_user"`
 	MaxRoomsPerUser     int `json:"max_rooms_per_user"`
@@ -140,6 +154,15 @@ func Default() Config {
 		PushQueue:            1000,
 		PushMaxSubscriptions: 10,
 		PushTTL:              24 * time.Hour,
+		UploadMaxBytes:       10 << 20,
+		ImageMaxPixels:       50_000_000,
+		UploadTTL:            24 * time.Hour,
+		UploadTimeout:        5 * time.Minute,
+		UploadLimitUser:      limit.Rate{N: 20, Per: time.Minute},
+		SearchLimitUser:      limit.Rate{N: 30, Per: time.Minute},
+		// Enough for a team's photos and documents for years; a tenant that
+		// needs more gets it from its operator.
+		MaxUploadBytesPerTenant: 5 << 30,
 		// A person has a few tabs and devices; the rest leave room for big
 		// workspaces while bounding what one account or tenant can pile up.
 		MaxStreamsPerUser:   10,
@@ -242,6 +265,12 @@ func (c Config) Validate() error {
 	}
 	if !strings.HasPrefix(c.PushSubject, "mailto:") && !strings.HasPrefix(c.PushSubject, "https://") {
 		problems = append(problems, "push_subject must be a mailto: or https:// URL")
+	}
+	if c.UploadMaxBytes < 1 || c.ImageMaxPixels < 1 || c.UploadTTL <= 0 || c.UploadTimeout <= 0 {
+		problems = append(problems, "upload_max_bytes, image_max_pixels, upload_ttl and upload_timeout must be positive")
+	}
+	if c.MaxUploadBytesPerTenant < 0 {
+		problems = append(problems, "max_upload_bytes_per_tenant must be 0 (no quota) or more")
 	}
 	if min(c.MaxStreamsPerUser, c.MaxRoomsPerUser, c.MaxMembersPerRoom, c.MaxRoomsPerTenant, c.MaxUsersPerTenant, c.MaxAPIKeysPerTenant, c.MaxInvitesPerTenant) < 0 {
 		problems = append(problems, "the max_* caps must be 0 (no cap) or more")
@@ -409,6 +438,14 @@ var settings = []setting{
 	{"push_queue", integer(func(c *Config) *int { return &c.PushQueue })},
 	{"push_max_subscriptions", integer(func(c *Config) *int { return &c.PushMaxSubscriptions })},
 	{"push_ttl", dur(func(c *Config) *time.Duration { return &c.PushTTL })},
+	{"blob_url", str(func(c *Config) *string { return &c.BlobURL })},
+	{"upload_max_bytes", byteSize(func(c *Config) *int64 { return &c.UploadMaxBytes })},
+	{"image_max_pixels", byteSize(func(c *Config) *int64 { return &c.ImageMaxPixels })},
+	{"upload_ttl", dur(func(c *Config) *time.Duration { return &c.UploadTTL })},
+	{"upload_timeout", dur(func(c *Config) *time.Duration { return &c.UploadTimeout })},
+	{"max_upload_bytes_per_tenant", byteSize(func(c *Config) *int64 { return &c.MaxUploadBytesPerTenant })},
+	{"upload_limit_user", rate(func(c *Config) *limit.Rate { return &c.UploadLimitUser })},
+	{"search_limit_user", rate(func(c *Config) *limit.Rate { return &c.SearchLimitUser })},
 }
 
 func boolean(field func(*Config) *bool) func(*Config, string) error {
@@ -453,4 +490,21 @@ func decodeFile(raw []byte, cfg *Config) error {
 		}
 	}
 	return nil
+}
+
+// byteSize reads a count of bytes: a whole number, optionally with a binary
+// suffix (10MiB, 10MB and 10M all mean 10 × 2²⁰).
+func byteSize(field func(*Config) *int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		v = strings.TrimSpace(v)
+		num := strings.TrimRight(v, "KMGTiBkmgtb")
+		unit := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(v[len(num):]), "B"), "I")
+		shift, ok := map[string]uint{"": 0, "K": 10, "M": 20, "G": 30, "T": 40}[unit]
+		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+		if !ok || err != nil || n < 0 || n > (1<<62)>>shift {
+			return fmt.Errorf("%q: want a number of bytes such as 10485760 or 10MiB", v)
+		}
+		*field(c) = n << shift
+		return nil
+	}
 }

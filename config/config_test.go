@@ -198,6 +198,9 @@ func TestLoadRefuses(t *testing.T) {
 		{"cap not a number", `{"max_rooms_per_tenant": "many"}`, nil, nil, "max_rooms_per_tenant"},
 		{"certificate without key", "", map[string]string{"PARLEY_TLS_CERT": "cert.pem"}, nil, "tls_cert and tls_key"},
 		{"key without certificate", `{"tls_key": "key.pem"}`, nil, nil, "tls_cert and tls_key"},
+		{"size with a strange unit", `{"upload_max_bytes": "10 parsecs"}`, nil, nil, "upload_max_bytes"},
+		{"zero upload size", "", map[string]string{"PARLEY_UPLOAD_MAX_BYTES": "0"}, nil, "upload_max_bytes"},
+		{"negative quota", `{"max_upload_bytes_per_tenant": -1}`, nil, nil, "max_upload_bytes_per_tenant"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -226,6 +229,18 @@ func TestValidateListsEveryProblem(t *testing.T) {
 	for _, want := range []string{"listen", "bcrypt_cost", "subscriber_queue"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q does not mention %s", err, want)
+		}
+	}
+}
+
+func TestByteSizes(t *testing.T) {
+	for in, want := range map[string]int64{
+		"10485760": 10 << 20, "10MiB": 10 << 20, "10MB": 10 << 20, "10M": 10 << 20, "10mb": 10 << 20,
+		"512KiB": 512 << 10, "5GiB": 5 << 30, "0": 0, " 7 ": 7,
+	} {
+		var c Config
+		if err := byteSize(func(c *Config) *int64 { return &c.MaxUploadBytesPerTenant })(&c, in); err != nil || c.MaxUploadBytesPerTenant != want {
+			t.Errorf("%q: %d, %v; want %d", in, c.MaxUploadBytesPerTenant, err, want)
 		}
 	}
 }

@@ -33,6 +33,9 @@ func newPayload(room roomInfo, m rooms.MessageJSON, recipient string) []byte {
 	if p.Author == "" {
 		p.Author = m.Author.Username
 	}
+	if p.Body == "" && len(m.Attachments) > 0 {
+		p.Body = preview("📎 " + m.Attachments[0].Name) // a photo or file sent without words
+	}
 	if room.Kind != rooms.KindDM {
 		p.RoomName = room.Name
 	}

@@ -11,6 +11,7 @@ package push
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -133,27 +134,20 @@ func (s *Service) send(j job) {
 // its author, not disabled, with no live stream, and whose notification level
 // for the room lets it through (a mention of them always does).
 func (s *Service) recipients(ctx context.Context, m rooms.MessageJSON) ([]store.PushSubscription, error) {
-	members, err := membersToNotify(ctx, s.st, m.RoomID, m.Author.ID)
-	if err != nil {
+	found, err := candidates(ctx, s.st, m.RoomID, m.Author.ID, s.now())
+	if err != nil || len(found) == 0 {
 		return nil, err
 	}
-	mentioned := map[string]bool{}
-	for _, id := range m.Mentions {
-		mentioned[id] = true
-	}
-	var users []string
-	for _, mb := range members {
-		if s.presence.Online(mb.UserID) {
+	var out []store.PushSubscription
+	for _, c := range found {
+		if s.presence.Online(c.UserID) {
 			continue
 		}
-		if mb.Notifications == rooms.NotifyAll || mentioned[mb.UserID] {
-			users = append(users, mb.UserID)
+		if c.Notifications == rooms.NotifyAll || slices.Contains(m.Mentions, c.UserID) {
+			out = append(out, c.PushSubscription)
 		}
 	}
-	if len(users) == 0 {
-		return nil, nil
-	}
-	return liveSubscriptions(ctx, s.st, users, s.now())
+	return out, nil
 }
 
 // deliver sends one encrypted push. A subscription the push service no

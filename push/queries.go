@@ -9,28 +9,23 @@ import (
 
 // The push domain's queries.
 
-type memberLevel struct {
-	UserID        string
+// candidate is a live push subscription of a room member, with the member's
+// notification level for the room.
+type candidate struct {
+	store.PushSubscription
 	Notifications string
 }
 
-// membersToNotify are a room's enabled members other than the author, with
-// their notification level.
-func membersToNotify(ctx context.Context, st *store.Store, roomID, authorID string) ([]memberLevel, error) {
-	var out []memberLevel
-	err := st.Read(ctx).Table("room_members").Select("room_members.user_id, room_members.notifications").
-		Joins("JOIN users ON users.id = room_members.user_id").
-		Where("room_members.room_id = ? AND room_members.user_id <> ? AND users.disabled = ?", roomID, authorID, false).
-		Find(&out).Error
-	return out, err
-}
-
-// liveSubscriptions are the users' subscriptions whose login is still live.
-func liveSubscriptions(ctx context.Context, st *store.Store, userIDs []string, now time.Time) ([]store.PushSubscription, error) {
-	var out []store.PushSubscription
-	err := st.Read(ctx).Table("push_subscriptions").Select("push_subscriptions.*").
-		Joins("JOIN sessions ON sessions.id = push_subscriptions.session_id AND sessions.revoked_at IS NULL AND sessions.expires_at > ?", now).
-		Where("push_subscriptions.user_id IN ?", userIDs).Find(&out).Error
+// candidates are the live subscriptions (their login not revoked or expired)
+// of the room's enabled members other than the author. One query, driven by
+// the subscriptions, which are few: it runs for every message posted.
+func candidates(ctx context.Context, st *store.Store, roomID, authorID string, now time.Time) ([]candidate, error) {
+	var out []candidate
+	err := st.Read(ctx).Raw(`SELECT ps.*, rm.notifications FROM push_subscriptions ps
+		JOIN room_members rm ON rm.user_id = ps.user_id AND rm.room_id = ?
+		JOIN sessions s ON s.id = ps.session_id AND s.revoked_at IS NULL AND s.expires_at > ?
+		JOIN users u ON u.id = ps.user_id AND u.disabled = ?
+		WHERE ps.user_id <> ?`, roomID, now, false, authorID).Scan(&out).Error
 	return out, err
 }
 

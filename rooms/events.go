@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"parley/auth"
+	"parley/files"
 	"parley/store"
 )
 
@@ -63,12 +64,15 @@ type MessageJSON struct {
 	ReplyTo   *ReplyJSON     `json:"reply_to,omitempty"`
 	Mentions  []string       `json:"mentions"` // user ids of the room members it names with @username
 	Reactions []ReactionJSON `json:"reactions"`
+	// Attachments are the message's files (none once it is deleted).
+	Attachments []files.AttachmentJSON `json:"attachments"`
 }
 
 // ViewMessage renders a message with its author.
 func ViewMessage(m store.Message, author store.User) MessageJSON {
 	out := MessageJSON{ID: m.ID, RoomID: m.RoomID, Seq: m.Seq, Author: auth.ViewUser(author), Body: m.Body,
-		ClientID: m.ClientID, CreatedAt: m.CreatedAt.UTC(), Deleted: m.Deleted, Mentions: []string{}, Reactions: []ReactionJSON{}}
+		ClientID: m.ClientID, CreatedAt: m.CreatedAt.UTC(), Deleted: m.Deleted, Mentions: []string{}, Reactions: []ReactionJSON{},
+		Attachments: []files.AttachmentJSON{}}
 	if m.EditedAt != nil {
 		t := m.EditedAt.UTC()
 		out.EditedAt = &t

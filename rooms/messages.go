@@ -11,14 +11,17 @@ import (
 )
 
 // NewMessage is a post. AsUser lets an API key post on behalf of a user;
-// ReplyTo names a message of the same room that this one answers.
+// ReplyTo names a message of the same room that this one answers;
+// Attachments are ids of the author's uploads to the room.
 type NewMessage struct {
 	Body, ClientID, AsUser, ReplyTo string
+	Attachments                     []string
 }
 
-func cleanBody(body string) (string, error) {
+// cleanBody trims a body; it may be empty only for a message with files.
+func cleanBody(body string, withFiles bool) (string, error) {
 	body = strings.TrimSpace(body)
-	if body == "" {
+	if body == "" && !withFiles {
 		return "", fault.Field("body", "must not be empty")
 	}
 	if utf8.RuneCountInString(body) > maxBody {
@@ -133,7 +136,7 @@ func (s *Service) History(ctx context.Context, p auth.Principal, roomID string, 
 
 // Edit changes the body of the caller's own message.
 func (s *Service) Edit(ctx context.Context, p auth.Principal, roomID, messageID, body string) (MessageJSON, error) {
-	body, err := cleanBody(body)
+	body, err := cleanBody(body, false)
 	if err != nil {
 		return MessageJSON{}, err
 	}
@@ -200,9 +203,14 @@ func (s *Service) changeMessage(ctx context.Context, p auth.Principal, roomID, m
 			return err
 		}
 		if m.Deleted {
-			// A tombstone keeps nothing: no reactions, and it mentions nobody.
+			// A tombstone keeps nothing: no reactions, no files, and it mentions nobody.
 			if err := tx.Where("message_id = ?", m.ID).Delete(&store.Reaction{}).Error; err != nil {
 				return err
+			}
+			if s.files != nil {
+				if err := s.files.TrashMessage(tx, m.ID); err != nil {
+					return err
+				}
 			}
 		}
 		if err := tx.Where("message_id = ?", m.ID).Delete(&store.Mention{}).Error; err != nil {

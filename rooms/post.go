@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"parley/auth"
+	"parley/files"
 	"parley/internal/fault"
 	"parley/store"
 )
@@ -19,6 +20,8 @@ type draft struct {
 	body, clientID   string
 	replyTo          string
 	reply            *ReplyJSON
+	files            []string // upload ids to attach
+	uploader         string   // who must have uploaded them (the caller)
 	author           store.User
 	// asMember: the author posts because of their membership, which the
 	// write checks again, so no post of theirs commits after their removal.
@@ -37,8 +40,14 @@ type draft struct {
 // prepareDraft validates a post and does every check that needs no writer:
 // the body, access to the room, the author, the message it answers.
 func (s *Service) prepareDraft(ctx context.Context, p auth.Principal, roomID string, in NewMessage) (*draft, error) {
-	body, err := cleanBody(in.Body)
+	body, err := cleanBody(in.Body, len(in.Attachments) > 0)
 	if err != nil {
+		return nil, err
+	}
+	if len(in.Attachments) > 0 && s.files == nil {
+		return nil, fault.Field("attachments", "this server takes no files")
+	}
+	if err := files.CheckIDs(in.Attachments); err != nil {
 		return nil, err
 	}
 	if utf8.RuneCountInString(in.ClientID) > maxClientID {
@@ -75,6 +84,16 @@ func (s *Service) prepareDraft(ctx context.Context, p auth.Principal, roomID str
 			return nil, err
 		}
 	}
+	if len(in.Attachments) > 0 {
+		d.files, d.uploader = in.Attachments, p.Subject()
+		ok, err := files.Waiting(s.st.Read(ctx), roomID, d.uploader, d.files)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, files.NotWaiting()
+		}
+	}
 	return d, nil
 }
 
@@ -92,6 +111,9 @@ func (s *Service) appendMessages(tx *store.Tx, drafts []*draft, allOrNothing boo
 		return err
 	}
 	if err := checkAuthors(tx, roomID, drafts); err != nil {
+		return err
+	}
+	if err := checkFiles(tx, roomID, drafts); err != nil {
 		return err
 	}
 	var fresh []*draft
@@ -151,6 +173,16 @@ func (s *Service) writeFresh(tx *store.Tx, fresh []*draft) error {
 		d.msg.ReplyTo = d.reply
 		if d.msg.Mentions, err = s.storeMentions(tx, msgs[i]); err != nil {
 			return err
+		}
+		if len(d.files) > 0 {
+			if err := files.Attach(tx, d.msg.ID, d.files); err != nil {
+				return err
+			}
+			attached, err := files.ForMessages(tx.DB, []string{d.msg.ID})
+			if err != nil {
+				return err
+			}
+			d.msg.Attachments = attached[d.msg.ID]
 		}
 	}
 	if s.index != nil {

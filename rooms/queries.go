@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"parley/auth"
+	"parley/files"
 	"parley/internal/fault"
 	"parley/store"
 )
@@ -216,4 +217,31 @@ func roomInWrite(tx *store.Tx, tenantID, roomID string) (store.Room, error) {
 	var r store.Room
 	err := tx.Where("id = ? AND tenant_id = ?", roomID, tenantID).Take(&r).Error
 	return r, store.NotFound(err, "room")
+}
+
+// checkFiles refuses the drafts whose uploads are no longer waiting for a
+// message, as the write sees them (sent meanwhile, expired), or that name
+// an upload another draft of this write takes.
+func checkFiles(tx *store.Tx, roomID string, drafts []*draft) error {
+	taken := map[string]bool{}
+	for _, d := range drafts {
+		if len(d.files) == 0 || d.refused != nil || d.firstID != "" || d.sameAs != nil {
+			continue
+		}
+		ok, err := files.Waiting(tx.DB, roomID, d.uploader, d.files)
+		if err != nil {
+			return err
+		}
+		for _, id := range d.files {
+			ok = ok && !taken[id]
+		}
+		if !ok {
+			d.refused = files.NotWaiting()
+			continue
+		}
+		for _, id := range d.files {
+			taken[id] = true
+		}
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"gorm.io/gorm"
 
 	"parley/auth"
+	"parley/files"
 	"parley/store"
 )
 
@@ -83,6 +84,10 @@ func renderMessages(db *gorm.DB, msgs []store.Message) ([]MessageJSON, error) {
 	if err != nil {
 		return nil, err
 	}
+	attached, err := files.ForMessages(db, ids)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]MessageJSON, len(msgs))
 	for i, m := range msgs {
 		v := ViewMessage(m, byID[m.AuthorID])
@@ -94,6 +99,9 @@ func renderMessages(db *gorm.DB, msgs []store.Message) ([]MessageJSON, error) {
 		}
 		if ms := mentions[m.ID]; ms != nil {
 			v.Mentions = ms
+		}
+		if as := attached[m.ID]; as != nil {
+			v.Attachments = as
 		}
 		out[i] = v
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"parley/auth"
+	"parley/files"
 	"parley/internal/fault"
 	"parley/store"
 )
@@ -55,6 +56,7 @@ type Service struct {
 	index    MessageIndex // nil: no search
 	presence Presence
 	notifier MessageNotifier // nil: nobody is notified
+	files    *files.Service  // nil: no uploads
 	announce *announcer
 	posts    *postGroups
 	now      func() time.Time
@@ -104,6 +106,9 @@ func WithPresence(p Presence, grace time.Duration) Option {
 		s.announce.grace = grace
 	}
 }
+
+// WithFiles takes uploads into rooms and serves them to who may read there.
+func WithFiles(f *files.Service) Option { return func(s *Service) { s.files = f } }
 
 // WithNotifier tells n of every new message once it is durable (push).
 func WithNotifier(n MessageNotifier) Option { return func(s *Service) { s.notifier = n } }
@@ -436,6 +441,11 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, roomID string) e
 		}
 		if s.index != nil {
 			if err := s.index.DropRoom(tx, roomID); err != nil {
+				return err
+			}
+		}
+		if s.files != nil {
+			if err := s.files.TrashRoom(tx, roomID); err != nil {
 				return err
 			}
 		}

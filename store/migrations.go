@@ -210,6 +210,37 @@ CREATE TABLE limit_leases (
 );
 CREATE INDEX limit_leases_holder ON limit_leases(holder);
 `,
+	// 8: uploaded files and the blobs waiting to be deleted. The bytes are
+	// in the blob store (blob_url); a row here is what may be served.
+	`
+CREATE TABLE attachments (
+	id TEXT PRIMARY KEY,
+	tenant_id TEXT NOT NULL,
+	room_id TEXT NOT NULL,
+	uploader_id TEXT NOT NULL,
+	message_id TEXT NOT NULL DEFAULT '',
+	position INTEGER NOT NULL DEFAULT 0,
+	name TEXT NOT NULL,
+	content_type TEXT NOT NULL,
+	size BIGINT NOT NULL,
+	width INTEGER NOT NULL DEFAULT 0,
+	height INTEGER NOT NULL DEFAULT 0,
+	blob_key TEXT NOT NULL,
+	thumb_key TEXT NOT NULL DEFAULT '',
+	thumb_size BIGINT NOT NULL DEFAULT 0,
+	created_at TIMESTAMP NOT NULL
+);
+CREATE INDEX attachments_message ON attachments(message_id, position);
+CREATE INDEX attachments_room ON attachments(room_id);
+CREATE INDEX attachments_tenant ON attachments(tenant_id);
+CREATE INDEX attachments_waiting ON attachments(created_at) WHERE message_id = '';
+CREATE TABLE blob_trash (
+	blob_key TEXT PRIMARY KEY,
+	not_before TIMESTAMP NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX blob_trash_due ON blob_trash(not_before);
+`,
 }
 
 // migrate brings the schema up to date; it is safe to run on every start,

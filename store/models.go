@@ -173,3 +173,34 @@ type PushSubscription struct {
 	Auth      string
 	CreatedAt time.Time
 }
+
+// Attachment is an uploaded file: waiting for its message (MessageID empty)
+// until it is attached or expires. Its bytes are in the blob store.
+type Attachment struct {
+	ID          string `gorm:"primaryKey"`
+	TenantID    string
+	RoomID      string
+	UploaderID  string
+	MessageID   string
+	Position    int // its place among its message's attachments
+	Name        string
+	ContentType string
+	Size        int64
+	Width       int
+	Height      int
+	BlobKey     string
+	ThumbKey    string // "" when it has no thumbnail
+	ThumbSize   int64
+	CreatedAt   time.Time
+}
+
+// BlobTrash is a blob to delete from the blob store once NotBefore has
+// passed: the files of deleted messages and expired uploads, and (until an
+// upload's row is committed) the blobs an upload is writing.
+type BlobTrash struct {
+	BlobKey   string `gorm:"primaryKey"`
+	NotBefore time.Time
+	Attempts  int
+}
+
+func (BlobTrash) TableName() string { return "blob_trash" }

@@ -459,7 +459,7 @@ func hasMessage(body, status string) string {
 	if status != "" {
 		sel += "[data-status=" + status + "]"
 	}
-	return fmt.Sprintf(`[...document.querySelectorAll(%s)].some((m) => m.querySelector('.msg-body').textContent === %s)`,
+	return fmt.Sprintf(`[...document.querySelectorAll(%s)].some((m) => m.querySelector('.msg-body')?.textContent === %s)`,
 		jsString(sel), jsString(body))
 }
 

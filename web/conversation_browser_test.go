@@ -37,7 +37,7 @@ func twoInATeam(t *testing.T, aliceName, bobName string, configure ...func(*conf
 
 // messageWith is a JavaScript expression for the message whose text is body.
 func messageWith(body string) string {
-	return fmt.Sprintf(`[...document.querySelectorAll('#message-list [data-testid=message]')].find((m) => m.querySelector('.msg-body').textContent === %s)`, jsString(body))
+	return fmt.Sprintf(`[...document.querySelectorAll('#message-list [data-testid=message]')].find((m) => m.querySelector('.msg-body')?.textContent === %s)`, jsString(body))
 }
 
 // openActions opens the ⋯ menu of the message with this text and clicks an action in it.

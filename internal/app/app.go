@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"parley/audit"
 	"parley/auth"
 	"parley/config"
+	"parley/files"
 	"parley/internal/limit"
 	"parley/push"
 	"parley/rooms"
@@ -35,6 +38,7 @@ type App struct {
 	Auth     *auth.Service
 	Rooms    *rooms.Service
 	Push     *push.Service
+	Files    *files.Service
 	Store    *store.Store
 	index    interface{ Close(context.Context) error } // the search index: flushed before the store closes
 	handler  http.Handler
@@ -105,6 +109,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		LoginAccount: cfg.LoginLimitAccount, LoginIP: cfg.LoginLimitIP, SignupIP: cfg.SignupLimitIP, TenantIP: cfg.TenantLimitIP,
 		PostUser: cfg.PostLimitUser, PostKey: cfg.PostLimitKey, RoomUser: cfg.RoomLimitUser, RoomKey: cfg.RoomLimitKey,
 		RoomsPerHour: cfg.RoomsPerHour, TypingUser: cfg.TypingLimitUser,
+		UploadUser: cfg.UploadLimitUser, SearchUser: cfg.SearchLimitUser,
 	})
 	// Who has a live stream: this node's own count (a cluster plugs in its own).
 	presence := rooms.NewMemoryPresence()
@@ -120,17 +125,31 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		_ = st.Close()
 		return nil, err
 	}
+	bucket, err := files.OpenBucket(ctx, cfg.BlobURL, cfg.DataDir)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	fileSvc, err := files.New(st, bucket, files.Options{MaxBytes: cfg.UploadMaxBytes, MaxPixels: cfg.ImageMaxPixels,
+		QuotaPerTenant: cfg.MaxUploadBytesPerTenant, PendingTTL: cfg.UploadTTL, SweepEvery: time.Minute,
+		TempDir: filepath.Join(cfg.DataDir, "tmp"), Decoders: runtime.GOMAXPROCS(0)}, log)
+	if err != nil {
+		_ = bucket.Close()
+		_ = st.Close()
+		return nil, err
+	}
 	roomSvc := rooms.NewService(st, authSvc, hub, rooms.Caps{
 		RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser,
 		ReplayDepth: cfg.ReplayDepth},
-		auditLog, rooms.WithSearch(index), rooms.WithPresence(presence, cfg.PresenceGrace), rooms.WithNotifier(pushSvc))
+		auditLog, rooms.WithSearch(index), rooms.WithPresence(presence, cfg.PresenceGrace), rooms.WithNotifier(pushSvc), rooms.WithFiles(fileSvc))
 	pushSvc.Start()
-	a := &App{Auth: authSvc, Rooms: roomSvc, Push: pushSvc, Store: st, index: index, hub: hub, metrics: reg, counts: metrics, shutdown: make(chan struct{})}
+	a := &App{Auth: authSvc, Rooms: roomSvc, Push: pushSvc, Files: fileSvc, Store: st, index: index, hub: hub, metrics: reg, counts: metrics, shutdown: make(chan struct{})}
 	a.handler = api.New(api.Deps{
 		Auth: authSvc, Rooms: roomSvc, Audit: auditLog, Push: pushSvc, Store: st, Log: log, Metrics: reg, Web: web.Static(),
 		PingInterval: cfg.PingInterval, StreamWriteTimeout: cfg.StreamWriteTimeout, Shutdown: a.shutdown, Streams: &a.streams,
 		ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, MetricsToken: cfg.MetricsToken,
 		TrustedProxies: cfg.Proxies(), Limits: limits, Refusals: metrics,
+		UploadMaxBytes: cfg.UploadMaxBytes, UploadTimeout: cfg.UploadTimeout,
 	})
 	bgCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a.stop = stop
@@ -138,6 +157,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	go func() {
 		defer a.bg.Done()
 		authSvc.RunKeyUsageFlusher(bgCtx, 30*time.Second)
+	}()
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		fileSvc.Run(bgCtx)
 	}()
 	if shared != nil {
 		a.bg.Add(1)
@@ -170,7 +194,7 @@ func (a *App) Close() error {
 	a.bg.Wait()
 	// The index's last write marks it clean, so the next start skips the scan.
 	err := a.index.Close(context.Background())
-	err = errors.Join(err, a.Store.Close())
+	err = errors.Join(err, a.Store.Close(), a.Files.Close())
 	a.hub.Close() // after the store: its last commits still publish
 	a.streams.Wait()
 	return err

@@ -22,6 +22,8 @@ const (
 	RoomKey      = "room_key"
 	RoomsPerHour = "rooms_per_hour"
 	TypingUser   = "typing_user"
+	UploadUser   = "upload_user"
+	SearchUser   = "search_user"
 )
 
 // Rates are the configured rates of Parley's limits; a zero Rate is no limit.
@@ -30,6 +32,7 @@ type Rates struct {
 	PostUser, PostKey, RoomUser, RoomKey      Rate
 	RoomsPerHour                              int // per user, in any hour
 	TypingUser                                Rate
+	UploadUser, SearchUser                    Rate
 }
 
 type rules struct {
@@ -37,6 +40,7 @@ type rules struct {
 	postUser, postKey, roomUser, roomKey      Rule
 	roomsPerHour                              Rule
 	typingUser                                Rule
+	uploadUser, searchUser                    Rule
 }
 
 func (r Rates) rules() rules {
@@ -52,6 +56,8 @@ func (r Rates) rules() rules {
 		roomsPerHour: Rule{Name: RoomsPerHour, Rate: Rate{N: r.RoomsPerHour, Per: time.Hour}, Window: true,
 			What: "new rooms this hour"},
 		typingUser: Rule{Name: TypingUser, Rate: r.TypingUser, What: "typing notices"},
+		uploadUser: Rule{Name: UploadUser, Rate: r.UploadUser, What: "uploads"},
+		searchUser: Rule{Name: SearchUser, Rate: r.SearchUser, What: "searches"},
 	}
 }
 
@@ -125,6 +131,16 @@ func (l *Limiter) CreateRoom(ctx context.Context, c Caller) (refund func(), err 
 // Typing counts a "typing" notice of a user (each is fanned out to a room).
 func (l *Limiter) Typing(ctx context.Context, c Caller) (refund func(), err error) {
 	return l.take(ctx, Check{Rule: l.rules.typingUser, Key: c.ID})
+}
+
+// Upload counts a file uploaded by a user or a key.
+func (l *Limiter) Upload(ctx context.Context, c Caller) (refund func(), err error) {
+	return l.take(ctx, Check{Rule: l.rules.uploadUser, Key: c.ID})
+}
+
+// Search counts a search by a user or a key (each reads an index).
+func (l *Limiter) Search(ctx context.Context, c Caller) (refund func(), err error) {
+	return l.take(ctx, Check{Rule: l.rules.searchUser, Key: c.ID})
 }
 
 // take is Take with a function that refunds what it took.

@@ -201,6 +201,64 @@ async function authorized(method, path, body) {
   }
 }
 
+// ---- files ----
+
+// upload sends a file to a room (multipart, as the field "file") and returns
+// the server's attachment. onProgress(fraction) follows the upload (fetch
+// cannot tell upload progress; XMLHttpRequest can). A 401 refreshes the token
+// and sends once more. signal aborts it.
+export async function upload(roomId, file, { onProgress, signal } = {}) {
+  const path = `/rooms/${encodeURIComponent(roomId)}/uploads`;
+  const token = await accessToken();
+  try {
+    return await sendFile(path, file, token, onProgress, signal);
+  } catch (err) {
+    if (err.status !== 401) throw err;
+    return sendFile(path, file, await refresh(token), onProgress, signal);
+  }
+}
+
+function sendFile(path, file, token, onProgress, signal) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', BASE + path);
+    xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.responseType = 'json';
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable && onProgress) onProgress(event.loaded / event.total);
+    };
+    xhr.onload = () => {
+      const data = xhr.response;
+      if (xhr.status >= 200 && xhr.status < 300) {
+        resolve(data);
+        return;
+      }
+      const error = data?.error || {};
+      reject(new ApiError(xhr.status, error.code || `http_${xhr.status}`, error.message || xhr.statusText,
+        xhr.getResponseHeader('Retry-After'), error.field));
+    };
+    xhr.onerror = () => reject(new ApiError(0, 'network', 'network error'));
+    xhr.onabort = () => reject(new ApiError(0, 'aborted', 'aborted'));
+    signal?.addEventListener('abort', () => xhr.abort(), { once: true });
+    const body = new FormData();
+    body.append('file', file, file.name || 'file');
+    xhr.send(body);
+  });
+}
+
+// fileURL is a file's URL (as the server gives it) with the access token as
+// ?token=, for <img> and download links, which cannot send a header. The
+// token is short-lived: ask again (freshFileURL) when one fails.
+export function fileURL(url) {
+  return session ? `${url}?token=${encodeURIComponent(session.access)}` : url;
+}
+
+export async function freshFileURL(url) {
+  await accessToken();
+  return fileURL(url);
+}
+
 // ---- offline ----
 
 // isOffline is true while the server cannot be reached (what is shown is a copy).

@@ -313,4 +313,16 @@ export default {
   'search.none': 'No messages found.',
   'search.count': '{n} messages found',
   'search.count.one': '1 message found',
+
+  'files.attach': 'Attach a file or photo',
+  'files.camera': 'Take a photo',
+  'files.toSend': 'Files to send',
+  'files.list': 'Files',
+  'files.uploading': 'Uploading {name}',
+  'files.ready': 'Uploaded',
+  'files.failed': 'Upload failed',
+  'files.remove': 'Remove {name}',
+  'files.tooMany': 'At most {n} files per message.',
+  'files.openImage': 'Open image {name}',
+  'files.download': 'Download',
 };

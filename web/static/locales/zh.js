@@ -310,4 +310,16 @@ export default {
   'search.none': '没有找到消息。',
   'search.count': '找到 {n} 条消息',
   'search.count.one': '找到 1 条消息',
+
+  'files.attach': '添加文件或图片',
+  'files.camera': '拍照',
+  'files.toSend': '待发送的文件',
+  'files.list': '文件',
+  'files.uploading': '正在上传 {name}',
+  'files.ready': '已上传',
+  'files.failed': '上传失败',
+  'files.remove': '移除 {name}',
+  'files.tooMany': '每条消息最多 {n} 个文件。',
+  'files.openImage': '打开图片 {name}',
+  'files.download': '下载',
 };

@@ -4,7 +4,7 @@
 // typing (and, in a direct message, whether the other person is online);
 // "Seen by N" under my latest message follows the members' read markers.
 
-import { api, getSession, isTenantAdmin, isOffline, onOfflineChange, saveOffline } from '../api.js';
+import { api, upload, getSession, isTenantAdmin, isOffline, onOfflineChange, saveOffline } from '../api.js';
 import { getRoom, upsertRoom, setActiveRoom, markRoomRead, isOnline, setOnline } from '../store.js';
 import { h, dialog, toast, errorText, uid, actionButton } from '../dom.js';
 import { t, formatTime } from '../i18n.js';
@@ -13,6 +13,7 @@ import { rovingList } from '../roving.js';
 import { icon } from '../icons.js';
 import { formatBody } from '../format.js';
 import { startDM } from './people.js';
+import { attachmentsNode, filesSummary, formatSize } from '../files.js';
 
 // The fixed reaction picker; any other single emoji can be typed in.
 export const QUICK_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮', '🙏'];
@@ -26,6 +27,7 @@ const TYPING_EVERY_MS = 3000; // tell the room at most this often while typing
 const TYPING_SHOWN_MS = 5000; // someone stops "typing" this long after their last signal
 const SEEN_MAX_MEMBERS = 50; // "Seen by" is shown in rooms up to this size
 const ANNOUNCED_KEPT = 3; // live messages kept in the announcer (older ones are heard already)
+const MAX_FILES = 10; // per message, as the server allows
 
 // length counts characters as the server does (code points, after trimming).
 const length = (text) => Array.from(text.trim()).length;
@@ -98,8 +100,26 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   const editNote = h('div', { class: 'edit-note', hidden: true },
     h('span', null, t('chat.editing')),
     h('button', { type: 'button', class: 'link', testid: 'edit-cancel', onclick: stopEditing }, t('common.cancel')));
+  // Files: any file, or the camera (a phone opens it straight away); each
+  // starts uploading when picked, and goes with the next message sent. The
+  // buttons come after the text field, so that Tab reaches it first.
+  const picked = []; // {key, file, status: uploading|done|failed, progress, result, error, promise, abort, el}
+  const tray = h('ul', { class: 'file-tray', testid: 'file-tray', hidden: true, 'aria-label': t('files.toSend') });
+  const fileInput = h('input', { type: 'file', multiple: true, hidden: true, testid: 'file-input', tabindex: '-1' });
+  const cameraInput = h('input', { type: 'file', accept: 'image/*', capture: 'environment', hidden: true, testid: 'camera-input', tabindex: '-1' });
+  const attachButton = h('button', { type: 'button', class: 'attach', testid: 'attach', 'aria-label': t('files.attach'),
+    onclick: () => fileInput.click() }, icon('clip'));
+  const cameraButton = h('button', { type: 'button', class: 'attach', testid: 'camera', 'aria-label': t('files.camera'),
+    onclick: () => cameraInput.click() }, icon('camera'));
+  for (const picker of [fileInput, cameraInput]) {
+    picker.addEventListener('change', () => {
+      addFiles([...picker.files]);
+      picker.value = '';
+    });
+  }
   const composer = h('form', { class: 'composer', id: 'composer', testid: 'composer' },
-    suggest, editNote, replyNote, h('div', { class: 'composer-row' }, input, sendButton), counter);
+    suggest, editNote, replyNote, tray,
+    h('div', { class: 'composer-row' }, input, attachButton, cameraButton, sendButton), counter, fileInput, cameraInput);
   const footer = h('div', { class: 'chat-footer' });
   const el = h('div', { class: 'chat' }, log, jump, footer, announcer);
 
@@ -378,7 +398,8 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     },
     authorNode(message, mine),
     !message.deleted && quoteNode(message.reply_to),
-    h('p', { class: 'msg-body' }, message.deleted ? t('chat.deleted')
+    !message.deleted && (item ? pendingFilesNode(item) : attachmentsNode(message.attachments)),
+    (message.deleted || message.body) && h('p', { class: 'msg-body' }, message.deleted ? t('chat.deleted')
       : formatBody(message.body, { me: me.username, mentionsMe })),
     reactionsNode(message),
     h('p', { class: 'msg-meta' },
@@ -386,6 +407,14 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
       message.edited_at && !message.deleted && h('span', null, t('chat.edited')),
       mine && statusNode(status, item)),
     !item && messageTools(message, mine, authorName(message.author)));
+  }
+
+  // pendingFilesNode names the files of a message still being sent.
+  function pendingFilesNode(item) {
+    if (!item.files?.length) return null;
+    return h('ul', { class: 'msg-files pending', 'aria-label': t('files.list') },
+      item.files.map((f) => h('li', { class: 'msg-file' }, icon('file'),
+        h('span', { class: 'file-text' }, h('span', { class: 'file-name' }, f.file.name), h('span', { class: 'file-size' }, formatSize(f.file.size))))));
   }
 
   // groupRuns marks a message that follows one by the same author, so its
@@ -472,7 +501,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   // someone else. Only the last few stay in the announcer.
   function announce(message) {
     const name = message.author?.display_name || message.author?.username || '?';
-    announcer.append(h('p', null, t('chat.announce', { name, body: message.body })));
+    announcer.append(h('p', null, t('chat.announce', { name, body: message.body || filesSummary(message.attachments) })));
     while (announcer.childElementCount > ANNOUNCED_KEPT) announcer.firstElementChild.remove();
   }
 
@@ -711,7 +740,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   // ---- sending ----
   function submit() {
     const body = input.value.trim();
-    if (!body) return;
+    if (!body && (editing || !picked.length)) return;
     if (length(body) > MAX_BODY) {
       drawCounter();
       toast(t('chat.tooLong', { n: length(body) - MAX_BODY }));
@@ -724,7 +753,8 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     input.value = '';
     autosize();
     drawCounter();
-    const item = { client_id: uid(), body, reply_to: replyingTo, status: 'pending', error: null, el: null };
+    const item = { client_id: uid(), body, reply_to: replyingTo, files: picked.splice(0), status: 'pending', error: null, el: null };
+    drawTray();
     stopReplying();
     pending.set(item.client_id, item);
     drawPending(item);
@@ -746,6 +776,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     try {
       const request = { body: item.body, client_id: item.client_id };
       if (item.reply_to) request.reply_to = item.reply_to.id;
+      if (item.files.length) request.attachments = await uploaded(item.files);
       const message = await api('POST', `${path}/messages`, request);
       receive(message);
     } catch (err) {
@@ -754,6 +785,93 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
       item.error = err;
       drawPending(item);
     }
+  }
+
+  // ---- files ----
+  function addFiles(files) {
+    const room = MAX_FILES - picked.length;
+    if (files.length > room) toast(t('files.tooMany', { n: MAX_FILES }));
+    for (const file of files.slice(0, Math.max(0, room))) {
+      const f = { key: uid(), file, status: 'uploading', progress: 0, el: null };
+      picked.push(f);
+      startUpload(f);
+    }
+    drawTray();
+  }
+
+  function startUpload(f) {
+    const controller = new AbortController();
+    Object.assign(f, { status: 'uploading', progress: 0, error: null, abort: () => controller.abort() });
+    f.promise = upload(id, f.file, {
+      signal: controller.signal,
+      onProgress: (fraction) => {
+        f.progress = fraction;
+        f.el?.querySelector('progress')?.setAttribute('value', String(fraction));
+      },
+    }).then((result) => {
+      Object.assign(f, { status: 'done', result });
+      drawChip(f);
+      return result;
+    }, (err) => {
+      Object.assign(f, { status: 'failed', error: err });
+      drawChip(f);
+      throw err;
+    });
+    f.promise.catch(() => {}); // a failure shows on its chip; sending tries it again
+    drawChip(f);
+  }
+
+  // uploaded waits for a message's files, uploading again any that failed,
+  // and returns their ids.
+  async function uploaded(files) {
+    const ids = [];
+    for (const f of files) {
+      if (f.status === 'failed') startUpload(f);
+      ids.push((await f.promise).id);
+    }
+    return ids;
+  }
+
+  function drawTray() {
+    tray.hidden = picked.length === 0;
+    tray.replaceChildren(...picked.map((f) => {
+      if (!f.el) drawChip(f);
+      return f.el;
+    }));
+  }
+
+  // drawChip shows one picked file: its name and size, the upload's progress
+  // or failure, and a button to take it out.
+  function drawChip(f) {
+    const { name } = f.file;
+    let state;
+    if (f.status === 'uploading') {
+      state = h('progress', { max: '1', value: String(f.progress), 'aria-label': t('files.uploading', { name }) });
+    } else if (f.status === 'failed') {
+      state = h('span', { class: 'chip-error', role: 'alert' }, `${t('files.failed')}: ${errorText(f.error)}`);
+    } else {
+      state = h('span', { class: 'sr-only' }, t('files.ready'));
+    }
+    const chip = h('li', { class: `file-chip ${f.status}`, testid: 'file-chip', 'data-status': f.status, 'data-name': name },
+      icon(f.file.type?.startsWith('image/') ? 'camera' : 'file'),
+      h('span', { class: 'file-text' }, h('span', { class: 'file-name' }, name), h('span', { class: 'file-size' }, formatSize(f.file.size))),
+      state,
+      f.status === 'failed' && h('button', { type: 'button', class: 'link', testid: 'file-retry', onclick: () => startUpload(f) }, t('chat.retry')),
+      h('button', { type: 'button', class: 'chip-remove', testid: 'file-remove', 'aria-label': t('files.remove', { name }),
+        onclick: () => removeFile(f) }, '×'));
+    if (f.el?.isConnected) f.el.replaceWith(chip);
+    f.el = chip;
+  }
+
+  function removeFile(f) {
+    const at = picked.indexOf(f);
+    if (at < 0) return;
+    if (f.status === 'uploading') f.abort();
+    picked.splice(at, 1);
+    drawTray();
+    // The focus goes to the next file's remove button, or back to the attach button.
+    const next = (picked[at] || picked[at - 1])?.el?.querySelector('.chip-remove');
+    (next || attachButton).focus();
   }
 
   function dropPending(clientId) {
@@ -898,7 +1016,8 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
   }
 
   async function remove(message) {
-    const ok = await dialog({ title: t('chat.deleteConfirm'), message: message.body.slice(0, 140), confirm: t('chat.delete'), danger: true });
+    const ok = await dialog({ title: t('chat.deleteConfirm'), message: (message.body || filesSummary(message.attachments)).slice(0, 140),
+      confirm: t('chat.delete'), danger: true });
     if (!ok) return;
     try {
       await api('DELETE', `${path}/messages/${encodeURIComponent(message.id)}`);
@@ -1036,6 +1155,7 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
       clearTimeout(saveTimer);
       offOffline();
       for (const typer of typers.values()) clearTimeout(typer.timer);
+      for (const f of picked) if (f.status === 'uploading') f.abort();
       markRead(); // what was on screen when leaving has been read
       document.removeEventListener('visibilitychange', onVisible);
     },

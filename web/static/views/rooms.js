@@ -7,6 +7,7 @@ import { h, form, fillList, actionButton, initials, keyedChildren } from '../dom
 import { t, formatTime, formatCount } from '../i18n.js';
 import { icon } from '../icons.js';
 import { preview } from '../format.js';
+import { filesSummary } from '../files.js';
 import { presenceDot } from './people.js';
 
 const roomHref = (room) => `#/rooms/${encodeURIComponent(room.id)}`;
@@ -15,7 +16,7 @@ const roomHref = (room) => `#/rooms/${encodeURIComponent(room.id)}`;
 function lastLine(room) {
   const m = room.last_message;
   if (!m) return room.topic || (room.kind === 'dm' ? '' : t('rooms.memberCount', { n: room.member_count || 0 }));
-  const text = m.deleted ? t('chat.deleted') : preview(m.body);
+  const text = m.deleted ? t('chat.deleted') : preview(m.body || filesSummary(m.attachments));
   const mine = m.author?.id === getSession()?.user?.id;
   if (room.kind === 'dm' && !mine) return text;
   return `${mine ? t('chat.you') : (m.author?.display_name || m.author?.username)}: ${text}`;
