@@ -178,6 +178,9 @@ func TestSearchIndexIsBuiltForExistingMessages(t *testing.T) {
 // at the next start, and one closed cleanly is trusted as it is.
 func TestSearchIndexCatchesUpAfterACrash(t *testing.T) {
 	s := testkit.Start(t)
+	if s.App.Store.Postgres() {
+		t.Skip("SQLite's index only: on PostgreSQL a message is indexed inside the write that stores it, so a crash cannot leave it out")
+	}
 	alice := s.CreateTenant(t, "acme", "alice")
 	r := createRoom(t, s, alice, "general", "public")
 	kept := post(t, s, alice, r.ID, "大家你好啊 first")
