@@ -179,7 +179,7 @@ func TestSearchIndexIsBuiltForExistingMessages(t *testing.T) {
 func TestSearchIndexCatchesUpAfterACrash(t *testing.T) {
 	s := testkit.Start(t)
 	if s.App.Store.Postgres() {
-		t.Skip("SQLite's index only: on PostgreSQL a message is indexed inside the write that stores it, so a crash cannot leave it out")
+		t.Skip("SQLite's index only: PostgreSQL indexes each message inside the write that posts it")
 	}
 	alice := s.CreateTenant(t, "acme", "alice")
 	r := createRoom(t, s, alice, "general", "public")

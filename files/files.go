@@ -73,7 +73,7 @@ func New(st *store.Store, bucket *blob.Bucket, opts Options, log *slog.Logger) (
 		}
 	}
 	return &Service{st: st, bucket: bucket, opts: opts, log: log, decode: make(chan struct{}, max(1, opts.Decoders)),
-		nudge: make(chan struct{}, 1), now: func() time.Time { return time.Now().UTC() }}, nil
+		nudge: make(chan struct{}, 1), now: store.Now}, nil
 }
 
 // Close closes the blob bucket.
