@@ -32,6 +32,7 @@ type Deps struct {
 	Audit        *audit.Log
 	Push         *push.Service
 	Store        *store.Store
+	Bus          interface{ Ready() error } // nil: no bus to check
 	Log          *slog.Logger
 	Metrics      *prometheus.Registry
 	Web          fs.FS
@@ -262,7 +263,13 @@ func (h *handlers) ready(c *gin.Context) {
 		h.fail(c, fault.New(fault.Unavailable, "the database is not reachable"))
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	if h.Bus != nil {
+		if err := h.Bus.Ready(); err != nil {
+			h.fail(c, fault.New(fault.Unavailable, "the bus is not reachable: "+err.Error()))
+			return
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "database": "ok", "bus": "ok"})
 }
 
 // recover turns a panic into a 500 without losing the process.

@@ -80,6 +80,5 @@ func (s *Service) revokeSession(tx *store.Tx, sessionID string) error {
 		return err
 	}
 	tx.Invalidate(sessionKey(sessionID))
-	tx.AfterCommit(func() { s.revoker.SessionRevoked(sessionID) })
-	return nil
+	return s.revoker.SessionRevoked(tx, sessionID)
 }

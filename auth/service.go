@@ -15,12 +15,14 @@ import (
 	"parley/store"
 )
 
-// Revoker is told when a user's or a login's access ends, so that open
-// streams can be closed at once, or when a user's account changes (role,
-// name), so that their open apps follow at once. The rooms hub implements it.
+// Revoker ends open streams when a login or a user's access ends, and tells
+// a user's open apps when their account changes (role, name). The ends are
+// recorded inside the write that causes them, so they take effect on every
+// node once it commits, in commit order, even if a bus message is lost. The
+// rooms package implements it.
 type Revoker interface {
-	UserDisabled(userID string)
-	SessionRevoked(sessionID string)
+	SessionRevoked(tx *store.Tx, sessionID string) error
+	UserDisabled(tx *store.Tx, userID string) error
 	UserUpdated(user UserJSON)
 }
 

@@ -178,12 +178,13 @@ func (s *Service) UpdateUser(ctx context.Context, p Principal, userID string, ch
 			if err := s.endLogins(tx, user.ID, nil); err != nil {
 				return err
 			}
+			if err := s.revoker.UserDisabled(tx, user.ID); err != nil {
+				return err
+			}
 		}
 		u := user
 		tx.AfterCommit(func() {
-			if disabling {
-				s.revoker.UserDisabled(u.ID)
-			} else {
+			if !disabling {
 				s.revoker.UserUpdated(ViewUser(u)) // e.g. a new role: the Admin tab comes or goes at once
 			}
 		})

@@ -30,8 +30,12 @@ const (
 
 // Config is one run's parameters.
 type Config struct {
-	Scenario        string        `json:"scenario"`
-	URL             string        `json:"url"`
+	Scenario string `json:"scenario"`
+	URL      string `json:"url"`
+	// Nodes are more servers of one cluster (base URLs, loopback): streams
+	// and posters are spread over URL and these, round robin. Provisioning,
+	// memory and CPU figures use URL's node only.
+	Nodes           []string      `json:"nodes,omitempty"`
 	MetricsURL      string        `json:"metrics_url"` // the server's metrics listener (metrics_listen)
 	Duration        time.Duration `json:"-"`
 	SetupTimeout    time.Duration `json:"-"`
@@ -234,7 +238,8 @@ type runner struct {
 	cfg  Config
 	res  *Result
 	api  *API
-	mapi *API // the metrics listener; nil when it is not reachable
+	apis []*API // api, then one per other node: posters take turns
+	mapi *API   // the metrics listener; nil when it is not reachable
 	s    *Streamer
 	w    *World
 	l    Layout
@@ -319,6 +324,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	r.api = NewAPI(t, max(cfg.Workers, cfg.Posters)*2)
 	defer r.api.Close()
+	targets := []Target{t}
+	r.apis = []*API{r.api}
+	for _, u := range cfg.Nodes {
+		nt, err := ResolveLoopback(ctx, u, nil)
+		if err != nil {
+			return nil, fmt.Errorf("node %s: %w", u, err)
+		}
+		api := NewAPI(nt, max(cfg.Posters, 1)*2)
+		defer api.Close()
+		if _, err := api.Do(ctx, "GET", "/readyz", "", nil, nil); err != nil {
+			return nil, fmt.Errorf("node %s not ready: %w", u, err)
+		}
+		targets, r.apis = append(targets, nt), append(r.apis, api)
+	}
+	if len(targets) > 1 {
+		logf("spreading streams and posters over %d nodes; memory and CPU figures are %s's only", len(targets), t.Base)
+	}
 	if mt, err := ResolveLoopback(ctx, cfg.MetricsURL, nil); err == nil {
 		r.mapi = NewAPI(mt, 2)
 		defer r.mapi.Close()
@@ -347,6 +369,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	logf("provisioned tenant %s with %d requests in %.1fs", r.w.Slug, r.w.Requests, r.w.Seconds)
 
 	r.s = NewStreamer(t, SourceAddrs(t.Addr.Addr(), cfg.SourceAddrs), cfg.MaxMessages)
+	r.s.Spread(targets)
 	defer r.s.Close()
 	r.perRoom = make([]atomic.Int64, r.l.Rooms)
 
@@ -596,7 +619,7 @@ func (r *runner) poster(ctx context.Context, p int, t0, end time.Time) {
 		sent := time.Now()
 		path, body := r.postBody(room, k, n, sent)
 		r.attempted.Add(n)
-		st, err := r.api.Do(ctx, "POST", path, tok, body, nil)
+		st, err := r.apis[p%len(r.apis)].Do(ctx, "POST", path, tok, body, nil)
 		done := time.Now()
 		if err == nil && st == 201 {
 			for i := range n {

@@ -31,6 +31,7 @@ type stream struct {
 // addresses, and records what arrives.
 type Streamer struct {
 	t        Target
+	targets  []Target // the nodes streams are spread over (none: t)
 	sources  []net.IP
 	stopping atomic.Bool
 
@@ -65,6 +66,17 @@ type Streamer struct {
 func NewStreamer(t Target, sources []net.IP, maxMessages int64) *Streamer {
 	return &Streamer{t: t, sources: sources, fails: map[string]int{}, drops: map[string]int{},
 		accepted: make([]atomic.Int64, maxMessages+1)}
+}
+
+// Spread opens stream i on ts[i % len(ts)]: the nodes of a cluster.
+func (s *Streamer) Spread(ts []Target) { s.targets = ts }
+
+// target is where stream i connects.
+func (s *Streamer) target(i int) Target {
+	if len(s.targets) == 0 {
+		return s.t
+	}
+	return s.targets[i%len(s.targets)]
 }
 
 // MarkAccepted records when message k's 201 arrived.
@@ -143,7 +155,8 @@ func (s *Streamer) open(ctx context.Context, i int, path, token string, room int
 	if src := s.sources[i%len(s.sources)]; src != nil {
 		d.LocalAddr = &net.TCPAddr{IP: src}
 	}
-	conn, err := d.DialContext(ctx, "tcp", s.t.Addr.String())
+	t := s.target(i)
+	conn, err := d.DialContext(ctx, "tcp", t.Addr.String())
 	if err != nil {
 		return err
 	}
@@ -154,7 +167,7 @@ func (s *Streamer) open(ctx context.Context, i int, path, token string, room int
 		}
 	}()
 	conn.SetDeadline(time.Now().Add(20 * time.Second))
-	req := "GET " + s.t.Prefix + path + " HTTP/1.1\r\nHost: " + s.t.HostHeader +
+	req := "GET " + t.Prefix + path + " HTTP/1.1\r\nHost: " + t.HostHeader +
 		"\r\nAuthorization: Bearer " + token +
 		"\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\nUser-Agent: parley-bench\r\n\r\n"
 	if _, err := io.WriteString(conn, req); err != nil {

@@ -71,6 +71,17 @@ type Config struct {
 	// as online, so a phone that reconnects does not flicker for everyone.
 	PresenceGrace time.Duration `json:"presence_grace"`
 
+	// NATSURL connects the bus that carries live events between nodes
+	// (nats://host:4222); empty: one node, events stay in process. It needs
+	// a shared database (database_url).
+	NATSURL string `json:"nats_url"`
+	// BusGapWait is how long a node waits for the bus to bring an event that
+	// arrived out of order before reading it from the database;
+	// BusCatchUpInterval is how often it checks that nothing committed is
+	// missing (a lost last message is found within two intervals).
+	BusGapWait         time.Duration `json:"bus_gap_wait"`
+	BusCatchUpInterval time.Duration `json:"bus_catchup_interval"`
+
 	// Web Push. The VAPID private key (base64url, P-256) is generated on first
 	// start and kept in DataDir unless configured; several nodes share one.
 	PushVAPIDPrivateKey       string        `json:"push_vapid_private_key"`
@@ -148,6 +159,8 @@ func Default() Config {
 		RoomLimitKey:         limit.Rate{N: 120, Per: time.Minute},
 		RoomsPerHour:         30,
 		PresenceGrace:        10 * time.Second,
+		BusGapWait:           50 * time.Millisecond,
+		BusCatchUpInterval:   500 * time.Millisecond,
 		TypingLimitUser:      limit.Rate{N: 3, Per: 6 * time.Second},
 		PushSubject:          "mailto:push@parley.invalid",
 		PushWorkers:          4,
@@ -206,6 +219,31 @@ func (c Config) Proxies() []string {
 	return out
 }
 
+// Clustered reports whether this node is one of several: a shared database
+// and a bus.
+func (c Config) Clustered() bool { return c.DatabaseURL != "" && c.NATSURL != "" }
+
+// clusterProblems refuses a bus without a shared database, and a cluster
+// node that would generate a secret every node must share.
+func (c Config) clusterProblems() []string {
+	var problems []string
+	if c.NATSURL != "" && c.DatabaseURL == "" {
+		problems = append(problems, "nats_url needs database_url: several nodes cannot share a SQLite file; "+
+			"set database_url (postgres://…) or remove nats_url to run one node")
+	}
+	if c.Clustered() {
+		if c.JWTKey == "" {
+			problems = append(problems, "jwt_key must be set when nodes share database_url and nats_url: "+
+				"every node must sign and check tokens with the same key, so none generates its own")
+		}
+		if c.PushVAPIDPrivateKey == "" {
+			problems = append(problems, "push_vapid_private_key must be set when nodes share database_url and nats_url: "+
+				"every node must push with the key browsers subscribed with, so none generates its own")
+		}
+	}
+	return problems
+}
+
 // Validate rejects settings the server cannot run with.
 func (c Config) Validate() error {
 	var problems []string
@@ -257,6 +295,13 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		problems = append(problems, "shutdown_timeout must be positive")
 	}
+	if c.BusGapWait <= 0 || c.BusCatchUpInterval <= 0 {
+		problems = append(problems, "bus_gap_wait and bus_catchup_interval must be positive")
+	}
+	if c.NATSURL != "" && !strings.HasPrefix(c.NATSURL, "nats://") && !strings.HasPrefix(c.NATSURL, "tls://") {
+		problems = append(problems, "nats_url must be a nats:// or tls:// URL")
+	}
+	problems = append(problems, c.clusterProblems()...)
 	if c.PresenceGrace < 0 {
 		problems = append(problems, "presence_grace must not be negative")
 	}
@@ -431,6 +476,9 @@ var settings = []setting{
 	{"max_api_keys_per_tenant", integer(func(c *Config) *int { return &c.MaxAPIKeysPerTenant })},
 	{"max_open_invites_per_tenant", integer(func(c *Config) *int { return &c.MaxInvitesPerTenant })},
 	{"self_service_tenants", boolean(func(c *Config) *bool { return &c.SelfServiceTenant })},
+	{"nats_url", str(func(c *Config) *string { return &c.NATSURL })},
+	{"bus_gap_wait", dur(func(c *Config) *time.Duration { return &c.BusGapWait })},
+	{"bus_catchup_interval", dur(func(c *Config) *time.Duration { return &c.BusCatchUpInterval })},
 	{"push_vapid_private_key", str(func(c *Config) *string { return &c.PushVAPIDPrivateKey })},
 	{"push_subject", str(func(c *Config) *string { return &c.PushSubject })},
 	{"push_allow_private_endpoints", boolean(func(c *Config) *bool { return &c.PushAllowPrivateEndpoints })},

@@ -32,6 +32,12 @@ const (
 	EvPresence    = "presence"
 	EvRead        = "read"
 	EvUserUpdated = "user.updated" // to the user themself: their role or name changed
+
+	// Revocations: logged, so that every node applies them in commit order
+	// even if a bus message is lost, but never sent to a client (they name no
+	// room and no target user, so no replay selects them).
+	EvSessionRevoked = "session.revoked" // the login's streams end
+	EvUserDisabled   = "user.disabled"   // the user's streams end
 )
 
 // Event is one committed event, ready to send: its SSE frame is encoded once
@@ -47,6 +53,8 @@ type Event struct {
 	// these rooms (presence: everyone who shares a room with the user).
 	RoomIDs    []string
 	SkipUserID string // not to this user's streams (typing: not back to the typist)
+	SessionID  string // session.revoked: the login whose streams end
+	UserID     string // user.disabled: the user whose streams end
 	Frame      []byte
 }
 
@@ -142,6 +150,11 @@ type readPayload struct {
 	RoomID string `json:"room_id"`
 	UserID string `json:"user_id"`
 	Seq    int64  `json:"seq"`
+}
+
+type revokedPayload struct {
+	UserID    string `json:"user_id,omitempty"`
+	SessionID string `json:"session_id,omitempty"`
 }
 
 type userPayload struct {

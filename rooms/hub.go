@@ -1,10 +1,6 @@
 package rooms
 
-import (
-	"sync"
-
-	"parley/auth"
-)
+import "sync"
 
 // Why a subscription ended.
 const (
@@ -12,6 +8,7 @@ const (
 	EndRevoked  = "revoked"   // the login was revoked or the user disabled
 	EndRoomGone = "room_gone" // a one-room stream whose room is deleted or left
 	EndShutdown = "shutdown"  // the server is stopping
+	EndLagging  = "lagging"   // this node could not read events it missed: resume with Last-Event-ID
 )
 
 // Hub fans committed events out to live subscribers: one broadcaster per room,
@@ -260,21 +257,33 @@ func (h *Hub) apply(ev *Event) {
 	case EvRoomDeleted:
 		h.deliver(ev)
 		h.mu.Lock()
-		if b := h.rooms[ev.RoomID]; b != nil {
+		var subs []*Subscriber
+		if ev.TargetUserID != "" {
+			// The log holds one room.deleted per member: this one's streams let go.
+			for s := range h.users[ev.TargetUserID] {
+				subs = append(subs, s)
+			}
+		} else if b := h.rooms[ev.RoomID]; b != nil {
 			b.mu.RLock()
-			subs := make([]*Subscriber, 0, len(b.subs))
 			for s := range b.subs {
 				subs = append(subs, s)
 			}
 			b.mu.RUnlock()
-			for _, s := range subs {
-				h.detachLocked(s, ev.RoomID)
-				if s.RoomID == ev.RoomID {
-					h.endLocked(s, EndRoomGone)
-				}
+		}
+		for _, s := range subs {
+			if _, ok := s.rooms[ev.RoomID]; !ok {
+				continue
+			}
+			h.detachLocked(s, ev.RoomID)
+			if s.RoomID == ev.RoomID {
+				h.endLocked(s, EndRoomGone)
 			}
 		}
 		h.mu.Unlock()
+	case EvSessionRevoked:
+		h.SessionRevoked(ev.SessionID)
+	case EvUserDisabled:
+		h.UserDisabled(ev.UserID)
 	default:
 		h.deliver(ev)
 	}
@@ -287,11 +296,14 @@ func (h *Hub) deliver(ev *Event) {
 	case len(ev.RoomIDs) > 0:
 		h.deliverToRooms(ev)
 		return
-	case ev.RoomID == "" && ev.TargetUserID != "":
+	case ev.TargetUserID != "":
+		// One user's streams: all of them, or those following the room.
 		h.mu.Lock()
 		subs := make([]*Subscriber, 0, len(h.users[ev.TargetUserID]))
 		for s := range h.users[ev.TargetUserID] {
-			subs = append(subs, s)
+			if _, ok := s.rooms[ev.RoomID]; ok || ev.RoomID == "" {
+				subs = append(subs, s)
+			}
 		}
 		h.mu.Unlock()
 		h.queueTo(ev, subs)
@@ -307,7 +319,7 @@ func (h *Hub) deliver(ev *Event) {
 	n := 0
 	b.mu.RLock()
 	for s := range b.subs {
-		if (ev.TargetUserID != "" && s.UserID != ev.TargetUserID) || s.UserID == ev.SkipUserID {
+		if s.UserID == ev.SkipUserID {
 			continue
 		}
 		select {
@@ -369,7 +381,7 @@ func (h *Hub) settle(delivered int, slow []*Subscriber) {
 	}
 }
 
-// UserDisabled ends every stream of the user (auth.Revoker).
+// UserDisabled ends every stream of the user (applied from user.disabled).
 func (h *Hub) UserDisabled(userID string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -378,7 +390,7 @@ func (h *Hub) UserDisabled(userID string) {
 	}
 }
 
-// SessionRevoked ends every stream opened with that login (auth.Revoker).
+// SessionRevoked ends every stream opened with that login (applied from session.revoked).
 func (h *Hub) SessionRevoked(sessionID string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -391,23 +403,21 @@ func (h *Hub) SessionRevoked(sessionID string) {
 	}
 }
 
-// UserUpdated tells the user's own live streams that their account changed
-// (auth.Revoker): a new role or name reaches their open apps at once.
-func (h *Hub) UserUpdated(user auth.UserJSON) {
-	ev := ephemeral(EvUserUpdated, userPayload{User: user})
-	ev.TargetUserID = user.ID
-	h.Publish(ev)
-}
-
 // Shutdown ends every stream.
-func (h *Hub) Shutdown() {
+func (h *Hub) Shutdown() { h.cutAll(EndShutdown) }
+
+// cutAll ends every stream for reason and says how many there were.
+func (h *Hub) cutAll(reason string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	n := 0
 	for _, set := range h.users {
 		for s := range set {
-			h.endLocked(s, EndShutdown)
+			h.endLocked(s, reason)
+			n++
 		}
 	}
+	return n
 }
 
 // Subscribers counts open streams (for metrics).

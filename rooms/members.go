@@ -42,7 +42,7 @@ func (s *Service) addMember(tx *store.Tx, roomID, tenantID string, user store.Us
 			if s.presence.Online(user.ID) {
 				ev := ephemeral(EvPresence, presencePayload{UserID: user.ID, Online: true})
 				ev.RoomID, ev.SkipUserID = roomID, user.ID
-				s.hub.Publish(ev)
+				s.bus.PublishLive(ev)
 			}
 		})
 	}
@@ -255,7 +255,7 @@ func (s *Service) MarkRead(ctx context.Context, p auth.Principal, roomID string,
 		// The room's live members (the reader's other devices too) see it.
 		ev := ephemeral(EvRead, readPayload{RoomID: roomID, UserID: p.UserID, Seq: seq})
 		ev.RoomID = roomID
-		tx.AfterCommit(func() { s.hub.Publish(ev) })
+		tx.AfterCommit(func() { s.bus.PublishLive(ev) })
 		return nil
 	})
 }

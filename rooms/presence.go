@@ -14,8 +14,9 @@ type Presence interface {
 	// StreamOpened records a live stream of userID on this node and reports
 	// whether the user has just come online (no live stream anywhere before).
 	StreamOpened(userID string) bool
-	// StreamClosed records the end of one such stream and reports whether the
-	// user now has no live stream anywhere.
+	// StreamClosed records the end of one such stream and reports whether it
+	// was the user's last on this node. Whether they are offline everywhere is
+	// asked with Online once the grace period has passed.
 	StreamClosed(userID string) bool
 	// Online reports whether userID has a live stream on any node.
 	Online(userID string) bool
@@ -115,10 +116,12 @@ func (a *announcer) settleOffline(userID string, p *pendingOffline) {
 		return // cancelled by a new stream
 	}
 	delete(a.timers, userID)
-	if a.closed || !a.announced[userID] || a.svc.presence.Online(userID) {
+	// Whichever node saw the user's last stream close says they went
+	// offline, whether or not it was the one that said they came online.
+	delete(a.announced, userID)
+	if a.closed || a.svc.presence.Online(userID) {
 		return
 	}
-	delete(a.announced, userID)
 	a.svc.announcePresence(userID, false)
 }
 
@@ -130,6 +133,14 @@ func (a *announcer) stop() {
 	for id, p := range a.timers {
 		p.timer.Stop()
 		delete(a.timers, id)
+	}
+}
+
+// UserGone announces that userID is offline, if no node has a stream of
+// theirs: the node that held their streams stopped without saying so.
+func (s *Service) UserGone(userID string) {
+	if !s.presence.Online(userID) {
+		s.announcePresence(userID, false)
 	}
 }
 
@@ -147,5 +158,5 @@ func (s *Service) announcePresence(userID string, online bool) {
 	for id := range rooms {
 		ev.RoomIDs = append(ev.RoomIDs, id)
 	}
-	s.hub.Publish(ev)
+	s.bus.PublishLive(ev)
 }

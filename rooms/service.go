@@ -48,18 +48,21 @@ const (
 
 // Service runs the room and message use cases.
 type Service struct {
-	st       *store.Store
-	auth     *auth.Service
-	hub      *Hub
-	caps     Caps
-	audit    auth.Auditor
-	index    MessageIndex // nil: no search
-	presence Presence
-	notifier MessageNotifier // nil: nobody is notified
-	files    *files.Service  // nil: no uploads
-	announce *announcer
-	posts    *postGroups
-	now      func() time.Time
+	st        *store.Store
+	auth      *auth.Service
+	hub       *Hub
+	bus       Bus // carries what this node commits to every node's hub
+	relay     *relay
+	relayOpts RelayOptions // how the relay delivers (WithBus)
+	caps      Caps
+	audit     auth.Auditor
+	index     MessageIndex // nil: no search
+	presence  Presence
+	notifier  MessageNotifier // nil: nobody is notified
+	files     *files.Service  // nil: no uploads
+	announce  *announcer
+	posts     *postGroups
+	now       func() time.Time
 }
 
 // MessageNotifier hears of each new message once it is durable (push
@@ -81,18 +84,38 @@ type Caps struct {
 
 // NewService wires the rooms service.
 func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps, auditor auth.Auditor, opts ...Option) *Service {
-	s := &Service{st: st, auth: authSvc, hub: hub, caps: caps, audit: auditor, presence: NewMemoryPresence(),
+	s := &Service{st: st, auth: authSvc, hub: hub, bus: NewLocalBus(), caps: caps, audit: auditor, presence: NewMemoryPresence(),
 		posts: newPostGroups(),
 		now:   store.Now}
 	s.announce = newAnnouncer(s, 0)
 	for _, o := range opts {
 		o(s)
 	}
+	s.relay = newRelay(hub, s, s.relayOpts)
 	return s
+}
+
+// Start connects the service to the bus: from now on it delivers the events
+// every node commits, in id order, to this node's hub. Nothing may be
+// published before.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.bus.Start(s.relay); err != nil {
+		return fmt.Errorf("start the bus: %w", err)
+	}
+	return s.relay.start(ctx)
 }
 
 // Option adds an optional part to the service.
 type Option func(*Service)
+
+// WithBus carries events between nodes over b (the default is in process),
+// delivering them to this node's hub as opts say.
+func WithBus(b Bus, opts RelayOptions) Option {
+	return func(s *Service) {
+		s.bus = b
+		s.relayOpts = opts
+	}
+}
 
 // WithSearch keeps idx in step with every message written, and searches it.
 func WithSearch(idx MessageIndex) Option { return func(s *Service) { s.index = idx } }
@@ -111,10 +134,18 @@ func WithPresence(p Presence, grace time.Duration) Option {
 func WithFiles(f *files.Service) Option { return func(s *Service) { s.files = f } }
 
 // WithNotifier tells n of every new message once it is durable (push).
-func WithNotifier(n MessageNotifier) Option { return func(s *Service) { s.notifier = n } }
+func WithNotifier(n MessageNotifier) Option {
+	return func(s *Service) { s.notifier = n }
+}
 
 // Close stops pending presence announcements.
 func (s *Service) Close() { s.announce.stop() }
+
+// StopRelay stops the relay's checks, once nothing more is committed here.
+func (s *Service) StopRelay() { s.relay.close() }
+
+// Bus returns the bus events travel on.
+func (s *Service) Bus() Bus { return s.bus }
 
 // Presence returns who is online.
 func (s *Service) Presence() Presence { return s.presence }
@@ -462,21 +493,15 @@ func (s *Service) Delete(ctx context.Context, p auth.Principal, roomID string) e
 		// Each former member gets a room.deleted of their own in the log, so a
 		// stream that resumes later still learns the room is gone.
 		payload := string(mustJSON(gonePayload{RoomID: roomID, Reason: "deleted"}))
-		var last int64
-		for _, uid := range members {
-			ev := store.Event{TenantID: p.TenantID, RoomID: roomID, Type: EvRoomDeleted, TargetUserID: uid,
-				Payload: payload, CreatedAt: s.now()}
-			if err := tx.Create(&ev).Error; err != nil {
+		for chunk := range slices.Chunk(members, 1000) { // within any database's bound on parameters
+			evs := make([]loggedEvent, len(chunk))
+			for i, uid := range chunk {
+				evs[i] = loggedEvent{Event: store.Event{TenantID: p.TenantID, RoomID: roomID, Type: EvRoomDeleted, TargetUserID: uid, Payload: payload}}
+			}
+			if _, err := s.emitAll(tx, evs); err != nil {
 				return err
 			}
-			last = ev.ID
 		}
-		tx.AfterCommit(func() {
-			if last == 0 {
-				return
-			}
-			s.hub.Publish(&Event{ID: last, RoomID: roomID, Type: EvRoomDeleted, Frame: encodeFrame(last, EvRoomDeleted, []byte(payload))})
-		})
 		return nil
 	})
 }
@@ -497,16 +522,23 @@ func (s *Service) emit(tx *store.Tx, ev *store.Event, payload []byte, memberID s
 // loggedEvent is an event to log, with what only its live frame carries.
 type loggedEvent struct {
 	store.Event
-	payload  []byte // the live payload; Event.Payload when nil
-	memberID string
+	payload   []byte // the live payload; Event.Payload when nil
+	memberID  string
+	sessionID string // session.revoked
+	userID    string // user.disabled
 }
 
 // emitAll appends events to the log with one statement and publishes them,
-// in this order, once the write has committed. Each frame is encoded once,
-// here, for every subscriber.
+// in this order, once the write has committed.
 func (s *Service) emitAll(tx *store.Tx, evs []loggedEvent) ([]int64, error) {
+	return appendLog(tx, s.bus, s.now(), evs)
+}
+
+// appendLog appends events to the log with one statement and publishes them
+// on the bus, in this order, once the write has committed. Each frame is
+// encoded once, here, for every subscriber on every node.
+func appendLog(tx *store.Tx, bus Bus, now time.Time, evs []loggedEvent) ([]int64, error) {
 	const row = "(?, ?, ?, ?, ?, ?, ?)"
-	now := s.now()
 	args := make([]any, 0, 7*len(evs))
 	for _, e := range evs {
 		args = append(args, e.TenantID, e.RoomID, e.Type, e.MessageID, e.TargetUserID, e.Payload, now)
@@ -540,12 +572,8 @@ func (s *Service) emitAll(tx *store.Tx, evs []loggedEvent) ([]int64, error) {
 			payload = []byte(e.Payload)
 		}
 		live[i] = &Event{ID: ids[i], RoomID: e.RoomID, Type: e.Type, TargetUserID: e.TargetUserID, MemberID: e.memberID,
-			Frame: encodeFrame(ids[i], e.Type, payload)}
+			SessionID: e.sessionID, UserID: e.userID, Frame: encodeFrame(ids[i], e.Type, payload)}
 	}
-	tx.AfterCommit(func() {
-		for _, ev := range live {
-			s.hub.Publish(ev)
-		}
-	})
+	tx.AfterCommit(func() { bus.PublishLog(live) })
 	return ids, nil
 }

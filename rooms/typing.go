@@ -23,6 +23,6 @@ func (s *Service) Typing(ctx context.Context, p auth.Principal, roomID string) e
 	}
 	ev := ephemeral(EvTyping, typingPayload{RoomID: roomID, User: auth.ViewUser(*p.User)})
 	ev.RoomID, ev.SkipUserID = roomID, p.UserID
-	s.hub.Publish(ev)
+	s.bus.PublishLive(ev)
 	return nil
 }

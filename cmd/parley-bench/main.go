@@ -2,7 +2,7 @@
 // reports connections held, server memory per connection, publish latency and
 // throughput, and end-to-end delivery latency. See docs/PERFORMANCE.md.
 //
-//	parley-bench -scenario idle|fanout|rooms|throughput [-url http://127.0.0.1:8080] [flags]
+//	parley-bench -scenario idle|fanout|rooms|throughput [-url http://127.0.0.1:8080] [-nodes URL,URL] [flags]
 package main
 
 import (
@@ -26,6 +26,7 @@ func run() int {
 	fs := flag.NewFlagSet("parley-bench", flag.ContinueOnError)
 	scenario := fs.String("scenario", "", "idle | fanout | rooms | throughput (required)")
 	url := fs.String("url", "http://127.0.0.1:8080", "server base URL; must be on a loopback address")
+	nodes := fs.String("nodes", "", "more nodes of the same cluster (comma-separated base URLs, loopback): streams and posters are spread over -url and these")
 	metricsURL := fs.String("metrics-url", "http://127.0.0.1:9181", "base URL of the server's metrics listener (metrics_listen), for heap and goroutine figures; loopback only")
 	duration := fs.Duration("duration", 0, "measured window (default per scenario: 60s, throughput 30s)")
 	setup := fs.Duration("setup-timeout", 0, "bound on provisioning + opening streams (default 5m)")
@@ -69,6 +70,11 @@ func run() int {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	cfg.URL = *url
+	for _, n := range strings.Split(*nodes, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			cfg.Nodes = append(cfg.Nodes, n)
+		}
+	}
 	cfg.MetricsURL = *metricsURL
 	if set["duration"] {
 		cfg.Duration = *duration

@@ -23,6 +23,7 @@ import (
 	"parley/api"
 	"parley/audit"
 	"parley/auth"
+	"parley/cluster"
 	"parley/config"
 	"parley/files"
 	"parley/internal/limit"
@@ -43,6 +44,7 @@ type App struct {
 	index    interface{ Close(context.Context) error } // the search index: flushed before the store closes
 	handler  http.Handler
 	hub      *rooms.Hub
+	leave    func() // stops sharing presence with other nodes (nil: none)
 	metrics  *prometheus.Registry
 	counts   *nodeMetrics
 	shutdown chan struct{}
@@ -52,10 +54,27 @@ type App struct {
 	once     sync.Once
 }
 
+// Option changes how a node is built, for tests.
+type Option func(*options)
+
+type options struct {
+	wrapBus func(rooms.Bus) rooms.Bus
+}
+
+// WithBusWrapper hands the node's bus through wrap (e.g. rooms.Lossy, to
+// lose messages on purpose).
+func WithBusWrapper(wrap func(rooms.Bus) rooms.Bus) Option {
+	return func(o *options) { o.wrapBus = wrap }
+}
+
 // New opens the database and builds the node.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
 	gin.SetMode(gin.ReleaseMode)
 	// The data dir holds the database and the signing key: its owner's only,
@@ -101,6 +120,27 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		counts, slots = shared, shared.Slots("streams_per_user", cfg.MaxStreamsPerUser)
 	}
 	hub := rooms.NewHub(cfg.SubscriberQueue, metrics, slots)
+	// The bus, and who is online: this node's own, or a cluster's over NATS.
+	var bus rooms.Bus = rooms.NewLocalBus()
+	var presence rooms.Presence = rooms.NewMemoryPresence()
+	var leave func()
+	if cfg.NATSURL != "" {
+		nb, err := cluster.Connect(cfg.NATSURL, cluster.Options{Name: "parley " + cfg.Listen, Log: log, Transit: metrics.Transit})
+		if err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+		cp, err := cluster.NewPresence(nb.Conn(), 0, log)
+		if err != nil {
+			_ = nb.Close()
+			_ = st.Close()
+			return nil, fmt.Errorf("share presence over NATS: %w", err)
+		}
+		bus, presence, leave = nb, cp, cp.Close
+	}
+	if o.wrapBus != nil {
+		bus = o.wrapBus(bus)
+	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "parley_streams_open", Help: "Open event streams.",
 	}, func() float64 { return float64(hub.Subscribers()) }))
@@ -111,12 +151,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		RoomsPerHour: cfg.RoomsPerHour, TypingUser: cfg.TypingLimitUser,
 		UploadUser: cfg.UploadLimitUser, SearchUser: cfg.SearchLimitUser,
 	})
-	// Who has a live stream: this node's own count (a cluster plugs in its own).
-	presence := rooms.NewMemoryPresence()
 	pushSvc := push.New(st, presence, push.Options{VAPID: vapid, Subject: cfg.PushSubject, AllowPrivate: cfg.PushAllowPrivateEndpoints,
 		Workers: cfg.PushWorkers, Queue: cfg.PushQueue, MaxPerUser: cfg.PushMaxSubscriptions, TTL: cfg.PushTTL, Timeout: 15 * time.Second}, log)
 	auditLog := audit.New(st, policy)
-	authSvc := auth.NewService(st, policy, auth.NewSigner(key, cfg.AccessTokenTTL), auth.NewPasswords(cfg.BcryptCost), hub, auditLog,
+	authSvc := auth.NewService(st, policy, auth.NewSigner(key, cfg.AccessTokenTTL), auth.NewPasswords(cfg.BcryptCost), rooms.NewRevocations(bus), auditLog,
 		auth.Options{RefreshTTL: cfg.RefreshTokenTTL, InviteTTL: cfg.InviteTTL, SelfServiceTenants: cfg.SelfServiceTenant,
 			MaxUsersPerTenant: cfg.MaxUsersPerTenant, MaxAPIKeysPerTenant: cfg.MaxAPIKeysPerTenant,
 			MaxOpenInvitesPerTenant: cfg.MaxInvitesPerTenant, Limits: limits, LoginEnder: pushSvc})
@@ -141,11 +179,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	roomSvc := rooms.NewService(st, authSvc, hub, rooms.Caps{
 		RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser,
 		ReplayDepth: cfg.ReplayDepth},
-		auditLog, rooms.WithSearch(index), rooms.WithPresence(presence, cfg.PresenceGrace), rooms.WithNotifier(pushSvc), rooms.WithFiles(fileSvc))
+		auditLog, rooms.WithSearch(index), rooms.WithPresence(presence, cfg.PresenceGrace), rooms.WithNotifier(pushSvc), rooms.WithFiles(fileSvc),
+		rooms.WithBus(bus, rooms.RelayOptions{GapWait: cfg.BusGapWait, CatchUpPeriod: cfg.BusCatchUpInterval, Metrics: metrics, Log: log}))
+	if cp, ok := presence.(*cluster.Presence); ok {
+		cp.OnGone(roomSvc.UserGone)
+	}
+	if err := roomSvc.Start(ctx); err != nil {
+		if leave != nil {
+			leave()
+		}
+		_ = bus.Close()
+		_ = st.Close()
+		return nil, err
+	}
 	pushSvc.Start()
-	a := &App{Auth: authSvc, Rooms: roomSvc, Push: pushSvc, Files: fileSvc, Store: st, index: index, hub: hub, metrics: reg, counts: metrics, shutdown: make(chan struct{})}
+	a := &App{Auth: authSvc, Rooms: roomSvc, Push: pushSvc, Files: fileSvc, Store: st, index: index, hub: hub, leave: leave, metrics: reg, counts: metrics, shutdown: make(chan struct{})}
 	a.handler = api.New(api.Deps{
-		Auth: authSvc, Rooms: roomSvc, Audit: auditLog, Push: pushSvc, Store: st, Log: log, Metrics: reg, Web: web.Static(),
+		Auth: authSvc, Rooms: roomSvc, Audit: auditLog, Push: pushSvc, Store: st, Bus: bus, Log: log, Metrics: reg, Web: web.Static(),
 		PingInterval: cfg.PingInterval, StreamWriteTimeout: cfg.StreamWriteTimeout, Shutdown: a.shutdown, Streams: &a.streams,
 		ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout, MetricsToken: cfg.MetricsToken,
 		TrustedProxies: cfg.Proxies(), Limits: limits, Refusals: metrics,
@@ -195,7 +245,12 @@ func (a *App) Close() error {
 	// The index's last write marks it clean, so the next start skips the scan.
 	err := a.index.Close(context.Background())
 	err = errors.Join(err, a.Store.Close(), a.Files.Close())
-	a.hub.Close() // after the store: its last commits still publish
+	a.Rooms.StopRelay() // after the store: its last commits still publish
+	if a.leave != nil {
+		a.leave()
+	}
+	err = errors.Join(err, a.Rooms.Bus().Close())
+	a.hub.Close()
 	a.streams.Wait()
 	return err
 }
@@ -205,6 +260,10 @@ func (a *App) Close() error {
 type nodeMetrics struct {
 	delivered prometheus.Counter
 	dropped   prometheus.Counter
+	recovered prometheus.Counter
+	cut       prometheus.Counter
+	behind    prometheus.Gauge
+	transit   prometheus.Histogram
 	refused   *prometheus.CounterVec
 	accepted  prometheus.Counter
 }
@@ -217,13 +276,27 @@ func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
 			Help: "Requests and connections refused by a rate limit or cap, by limit."}, []string{"limit"}),
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_connections_accepted_total",
 			Help: "Connections the public listener accepted (within the per-IP cap)."}),
+		recovered: prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_bus_recovered_events_total",
+			Help: "Committed events read from the database because the bus had not brought them (lost, late or down)."}),
+		cut: prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_bus_streams_cut_total",
+			Help: "Streams ended because events they missed could not be read (they resume with Last-Event-ID)."}),
+		behind: prometheus.NewGauge(prometheus.GaugeOpts{Name: "parley_bus_lag_events",
+			Help: "Committed events not yet delivered to this node's streams, at the last check."}),
+		transit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_bus_transit_seconds",
+			Help: "How long a log message took from its commit on one node to its arrival on this one.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
-	reg.MustRegister(m.delivered, m.dropped, m.refused, m.accepted)
+	reg.MustRegister(m.delivered, m.dropped, m.refused, m.accepted, m.recovered, m.cut, m.behind, m.transit)
 	return m
 }
 
-func (m *nodeMetrics) Delivered(n int)     { m.delivered.Add(float64(n)) }
-func (m *nodeMetrics) Dropped()            { m.dropped.Inc() }
+func (m *nodeMetrics) Delivered(n int) { m.delivered.Add(float64(n)) }
+func (m *nodeMetrics) Dropped()        { m.dropped.Inc() }
+func (m *nodeMetrics) Recovered(n int) { m.recovered.Add(float64(n)) }
+func (m *nodeMetrics) Cut(n int)       { m.cut.Add(float64(n)) }
+func (m *nodeMetrics) Behind(n int64)  { m.behind.Set(float64(n)) }
+func (m *nodeMetrics) Transit(d time.Duration) {
+	m.transit.Observe(d.Seconds())
+}
 func (m *nodeMetrics) Refused(rule string) { m.refused.WithLabelValues(rule).Inc() }
 
 func (m *nodeMetrics) connState(_ net.Conn, state http.ConnState) {

@@ -29,8 +29,8 @@ type Server struct {
 
 // Listen builds the node and binds its listeners (a port 0 picks a free
 // port); Serve then serves them.
-func Listen(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
-	a, err := New(ctx, cfg, log)
+func Listen(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
+	a, err := New(ctx, cfg, log, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,7 @@ type Server struct {
 	Cfg        config.Config
 	Client     *http.Client // trusts the server's certificate when it serves TLS
 	log        *slog.Logger
+	appOpts    []app.Option
 	http2      bool  // TLS with HTTP/2, as browsers reach a server with tls_cert set
 	conns      int64 // connections accepted by servers stopped before this one
 	stop       context.CancelFunc
@@ -60,6 +61,12 @@ func Start(t testing.TB, opts ...func(*config.Config)) *Server {
 func StartLogged(t testing.TB, log *slog.Logger, opts ...func(*config.Config)) *Server {
 	t.Helper()
 	return launch(t, &Server{log: log}, opts)
+}
+
+// StartWith is Start with options for how the node is built (e.g. its bus).
+func StartWith(t testing.TB, appOpts []app.Option, opts ...func(*config.Config)) *Server {
+	t.Helper()
+	return launch(t, &Server{appOpts: appOpts}, opts)
 }
 
 // StartHTTP2 is Start over TLS with HTTP/2, as browsers reach a server with
@@ -99,7 +106,7 @@ func (s *Server) start(t testing.TB) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	srv, err := app.Listen(context.Background(), s.Cfg, log)
+	srv, err := app.Listen(context.Background(), s.Cfg, log, s.appOpts...)
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}
