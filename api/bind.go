@@ -57,7 +57,67 @@ func bindJSONUpTo(c *gin.Context, dst any, limit int64) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return fault.New(fault.Invalid, "the body must be a single JSON object")
 	}
+	if bytes.Contains(raw, []byte(`\u0000`)) {
+		if field, ok := nulAt(raw); ok {
+			return fault.Field(field, nulMessage)
+		}
+	}
 	return nil
+}
+
+// NUL characters are refused in any text: no field needs one, and
+// PostgreSQL cannot store one, so both databases answer alike.
+const nulMessage = "must not contain NUL characters (U+0000)"
+
+var errNUL = fault.New(fault.Invalid, "the path and query must not contain NUL characters (%00)")
+
+// nulAt finds a NUL in a JSON value's keys or strings and names where, as
+// fields are named in errors (admin.display_name, messages[2].body). The
+// escape seen in the raw body may also be a literal backslash and "u0000".
+func nulAt(raw []byte) (string, bool) {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return "", false
+	}
+	var walk func(path string, v any) (string, bool)
+	walk = func(path string, v any) (string, bool) {
+		switch v := v.(type) {
+		case string:
+			return path, strings.ContainsRune(v, 0)
+		case []any:
+			for i, e := range v {
+				if p, ok := walk(fmt.Sprintf("%s[%d]", path, i), e); ok {
+					return p, true
+				}
+			}
+		case map[string]any:
+			for k, e := range v {
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				if strings.ContainsRune(k, 0) {
+					return p, true
+				}
+				if p, ok := walk(p, e); ok {
+					return p, true
+				}
+			}
+		}
+		return "", false
+	}
+	return walk("", v)
+}
+
+// refuseNUL refuses a path or query with a NUL character (%00), for the
+// same reason.
+func (h *handlers) refuseNUL(c *gin.Context) {
+	if strings.ContainsRune(c.Request.URL.Path, 0) || strings.Contains(c.Request.URL.RawQuery, "%00") {
+		h.fail(c, errNUL)
+		c.Abort()
+		return
+	}
+	c.Next()
 }
 
 // bindOptionalJSON is bindJSON for a body that may be left out altogether.

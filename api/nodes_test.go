@@ -96,3 +96,36 @@ func TestNodesSharingPostgresKeepSeqAndClientID(t *testing.T) {
 		}
 	}
 }
+
+// A NUL character is refused wherever a request carries text (PostgreSQL
+// cannot store one, and SQLite answers the same), naming the field.
+func TestNULCharactersAreRefused(t *testing.T) {
+	t.Parallel()
+	s := testkit.Start(t)
+	alice := s.CreateTenant(t, "acme", "alice")
+	r := createRoom(t, s, alice, "general", "public")
+	before := snapshot(t, s)
+	for _, c := range []struct {
+		method, path string
+		body         any
+		field        string
+	}{
+		{"POST", "/api/v1/rooms/" + r.ID + "/messages", map[string]string{"body": "a\x00b"}, "body"},
+		{"POST", "/api/v1/rooms/" + r.ID + "/messages", map[string]string{"body": "ok", "client_id": "c\x00"}, "client_id"},
+		{"POST", "/api/v1/rooms/" + r.ID + "/messages/batch", map[string]any{"messages": []map[string]string{{"body": "ok"}, {"body": "\x00"}}}, "messages[1].body"},
+		{"GET", "/api/v1/rooms/" + r.ID + "%00", nil, ""},
+		{"GET", "/api/v1/search?q=x&before=%00", nil, ""},
+	} {
+		res := s.Do(t, c.method, c.path, alice.Token, c.body)
+		if e := errorOf(t, res); res.Status != http.StatusBadRequest || e.Error.Code != "invalid_request" || e.Error.Field != c.field {
+			t.Errorf("%s %s: %d %s, want 400 invalid_request naming %q", c.method, c.path, res.Status, res.Body, c.field)
+		}
+	}
+	assertUnchanged(t, s, before)
+	// A backslash followed by u0000 is text like any other.
+	var m message
+	s.Must(t, http.StatusCreated, "POST", "/api/v1/rooms/"+r.ID+"/messages", alice.Token, map[string]string{"body": `\u0000`}, &m)
+	if m.Body != `\u0000` {
+		t.Errorf("body %q", m.Body)
+	}
+}

@@ -88,7 +88,7 @@ func New(d Deps) http.Handler {
 		d.Log.Error("ignoring trusted_proxies", "err", err)
 		_ = r.SetTrustedProxies(nil)
 	}
-	r.Use(h.recover, h.observe, h.deadlines, securityHeaders)
+	r.Use(h.recover, h.observe, h.deadlines, securityHeaders, h.refuseNUL)
 	r.NoRoute(h.noRoute)
 	r.NoMethod(methodNotAllowed)
 

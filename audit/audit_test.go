@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"parley/auth"
+	"parley/internal/testkit/pgtest"
 	"parley/store"
 )
 
@@ -16,7 +16,7 @@ import (
 // commits and gone when the change rolls back.
 func TestEntriesCommitAndRollBackWithTheirChange(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "parley.db"), slog.New(slog.DiscardHandler))
+	st, err := store.Open(ctx, pgtest.Database(t), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
 	"parley/internal/testkit/pgtest"
@@ -15,11 +16,7 @@ import (
 // runs on it (PARLEY_TEST_DATABASE_URL).
 func openStore(t *testing.T) *store.Store {
 	t.Helper()
-	dsn := t.TempDir() + "/parley.db"
-	if pgtest.Enabled() {
-		dsn = pgtest.Fresh(t)
-	}
-	st, err := store.Open(context.Background(), dsn, slog.New(slog.DiscardHandler))
+	st, err := store.Open(context.Background(), pgtest.Database(t), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,4 +123,57 @@ func TestIndexFinds(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("好")
+}
+
+// Whatever a person types, the index of either database accepts the query
+// (never a 500), and a body is found by a query of its own text.
+func TestIndexTakesAnyText(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	idx, err := Open(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idx.Close(ctx) })
+	bodies := []string{"OR NOT \"x", "a* NEAR/3 b", "terms:x", "-x +y", "(x)", "İstanbul ǅemal ß", "e\u0301t\u00e9",
+		"١٢٣ ٤", "ＡＢＣ", `it's a \ back'slash`, "x & y | !z <-> w:*", "日本語のテキスト", "한국어 텍스트", strings.Repeat("long", 600)}
+	now := store.Now()
+	var msgs []store.Message
+	for i, b := range bodies {
+		msgs = append(msgs, store.Message{ID: fmt.Sprintf("m%02d", i), TenantID: "t1", RoomID: "r1", Seq: int64(i + 1),
+			AuthorID: "u1", Body: b, CreatedAt: now})
+	}
+	err = st.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.Create(&store.Tenant{ID: "t1", Slug: "t1", Name: "t1", SignupPolicy: "open", CreatedAt: now}).Error; err != nil {
+			return err
+		}
+		room := store.Room{ID: "r1", TenantID: "t1", Name: "general", Visibility: "public", CreatedBy: "u1",
+			CreatedAt: now, LastActivityAt: now, Kind: "room"}
+		if err := tx.Create(&room).Error; err != nil {
+			return err
+		}
+		if err := tx.Create(&msgs).Error; err != nil {
+			return err
+		}
+		return idx.IndexNew(tx, msgs)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if len([]rune(m.Body)) > MaxQuery {
+			continue // indexed, but longer than any query (rooms.Search refuses those)
+		}
+		q, err := ParseQuery(m.Body)
+		if err != nil {
+			t.Fatalf("%q: %v", m.Body, err)
+		}
+		found, _, err := idx.Find(ctx, q, Scope{TenantID: "t1", UserID: "u1", Limit: 50})
+		if err != nil {
+			t.Fatalf("%q: the database refuses the query: %v", m.Body, err)
+		}
+		if !slices.ContainsFunc(found, func(f store.Message) bool { return f.ID == m.ID }) {
+			t.Errorf("%q is not found by its own text", m.Body)
+		}
+	}
 }

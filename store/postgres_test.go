@@ -9,16 +9,6 @@ import (
 	"parley/internal/testkit/pgtest"
 )
 
-// tempDSN is a fresh database for the suite's tests: a SQLite file, or a
-// PostgreSQL database when the suite runs on PostgreSQL.
-func tempDSN(t testing.TB) string {
-	t.Helper()
-	if pgtest.Enabled() {
-		return pgtest.Fresh(t)
-	}
-	return t.TempDir() + "/parley.db"
-}
-
 // Nodes started at the same moment on a fresh PostgreSQL database migrate it
 // once: every Open succeeds and each migration is recorded once.
 func TestParallelOpensMigrateOnce(t *testing.T) {

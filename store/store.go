@@ -386,9 +386,14 @@ func (s *Store) commit(batch []*job) {
 			j.err = err
 			continue
 		}
-		if _, err := t.ExecPrepared("RELEASE SAVEPOINT " + sp); err != nil {
-			j.err = err
-			continue
+		// On PostgreSQL each statement is a round trip: the savepoint is left
+		// open (the next one nests in it, the commit ends them all), which
+		// changes nothing for a later job's rollback to its own savepoint.
+		if !s.pg {
+			if _, err := t.ExecPrepared("RELEASE SAVEPOINT " + sp); err != nil {
+				j.err = err
+				continue
+			}
 		}
 		j.after = t.after
 	}

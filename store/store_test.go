@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"parley/internal/testkit/pgtest"
 )
 
 // storeWait bounds every wait on the writer: a deadlock guard, never a timing
@@ -32,7 +34,7 @@ func openAt(t testing.TB, path string) *Store {
 // on it) with a scratch table kv(k, v).
 func openTemp(t testing.TB) (*Store, string) {
 	t.Helper()
-	path := tempDSN(t)
+	path := pgtest.Database(t)
 	s := openAt(t, path)
 	t.Cleanup(func() { _ = s.Close() })
 	if err := s.Write(context.Background(), func(tx *Tx) error {
@@ -551,7 +553,7 @@ func appliedMigrations(t testing.TB, s *Store) []migrationRow {
 
 // Every migration is recorded once; opening the same file again changes nothing.
 func TestMigrationsRecordedOnce(t *testing.T) {
-	path := tempDSN(t)
+	path := pgtest.Database(t)
 	s := openAt(t, path)
 	first := appliedMigrations(t, s)
 	if len(first) != len(migrations) {
@@ -592,7 +594,7 @@ func TestMigrationsRecordedOnce(t *testing.T) {
 
 // A database migrated by a newer binary is refused, not mangled.
 func TestOpenRefusesNewerSchema(t *testing.T) {
-	path := tempDSN(t)
+	path := pgtest.Database(t)
 	s := openAt(t, path)
 	future := len(migrations) + 1
 	if err := s.Write(context.Background(), func(tx *Tx) error {

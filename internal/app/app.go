@@ -170,12 +170,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	}
 	fileSvc, err := files.New(st, bucket, files.Options{MaxBytes: cfg.UploadMaxBytes, MaxPixels: cfg.ImageMaxPixels,
 		QuotaPerTenant: cfg.MaxUploadBytesPerTenant, PendingTTL: cfg.UploadTTL, SweepEvery: time.Minute,
-		TempDir: filepath.Join(cfg.DataDir, "tmp"), Decoders: runtime.GOMAXPROCS(0)}, log)
+		TempDir: filepath.Join(cfg.DataDir, "tmp"), Decoders: runtime.GOMAXPROCS(0), Metrics: metrics}, log)
 	if err != nil {
 		_ = bucket.Close()
 		_ = st.Close()
 		return nil, err
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "parley_blob_trash", Help: "Blobs of deleted files waiting to be deleted from the blob store.",
+	}, func() float64 {
+		n, _ := fileSvc.TrashBacklog(context.Background())
+		return float64(n)
+	}))
 	roomSvc := rooms.NewService(st, authSvc, hub, rooms.Caps{
 		RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser,
 		ReplayDepth: cfg.ReplayDepth},
@@ -242,10 +248,12 @@ func (a *App) Close() error {
 	a.Push.Close()
 	a.stop()
 	a.bg.Wait()
+	// The relay stops reading the log before the store closes (its streams
+	// have ended); the last commits still publish, and reach the hub.
+	a.Rooms.StopRelay()
 	// The index's last write marks it clean, so the next start skips the scan.
 	err := a.index.Close(context.Background())
 	err = errors.Join(err, a.Store.Close(), a.Files.Close())
-	a.Rooms.StopRelay() // after the store: its last commits still publish
 	if a.leave != nil {
 		a.leave()
 	}
@@ -266,6 +274,9 @@ type nodeMetrics struct {
 	transit   prometheus.Histogram
 	refused   *prometheus.CounterVec
 	accepted  prometheus.Counter
+	uploads   *prometheus.CounterVec
+	upBytes   prometheus.Counter
+	blobFails prometheus.Counter
 }
 
 func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
@@ -285,7 +296,13 @@ func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
 		transit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_bus_transit_seconds",
 			Help: "How long a log message took from its commit on one node to its arrival on this one.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
-	reg.MustRegister(m.delivered, m.dropped, m.refused, m.accepted, m.recovered, m.cut, m.behind, m.transit)
+	m.uploads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_uploads_total",
+		Help: "Files uploaded, by kind (image: re-encoded with a thumbnail; file: anything else)."}, []string{"kind"})
+	m.upBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_upload_bytes_total", Help: "Bytes of uploads stored, thumbnails included."})
+	m.blobFails = prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_blob_delete_failures_total",
+		Help: "Deletes the blob store refused (each is tried again later)."})
+	reg.MustRegister(m.delivered, m.dropped, m.refused, m.accepted, m.recovered, m.cut, m.behind, m.transit,
+		m.uploads, m.upBytes, m.blobFails)
 	return m
 }
 
@@ -298,6 +315,16 @@ func (m *nodeMetrics) Transit(d time.Duration) {
 	m.transit.Observe(d.Seconds())
 }
 func (m *nodeMetrics) Refused(rule string) { m.refused.WithLabelValues(rule).Inc() }
+func (m *nodeMetrics) BlobDeleteFailed()   { m.blobFails.Inc() }
+
+func (m *nodeMetrics) Uploaded(image bool, bytes int64) {
+	kind := "file"
+	if image {
+		kind = "image"
+	}
+	m.uploads.WithLabelValues(kind).Inc()
+	m.upBytes.Add(float64(bytes))
+}
 
 func (m *nodeMetrics) connState(_ net.Conn, state http.ConnState) {
 	if state == http.StateNew {

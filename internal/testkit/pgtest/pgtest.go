@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -77,4 +78,15 @@ func Fresh(t testing.TB) string {
 	})
 	u.Path = "/" + name
 	return u.String()
+}
+
+// Database is what a suite that runs on either database opens: a fresh
+// PostgreSQL database when the suite runs on PostgreSQL (Enabled), else a
+// new SQLite file in t's temporary directory.
+func Database(t testing.TB) string {
+	t.Helper()
+	if Enabled() {
+		return Fresh(t)
+	}
+	return filepath.Join(t.TempDir(), "parley.db")
 }
