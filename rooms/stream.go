@@ -31,7 +31,7 @@ type Stream struct {
 	*Subscriber
 	svc    *Service
 	cursor int64
-	from   int64 // without a cursor: the newest event when the stream opened
+	live   bool // no cursor: cursor is the newest event when the stream opened, and nothing is replayed
 	closer sync.Once
 }
 
@@ -70,21 +70,16 @@ func (s *Service) OpenStream(ctx context.Context, p auth.Principal, roomID, curs
 		err.RetryAfter = streamRetryAfter
 		return nil, err
 	}
-	st := &Stream{Subscriber: sub, svc: s, cursor: after}
-	if after == noCursor {
-		// Live from now: an event committed before the open but still on its
-		// way through the hub or the bus is not this stream's. The subscriber
-		// is registered first, so everything newer reaches it.
-		if st.from, err = s.newestEvent(ctx); err != nil {
-			s.hub.Unsubscribe(sub)
-			return nil, err
-		}
-	}
+	st := &Stream{Subscriber: sub, svc: s, cursor: after, live: after == noCursor}
 	if roomID != "" {
 		s.hub.attach(sub, roomID)
 		// Checked once attached: a removal committed before the attach would
 		// otherwise go unnoticed. Refused, the subscriber is gone unseen.
 		if _, err := s.access(ctx, p, roomID, "room.read"); err != nil {
+			s.hub.Unsubscribe(sub)
+			return nil, err
+		}
+		if err := st.startLive(ctx); err != nil {
 			s.hub.Unsubscribe(sub)
 			return nil, err
 		}
@@ -111,8 +106,24 @@ func (s *Service) OpenStream(ctx context.Context, p auth.Principal, roomID, curs
 			s.hub.detach(sub, id)
 		}
 	}
+	if err := st.startLive(ctx); err != nil {
+		s.hub.Unsubscribe(sub)
+		return nil, err
+	}
 	s.announce.opened(p.UserID)
 	return st, nil
+}
+
+// startLive sets a stream without a cursor to start after the newest event
+// committed now that it is subscribed: an event committed before it opened
+// may still be on its way to the hub (through the bus), and must not reach
+// this stream as if it were new. Read before the stream answers, so whatever
+// the client does once it sees the answer commits after it.
+func (st *Stream) startLive(ctx context.Context) error {
+	if !st.live {
+		return nil
+	}
+	return st.svc.st.Read(ctx).Model(&store.Event{}).Select("COALESCE(MAX(id), 0)").Scan(&st.cursor).Error
 }
 
 func (s *Service) memberships(ctx context.Context, userID string) (map[string]bool, error) {
@@ -142,8 +153,8 @@ func (st *Stream) Close() {
 // cursor. Replay returns the last id sent (the cursor if none).
 func (st *Stream) Replay(ctx context.Context, write func(frames [][]byte) error) (int64, error) {
 	last := st.cursor
-	if last == noCursor {
-		return st.from, nil
+	if st.live {
+		return last, nil
 	}
 	if depth := st.svc.caps.ReplayDepth; depth > 0 {
 		var beyond []int64
@@ -153,8 +164,8 @@ func (st *Stream) Replay(ctx context.Context, write func(frames [][]byte) error)
 		if len(beyond) > 0 {
 			// Everything up to the newest event is committed, so the client's
 			// reload sees it; live events after it follow on this stream.
-			newest, err := st.svc.newestEvent(ctx)
-			if err != nil {
+			var newest int64
+			if err := st.svc.st.Read(ctx).Model(&store.Event{}).Select("COALESCE(MAX(id), 0)").Scan(&newest).Error; err != nil {
 				return last, err
 			}
 			return newest, write([][]byte{resyncFrame(newest)})

@@ -107,7 +107,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := newNodeMetrics(reg)
-	hub := rooms.NewHub(cfg.SubscriberQueue, metrics, rooms.NewLocalStreamSlots(cfg.MaxStreamsPerUser))
+	// Rate limits and the streams-per-user cap count in this process on one
+	// node (SQLite); nodes sharing PostgreSQL count them in the database, so
+	// that they hold across the cluster (docs/SECURITY.md, "Several nodes").
+	var (
+		counts limit.Store       = limit.NewMemory(nil)
+		slots  rooms.StreamSlots = rooms.NewLocalStreamSlots(cfg.MaxStreamsPerUser)
+		shared *limit.Shared
+	)
+	if st.Postgres() {
+		shared = limit.NewShared(st.Direct(), nil, 0, log)
+		counts, slots = shared, shared.Slots("streams_per_user", cfg.MaxStreamsPerUser)
+	}
+	hub := rooms.NewHub(cfg.SubscriberQueue, metrics, slots)
 	// The bus, and who is online: this node's own, or a cluster's over NATS.
 	var bus rooms.Bus = rooms.NewLocalBus()
 	var presence rooms.Presence = rooms.NewMemoryPresence()
@@ -133,7 +145,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		Name: "parley_streams_open", Help: "Open event streams.",
 	}, func() float64 { return float64(hub.Subscribers()) }))
 
-	limits := limit.New(limit.NewMemory(nil), limit.Rates{
+	limits := limit.New(counts, limit.Rates{
 		LoginAccount: cfg.LoginLimitAccount, LoginIP: cfg.LoginLimitIP, SignupIP: cfg.SignupLimitIP, TenantIP: cfg.TenantLimitIP,
 		PostUser: cfg.PostLimitUser, PostKey: cfg.PostLimitKey, RoomUser: cfg.RoomLimitUser, RoomKey: cfg.RoomLimitKey,
 		RoomsPerHour: cfg.RoomsPerHour, TypingUser: cfg.TypingLimitUser,
@@ -207,6 +219,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		defer a.bg.Done()
 		fileSvc.Run(bgCtx)
 	}()
+	if shared != nil {
+		a.bg.Add(1)
+		go func() {
+			defer a.bg.Done()
+			shared.Run(bgCtx) // renews this node's leases; gives them back when it stops
+		}()
+	}
 	return a, nil
 }
 
