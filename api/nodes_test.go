@@ -31,8 +31,6 @@ func TestNodesSharingPostgresKeepSeqAndClientID(t *testing.T) {
 	bob := first.Signup(t, "acme", "bob")
 	r := createRoom(t, first, alice, "general", "public")
 	first.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+r.ID+"/join", bob.Token, nil, nil)
-	// The other nodes start once the tenant exists (each loads who is who
-	// when it starts).
 	nodes := []*testkit.Server{first, testkit.Start(t, shared), testkit.Start(t, shared)}
 
 	const perNode = 40

@@ -1,10 +1,13 @@
 package api_test
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"testing"
 
 	"parley/internal/testkit"
+	"parley/store"
 )
 
 // roleWorld is a tenant where bob holds the role a case is about.
@@ -163,6 +166,56 @@ func TestRoleChangesHoldForTheNextRequest(t *testing.T) {
 			s := testkit.Start(t)
 			w := newRoleWorld(t, s, c)
 			checkRoleChange(t, w, c, func() { c.viaAPI(t, w) })
+		})
+	}
+}
+
+// With several nodes on PostgreSQL no node keeps a copy of who holds which
+// role (the store's cache is off there): a role changed anywhere is in force
+// for the very next request on every node. Here the change is made by
+// another node, or written straight to the tables through a store handle
+// of its own, never through the node that answers.
+//
+// (On SQLite the cache is on, and valid because every change passes the one
+// node's writer: a change written past it, by another process, is not seen
+// until the row is next invalidated. That is why a SQLite file is never
+// shared by two nodes.)
+func TestRoleChangesHoldOnEveryNode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, c := range roleChanges() {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			t.Run("written to the tables", func(t *testing.T) {
+				nodes := startNodes(t, 1)
+				if nodes[0].App.Store.Cache().Enabled() {
+					t.Fatal("the cache is on for a node sharing PostgreSQL")
+				}
+				other, err := store.Open(ctx, nodes[0].Cfg.DatabaseURL, slog.New(slog.DiscardHandler))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer other.Close()
+				w := newRoleWorld(t, nodes[0], c)
+				checkRoleChange(t, w, c, func() {
+					err := other.Write(ctx, func(tx *store.Tx) error { return tx.Exec(c.sql, c.args(w)...).Error })
+					if err != nil {
+						t.Fatal(err)
+					}
+				})
+			})
+			if c.viaAPI == nil {
+				return
+			}
+			t.Run("made on another node", func(t *testing.T) {
+				nodes := startNodes(t, 2)
+				w := newRoleWorld(t, nodes[0], c)
+				checkRoleChange(t, w, c, func() {
+					on := w
+					on.s = nodes[1]
+					c.viaAPI(t, on)
+				})
+			})
 		})
 	}
 }

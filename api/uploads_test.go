@@ -5,16 +5,23 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"image/gif"
 	_ "image/jpeg"
 	_ "image/png"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"parley/config"
 	"parley/internal/limit"
@@ -143,6 +150,9 @@ func TestUploadedPhotoIsUprightWithoutLocationAndHasAThumbnail(t *testing.T) {
 	if m.Body != "" || len(m.Attachments) != 1 || m.Attachments[0] != a {
 		t.Fatalf("a photo sent without words: %+v", m)
 	}
+	if s.Metric(t, "parley_uploads_total", "kind", "image") != 1 || s.Metric(t, "parley_upload_bytes_total") <= float64(a.Size) {
+		t.Fatal("/metrics does not count the upload")
+	}
 
 	for _, inQuery := range []bool{false, true} {
 		r := fetch(t, s, bob, a.URL, inQuery)
@@ -205,6 +215,43 @@ func TestUploadedPhotoIsUprightWithoutLocationAndHasAThumbnail(t *testing.T) {
 		if r := s.Do(t, "GET", path, "", nil); r.Status != http.StatusUnauthorized {
 			t.Fatalf("GET %s without a valid token: %d", path, r.Status)
 		}
+	}
+}
+
+func TestAnimatedGIFKeepsItsFramesAndLosesItsComments(t *testing.T) {
+	s := testkit.Start(t)
+	alice, _, team := aliceAlone(t, s)
+	src := testkit.AnimatedGIF(t, 400, 200, 3)
+	if !bytes.Contains(src, []byte(testkit.GIFComment)) {
+		t.Fatal("the test GIF has no comment")
+	}
+	a := upload(t, s, alice, team.ID, "dance.gif", "", src)
+	if a.ContentType != "image/gif" || a.Name != "dance.gif" || a.Width != 400 || a.Height != 200 || a.ThumbnailURL == "" {
+		t.Fatalf("upload: %+v", a)
+	}
+	r := fetch(t, s, alice, a.URL, false)
+	if r.Header.Get("Content-Type") != "image/gif" || !strings.HasPrefix(r.Header.Get("Content-Disposition"), "inline") {
+		t.Fatalf("served as %v", r.Header)
+	}
+	if bytes.Contains(r.Body, []byte(testkit.GIFComment)) {
+		t.Fatal("the comment survived")
+	}
+	anim, err := gif.DecodeAll(bytes.NewReader(r.Body))
+	if err != nil || len(anim.Image) != 3 || anim.Delay[2] != 10 {
+		t.Fatalf("served animation: %v frames, %v", len(anim.Image), err)
+	}
+	r = fetch(t, s, alice, a.ThumbnailURL, true)
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(r.Body))
+	if err != nil || format != "gif" || cfg.Width != 320 || cfg.Height != 160 || r.Header.Get("Content-Type") != "image/gif" {
+		t.Fatalf("thumbnail: %s %dx%d %v", format, cfg.Width, cfg.Height, err)
+	}
+
+	// Frames beyond image_max_pixels together: only the first is kept, as a still.
+	s2 := testkit.Start(t, func(c *config.Config) { c.ImageMaxPixels = 200_000 })
+	alice2, _, team2 := aliceAlone(t, s2)
+	still := upload(t, s2, alice2, team2.ID, "long.gif", "", src)
+	if still.ContentType != "image/png" || still.Name != "long.png" {
+		t.Fatalf("an animation over the pixel budget: %+v", still)
 	}
 }
 
@@ -418,9 +465,17 @@ func TestPostingFilesChecksTheList(t *testing.T) {
 	}
 	st := s.Open(t, "/api/v1/rooms/"+team.ID+"/events", alice.Token, "")
 	defer st.Close()
-	m := postFiles(t, s, alice, team.ID, "ten", ids[1:]...)
+	send := map[string]any{"body": "ten", "attachments": ids[1:], "client_id": "c-10"}
+	var m fileMessage
+	s.Must(t, http.StatusCreated, "POST", "/api/v1/rooms/"+team.ID+"/messages", alice.Token, send, &m)
 	if len(m.Attachments) != 10 || m.Attachments[0].Name != "f1.txt" || m.Attachments[9].Name != "f10.txt" {
 		t.Fatalf("attachments in the order given: %+v", m.Attachments)
+	}
+	// A retry (the answer was lost) gets the first message back, files and all.
+	var again fileMessage
+	s.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+team.ID+"/messages", alice.Token, send, &again)
+	if again.ID != m.ID || len(again.Attachments) != 10 {
+		t.Fatalf("retry: %+v", again)
 	}
 	var ev struct {
 		Message fileMessage `json:"message"`
@@ -502,6 +557,9 @@ func TestAMessageDeleteHoldsWhenTheBlobStoreFails(t *testing.T) {
 	if !p.Messages[0].Deleted || p.Messages[0].Body != "" {
 		t.Fatalf("the message delete must hold: %+v", p.Messages[0])
 	}
+	if s.Metric(t, "parley_blob_delete_failures_total") < 1 || s.Metric(t, "parley_blob_trash") != 1 {
+		t.Fatal("/metrics does not show the failed delete and the waiting blob")
+	}
 
 	// The store recovers; the next due sweep deletes the blob.
 	if err := os.Remove(dir); err != nil {
@@ -516,7 +574,7 @@ func TestAMessageDeleteHoldsWhenTheBlobStoreFails(t *testing.T) {
 	if err := s.App.Files.Sweep(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if exists(blobPath(s, tenant, a.ID)) || s.Count(t, &store.BlobTrash{}) != 0 {
+	if exists(blobPath(s, tenant, a.ID)) || s.Count(t, &store.BlobTrash{}) != 0 || s.Metric(t, "parley_blob_trash") != 0 {
 		t.Fatal("the blob outlived the retry")
 	}
 }
@@ -597,4 +655,68 @@ func TestUploadAndSearchRateLimits(t *testing.T) {
 		t.Fatal("no Retry-After")
 	}
 	s.Must(t, http.StatusOK, "GET", "/api/v1/search?q=hello", bob.Token, nil, nil)
+}
+
+// TestFilesInASharedFolderAndTokensNeverLogged: with blob_url naming a
+// folder (as several nodes share one), files are kept there, 0700; the
+// ?token= of a file URL never reaches the log.
+func TestFilesInASharedFolderAndTokensNeverLogged(t *testing.T) {
+	shared := filepath.Join(t.TempDir(), "shared-files")
+	logs := &testkit.LogBuffer{}
+	s := testkit.StartLogged(t, slog.New(slog.NewJSONHandler(logs, nil)), func(c *config.Config) { c.BlobURL = "file://" + shared })
+	alice, tenant, team := aliceAlone(t, s)
+	a := upload(t, s, alice, team.ID, "a.png", "", testkit.PNG(t, 20, 20))
+	for _, p := range []string{filepath.Join(shared, tenant, a.ID), filepath.Join(shared, tenant, a.ID+"-thumb")} {
+		if !exists(p) {
+			t.Fatalf("no blob at %s", p)
+		}
+	}
+	if exists(blobPath(s, tenant, a.ID)) {
+		t.Fatal("the blob is in the data dir too")
+	}
+	if st, err := os.Stat(filepath.Join(shared, tenant)); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("the tenant's folder: %v %v", st.Mode(), err)
+	}
+	r := s.DoWith(t, "GET", a.URL+"?token="+alice.Token, "", nil, map[string]string{"X-Request-ID": "file-fetch"})
+	if r.Status != http.StatusOK {
+		t.Fatalf("fetch: %d", r.Status)
+	}
+	if l := loggedRequest(t, logs, "file-fetch"); l.Route != "/api/v1/files/:id" {
+		t.Fatalf("logged route %q", l.Route)
+	}
+	if strings.Contains(logs.String(), alice.Token) || strings.Contains(logs.String(), a.ID) {
+		t.Fatal("the log holds the token or the file's URL")
+	}
+}
+
+// TestFilesInAnS3CompatibleStore: with blob_url naming an S3 bucket (here a
+// fake S3 server on loopback), files go there, are served from there, and
+// leave with their message.
+func TestFilesInAnS3CompatibleStore(t *testing.T) {
+	backend := s3mem.New()
+	fake := httptest.NewServer(gofakes3.New(backend, gofakes3.WithAutoBucket(true)).Server())
+	t.Cleanup(fake.Close)
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+	blobURL := "s3://parley-files?region=us-east-1&use_path_style=true&disable_https=true&endpoint=" + url.QueryEscape(fake.URL)
+	s := testkit.Start(t, func(c *config.Config) { c.BlobURL = blobURL })
+	alice, tenant, team := aliceAlone(t, s)
+	a := upload(t, s, alice, team.ID, "p.jpg", "", testkit.PhoneJPEG(t, 60, 40))
+	m := postFiles(t, s, alice, team.ID, "", a.ID)
+	stored := func(key string) bool {
+		_, err := backend.HeadObject("parley-files", key)
+		return err == nil
+	}
+	if !stored(tenant+"/"+a.ID) || !stored(tenant+"/"+a.ID+"-thumb") {
+		t.Fatal("the files are not in the bucket")
+	}
+	if exists(blobPath(s, tenant, a.ID)) {
+		t.Fatal("the file is in the data dir too")
+	}
+	r := fetch(t, s, alice, a.URL, true)
+	if r.Status != http.StatusOK || bytes.Contains(r.Body, []byte(testkit.ExifMark)) || int64(len(r.Body)) != a.Size {
+		t.Fatalf("fetch from the bucket: %d, %d bytes", r.Status, len(r.Body))
+	}
+	s.Must(t, http.StatusNoContent, "DELETE", "/api/v1/rooms/"+team.ID+"/messages/"+m.ID, alice.Token, nil, nil)
+	waitFor(t, "the objects are deleted", func() bool { return !stored(tenant+"/"+a.ID) && !stored(tenant+"/"+a.ID+"-thumb") })
 }

@@ -123,6 +123,13 @@ func (b *Bus) Start(r rooms.Receiver) error {
 // relay finds the events in the database.
 func (b *Bus) PublishLog(evs []*rooms.Event) {
 	data, err := json.Marshal(envelope{Sent: time.Now().UnixNano(), Events: evs})
+	if err == nil && int64(len(data)) > b.nc.MaxPayload() && len(evs) > 1 {
+		// A big commit (a batch of long posts) goes as several messages:
+		// the relay puts them back in order.
+		b.PublishLog(evs[:len(evs)/2])
+		b.PublishLog(evs[len(evs)/2:])
+		return
+	}
 	if err == nil {
 		err = b.nc.Publish(subjectLog, data)
 	}

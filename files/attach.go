@@ -37,8 +37,8 @@ func View(a store.Attachment) AttachmentJSON {
 
 // ForMessages loads the files of these messages, each message's in order.
 func ForMessages(db *gorm.DB, messageIDs []string) (map[string][]AttachmentJSON, error) {
-	var rows []store.Attachment
-	if err := db.Where("message_id IN ?", messageIDs).Order("message_id, position").Find(&rows).Error; err != nil {
+	rows, err := attachmentsOf(db, messageIDs)
+	if err != nil {
 		return nil, err
 	}
 	out := map[string][]AttachmentJSON{}
@@ -70,9 +70,7 @@ func Waiting(db *gorm.DB, roomID, uploaderID string, ids []string) (bool, error)
 	if len(ids) == 0 {
 		return true, nil
 	}
-	var n int64
-	err := db.Model(&store.Attachment{}).
-		Where("id IN ? AND room_id = ? AND uploader_id = ? AND message_id = ''", ids, roomID, uploaderID).Count(&n).Error
+	n, err := countWaiting(db, roomID, uploaderID, ids)
 	return n == int64(len(ids)), err
 }
 
@@ -85,12 +83,11 @@ func NotWaiting() error {
 // message, in this order.
 func Attach(tx *store.Tx, messageID string, ids []string) error {
 	for i, id := range ids {
-		res := tx.Model(&store.Attachment{}).Where("id = ? AND message_id = ''", id).
-			Updates(map[string]any{"message_id": messageID, "position": i})
-		if res.Error != nil {
-			return res.Error
+		ok, err := attachTo(tx, id, messageID, i)
+		if err != nil {
+			return err
 		}
-		if res.RowsAffected != 1 {
+		if !ok {
 			return fault.New(fault.Conflict, "an upload was attached to another message meanwhile")
 		}
 	}
@@ -109,22 +106,14 @@ func (s *Service) TrashRoom(tx *store.Tx, roomID string) error {
 	return s.trash(tx, "room_id = ?", roomID)
 }
 
-// trash moves the blobs of the uploads matching where to blob_trash, due
-// now, and deletes the uploads.
+// trash moves the blobs of the uploads matching where to the trash, due
+// now, deletes the uploads, and has the sweeper run once the write commits.
 func (s *Service) trash(tx *store.Tx, where string, args ...any) error {
-	now := s.now()
-	for _, col := range []string{"blob_key", "thumb_key"} {
-		q := `INSERT INTO blob_trash(blob_key, not_before, attempts) SELECT ` + col + `, ?, 0 FROM attachments
-			WHERE ` + where + ` AND ` + col + ` <> '' ON CONFLICT (blob_key) DO NOTHING`
-		if err := tx.Exec(q, append([]any{now}, args...)...).Error; err != nil {
-			return fmt.Errorf("trash blobs: %w", err)
-		}
-	}
-	res := tx.Where(where, args...).Delete(&store.Attachment{})
-	if res.RowsAffected > 0 {
+	n, err := discardAttachments(tx, s.now(), where, args...)
+	if n > 0 {
 		tx.AfterCommit(s.Nudge)
 	}
-	return res.Error
+	return err
 }
 
 // withinQuota refuses adding bytes to a tenant whose uploads would then
@@ -133,9 +122,8 @@ func (s *Service) withinQuota(db *gorm.DB, tenantID string, adding int64) error 
 	if s.opts.QuotaPerTenant <= 0 {
 		return nil
 	}
-	var used int64
-	if err := db.Model(&store.Attachment{}).Where("tenant_id = ?", tenantID).
-		Select("COALESCE(SUM(size + thumb_size), 0)").Scan(&used).Error; err != nil {
+	used, err := usedBytes(db, tenantID)
+	if err != nil {
 		return fmt.Errorf("sum uploads: %w", err)
 	}
 	if used+adding > s.opts.QuotaPerTenant {

@@ -40,6 +40,15 @@ type Options struct {
 	// Decoders bounds how many images are decoded at once (each takes up to
 	// MaxPixels × 4 bytes of memory).
 	Decoders int
+	// Metrics hears of every upload stored and every blob the store failed
+	// to delete; nil counts nothing.
+	Metrics Metrics
+}
+
+// Metrics receives counts from the service (Prometheus in production).
+type Metrics interface {
+	Uploaded(image bool, bytes int64)
+	BlobDeleteFailed()
 }
 
 // reserveFor is how long the blobs of an upload in progress are kept before
@@ -146,11 +155,14 @@ func (s *Service) Store(ctx context.Context, up Upload, body io.Reader) (Attachm
 		if err := tx.Create(&a).Error; err != nil {
 			return err
 		}
-		return tx.Where("blob_key IN ?", keys(a)).Delete(&store.BlobTrash{}).Error
+		return untrashBlobs(tx, keys(a))
 	})
 	if err != nil {
 		s.discard(ctx, a)
 		return AttachmentJSON{}, err
+	}
+	if s.opts.Metrics != nil {
+		s.opts.Metrics.Uploaded(img != nil, a.Size+a.ThumbSize)
 	}
 	return View(a), nil
 }
@@ -165,9 +177,7 @@ func (s *Service) discard(ctx context.Context, a store.Attachment) {
 			return
 		}
 	}
-	if err := s.st.Write(ctx, func(tx *store.Tx) error {
-		return tx.Where("blob_key IN ?", keys(a)).Delete(&store.BlobTrash{}).Error
-	}); err != nil {
+	if err := s.st.Write(ctx, func(tx *store.Tx) error { return untrashBlobs(tx, keys(a)) }); err != nil {
 		s.log.Warn("dropping an upload's reservation", "err", err)
 	}
 }
@@ -192,14 +202,7 @@ func (s *Service) reencode(ctx context.Context, f *os.File, ctype string) (*proc
 // still deletes them. Recording the upload takes the reservation back.
 func (s *Service) reserve(ctx context.Context, a store.Attachment) error {
 	due := s.now().Add(reserveFor)
-	return s.st.Write(ctx, func(tx *store.Tx) error {
-		for _, k := range keys(a) {
-			if err := tx.Create(&store.BlobTrash{BlobKey: k, NotBefore: due}).Error; err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return s.st.Write(ctx, func(tx *store.Tx) error { return trashBlobs(tx, due, keys(a)) })
 }
 
 func (s *Service) writeBlobs(ctx context.Context, a store.Attachment, spooled *os.File, img *processed) error {
@@ -231,8 +234,7 @@ func keys(a store.Attachment) []string {
 
 // Lookup finds an upload of the tenant; another tenant's is not found.
 func (s *Service) Lookup(ctx context.Context, tenantID, id string) (store.Attachment, error) {
-	var a store.Attachment
-	err := s.st.Read(ctx).Where("id = ? AND tenant_id = ?", id, tenantID).Take(&a).Error
+	a, err := attachmentByID(s.st.Read(ctx), tenantID, id)
 	return a, store.NotFound(err, "file")
 }
 
@@ -249,7 +251,7 @@ type File struct {
 // inlineTypes are shown in place: the image types Parley itself encodes.
 // Anything else is sent as a download of application/octet-stream, so no
 // upload (HTML, SVG, a script) ever runs in Parley's origin.
-var inlineTypes = map[string]bool{"image/jpeg": true, "image/png": true}
+var inlineTypes = map[string]bool{"image/jpeg": true, "image/png": true, "image/gif": true}
 
 // Open opens an upload's bytes, or its thumbnail's.
 func (s *Service) Open(ctx context.Context, a store.Attachment, thumb bool) (*File, error) {

@@ -12,7 +12,6 @@ import (
 	"gocloud.dev/blob/fileblob"
 	_ "gocloud.dev/blob/s3blob" // s3:// URLs: AWS S3 and S3-compatible stores
 	"gocloud.dev/gcerrors"
-	"gorm.io/gorm"
 
 	"parley/store"
 )
@@ -87,8 +86,8 @@ func (s *Service) Sweep(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("expire uploads: %w", err)
 	}
-	var due []store.BlobTrash
-	if err := s.st.Read(ctx).Where("not_before <= ?", now).Order("not_before").Limit(sweepBatch).Find(&due).Error; err != nil {
+	due, err := dueBlobs(s.st.Read(ctx), now, sweepBatch)
+	if err != nil {
 		return fmt.Errorf("read blob trash: %w", err)
 	}
 	if len(due) == 0 {
@@ -103,18 +102,15 @@ func (s *Service) Sweep(ctx context.Context) error {
 			continue
 		}
 		failed, lastErr = append(failed, t.BlobKey), err
+		if s.opts.Metrics != nil {
+			s.opts.Metrics.BlobDeleteFailed()
+		}
 	}
-	err := s.st.Write(ctx, func(tx *store.Tx) error {
-		if len(gone) > 0 {
-			if err := tx.Where("blob_key IN ?", gone).Delete(&store.BlobTrash{}).Error; err != nil {
-				return err
-			}
+	err = s.st.Write(ctx, func(tx *store.Tx) error {
+		if err := untrashBlobs(tx, gone); err != nil {
+			return err
 		}
-		if len(failed) > 0 {
-			return tx.Model(&store.BlobTrash{}).Where("blob_key IN ?", failed).
-				Updates(map[string]any{"not_before": now.Add(retryAfter), "attempts": gorm.Expr("attempts + 1")}).Error
-		}
-		return nil
+		return postponeBlobs(tx, failed, now.Add(retryAfter))
 	})
 	if err != nil {
 		return fmt.Errorf("update blob trash: %w", err)
@@ -127,3 +123,11 @@ func (s *Service) Sweep(ctx context.Context) error {
 
 // retryAfter is how long a blob that failed to delete waits for its next try.
 const retryAfter = 5 * time.Minute
+
+// TrashBacklog counts the blobs waiting to be deleted (for /metrics: one
+// that keeps growing means the blob store refuses deletes).
+func (s *Service) TrashBacklog(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.st.Read(ctx).Model(&store.BlobTrash{}).Count(&n).Error
+	return n, err
+}

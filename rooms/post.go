@@ -84,16 +84,10 @@ func (s *Service) prepareDraft(ctx context.Context, p auth.Principal, roomID str
 			return nil, err
 		}
 	}
-	if len(in.Attachments) > 0 {
-		d.files, d.uploader = in.Attachments, p.Subject()
-		ok, err := files.Waiting(s.st.Read(ctx), roomID, d.uploader, d.files)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, files.NotWaiting()
-		}
-	}
+	// The uploads are checked in the write (checkFiles), which sees them as
+	// they are then, and after a retried client_id, which must answer with
+	// its first message even though that message took them.
+	d.files, d.uploader = in.Attachments, p.Subject()
 	return d, nil
 }
 

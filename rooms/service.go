@@ -141,7 +141,8 @@ func WithNotifier(n MessageNotifier) Option {
 // Close stops pending presence announcements.
 func (s *Service) Close() { s.announce.stop() }
 
-// StopRelay stops the relay's checks, once nothing more is committed here.
+// StopRelay stops the relay reading the log (gaps, its periodic check); the
+// bus still delivers to the hub what it brings.
 func (s *Service) StopRelay() { s.relay.close() }
 
 // Bus returns the bus events travel on.

@@ -31,6 +31,7 @@ type Stream struct {
 	*Subscriber
 	svc    *Service
 	cursor int64
+	live   bool // no cursor: cursor is the newest event when the stream opened, and nothing is replayed
 	closer sync.Once
 }
 
@@ -69,12 +70,16 @@ func (s *Service) OpenStream(ctx context.Context, p auth.Principal, roomID, curs
 		err.RetryAfter = streamRetryAfter
 		return nil, err
 	}
-	st := &Stream{Subscriber: sub, svc: s, cursor: after}
+	st := &Stream{Subscriber: sub, svc: s, cursor: after, live: after == noCursor}
 	if roomID != "" {
 		s.hub.attach(sub, roomID)
 		// Checked once attached: a removal committed before the attach would
 		// otherwise go unnoticed. Refused, the subscriber is gone unseen.
 		if _, err := s.access(ctx, p, roomID, "room.read"); err != nil {
+			s.hub.Unsubscribe(sub)
+			return nil, err
+		}
+		if err := st.startLive(ctx); err != nil {
 			s.hub.Unsubscribe(sub)
 			return nil, err
 		}
@@ -101,8 +106,24 @@ func (s *Service) OpenStream(ctx context.Context, p auth.Principal, roomID, curs
 			s.hub.detach(sub, id)
 		}
 	}
+	if err := st.startLive(ctx); err != nil {
+		s.hub.Unsubscribe(sub)
+		return nil, err
+	}
 	s.announce.opened(p.UserID)
 	return st, nil
+}
+
+// startLive sets a stream without a cursor to start after the newest event
+// committed now that it is subscribed: an event committed before it opened
+// may still be on its way to the hub (through the bus), and must not reach
+// this stream as if it were new. Read before the stream answers, so whatever
+// the client does once it sees the answer commits after it.
+func (st *Stream) startLive(ctx context.Context) error {
+	if !st.live {
+		return nil
+	}
+	return st.svc.st.Read(ctx).Model(&store.Event{}).Select("COALESCE(MAX(id), 0)").Scan(&st.cursor).Error
 }
 
 func (s *Service) memberships(ctx context.Context, userID string) (map[string]bool, error) {
@@ -132,8 +153,8 @@ func (st *Stream) Close() {
 // cursor. Replay returns the last id sent (the cursor if none).
 func (st *Stream) Replay(ctx context.Context, write func(frames [][]byte) error) (int64, error) {
 	last := st.cursor
-	if last == noCursor {
-		return 0, nil
+	if st.live {
+		return last, nil
 	}
 	if depth := st.svc.caps.ReplayDepth; depth > 0 {
 		var beyond []int64

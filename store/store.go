@@ -212,7 +212,12 @@ func openPostgres(ctx context.Context, url string, log *slog.Logger) (*Store, er
 		return nil, err
 	}
 	wdb.SetMaxOpenConns(1)
-	read, err := gorm.Open(postgres.Open(url), gcfg)
+	readURL, err := withoutCommitWait(url)
+	if err != nil {
+		_ = wdb.Close()
+		return nil, err
+	}
+	read, err := gorm.Open(postgres.Open(readURL), gcfg)
 	if err != nil {
 		_ = wdb.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL for reading: %w", err)

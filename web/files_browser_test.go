@@ -40,8 +40,10 @@ func TestBrowserPhotoAndFile(t *testing.T) {
 	// The photo uploads as soon as it is picked; its chip says when it is ready.
 	alice.do("pick the photo", chromedp.SetUploadFiles(chromedp.CSS("[data-testid=file-input]"), []string{photo}))
 	alice.waitJS("the photo is uploaded", `document.querySelector('[data-testid=file-chip][data-name="office.jpg"]')?.dataset.status === 'done'`)
+	alice.waitJS("the chip shows a preview", `document.querySelector('[data-testid=file-chip] .chip-preview')?.src.startsWith('data:image/jpeg')`)
 	alice.checkA11y("chat, a photo ready to send")
 	alice.typeText("#composer-input", "our new office")
+	alice.screenshot("chat-attach")
 	alice.click("[data-testid=send]")
 	alice.waitJS("the photo is sent", hasMessage("our new office", "sent"))
 	alice.waitJS("the tray is empty", `document.querySelector('[data-testid=file-tray]').hidden`)
@@ -79,4 +81,25 @@ func TestBrowserPhotoAndFile(t *testing.T) {
 	bob.click("[data-testid=dialog-cancel]")
 	bob.waitGone("[data-testid=image-viewer]")
 	bob.waitJS("the focus is back on the thumbnail", `document.activeElement?.dataset.testid === 'msg-image'`)
+
+	// A file dropped on the chat and a picture pasted into the text field are
+	// attached too; taking them out again gives the focus to the next one's
+	// remove button, then back to the paperclip.
+	evaluate[bool](alice, `(() => {
+		const drop = new DataTransfer();
+		drop.items.add(new File(['dropped words'], 'dropped.txt', { type: 'text/plain' }));
+		document.querySelector('.chat').dispatchEvent(new DragEvent('drop', { dataTransfer: drop, bubbles: true, cancelable: true }));
+		const paste = new DataTransfer();
+		paste.items.add(new File([new Uint8Array([0x89, 0x50, 0x4e, 0x47, 13, 10, 26, 10, 1, 2, 3, 4, 5, 6, 7, 8])], 'pasted.png', { type: 'image/png' }));
+		document.querySelector('#composer-input').dispatchEvent(new ClipboardEvent('paste', { clipboardData: paste, bubbles: true, cancelable: true }));
+		return true;
+	})()`)
+	alice.waitJS("the dropped file is uploaded", `document.querySelector('[data-testid=file-chip][data-name="dropped.txt"]')?.dataset.status === 'done'`)
+	alice.waitJS("the pasted broken picture is refused", `document.querySelector('[data-testid=file-chip][data-name="pasted.png"]')?.dataset.status === 'failed'`)
+	alice.checkA11y("chat, a file ready and a refused one")
+	alice.click(`[data-testid=file-chip][data-name="dropped.txt"] [data-testid=file-remove]`)
+	alice.waitJS("the focus goes to the next remove button", `document.activeElement?.closest('[data-testid=file-chip]')?.dataset.name === 'pasted.png'`)
+	alice.click(`[data-testid=file-chip][data-name="pasted.png"] [data-testid=file-remove]`)
+	alice.waitJS("the focus is back on the paperclip", `document.activeElement?.dataset.testid === 'attach'`)
+	alice.waitJS("the tray is empty again", `document.querySelector('[data-testid=file-tray]').hidden`)
 }

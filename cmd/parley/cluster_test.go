@@ -1,10 +1,6 @@
 package main
 
 import (
-	"crypto/ecdh"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -30,14 +26,9 @@ func TestClusterNodeKilledLosesNothingAndItsStreamResumesElsewhere(t *testing.T)
 	}
 	db := pgtest.Fresh(t)
 	nats := testkit.StartNATS(t)
-	jwt := make([]byte, 32)
-	_, _ = rand.Read(jwt)
-	vapid, err := ecdh.P256().GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := []string{"PARLEY_DATABASE_URL=" + db, "PARLEY_NATS_URL=" + nats.URL, "PARLEY_JWT_KEY=" + hex.EncodeToString(jwt),
-		"PARLEY_PUSH_VAPID_PRIVATE_KEY=" + base64.RawURLEncoding.EncodeToString(vapid.Bytes()), "PARLEY_MAX_CONNS_PER_IP=0"}
+	jwtKey, vapidKey := testkit.ClusterKeys(t)
+	env := []string{"PARLEY_DATABASE_URL=" + db, "PARLEY_NATS_URL=" + nats.URL, "PARLEY_JWT_KEY=" + jwtKey,
+		"PARLEY_PUSH_VAPID_PRIVATE_KEY=" + vapidKey, "PARLEY_MAX_CONNS_PER_IP=0"}
 	var nodes []*testkit.Server
 	var children []interface{ Kill() error }
 	for range 3 {

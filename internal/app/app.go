@@ -107,7 +107,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := newNodeMetrics(reg)
-	hub := rooms.NewHub(cfg.SubscriberQueue, metrics, rooms.NewLocalStreamSlots(cfg.MaxStreamsPerUser))
+	// Rate limits and the streams-per-user cap count in this process on one
+	// node (SQLite); nodes sharing PostgreSQL count them in the database, so
+	// that they hold across the cluster (docs/SECURITY.md, "Several nodes").
+	var (
+		counts limit.Store       = limit.NewMemory(nil)
+		slots  rooms.StreamSlots = rooms.NewLocalStreamSlots(cfg.MaxStreamsPerUser)
+		shared *limit.Shared
+	)
+	if st.Postgres() {
+		shared = limit.NewShared(st.Direct(), nil, 0, log)
+		counts, slots = shared, shared.Slots("streams_per_user", cfg.MaxStreamsPerUser)
+	}
+	hub := rooms.NewHub(cfg.SubscriberQueue, metrics, slots)
 	// The bus, and who is online: this node's own, or a cluster's over NATS.
 	var bus rooms.Bus = rooms.NewLocalBus()
 	var presence rooms.Presence = rooms.NewMemoryPresence()
@@ -133,7 +145,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		Name: "parley_streams_open", Help: "Open event streams.",
 	}, func() float64 { return float64(hub.Subscribers()) }))
 
-	limits := limit.New(limit.NewMemory(nil), limit.Rates{
+	limits := limit.New(counts, limit.Rates{
 		LoginAccount: cfg.LoginLimitAccount, LoginIP: cfg.LoginLimitIP, SignupIP: cfg.SignupLimitIP, TenantIP: cfg.TenantLimitIP,
 		PostUser: cfg.PostLimitUser, PostKey: cfg.PostLimitKey, RoomUser: cfg.RoomLimitUser, RoomKey: cfg.RoomLimitKey,
 		RoomsPerHour: cfg.RoomsPerHour, TypingUser: cfg.TypingLimitUser,
@@ -158,12 +170,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	}
 	fileSvc, err := files.New(st, bucket, files.Options{MaxBytes: cfg.UploadMaxBytes, MaxPixels: cfg.ImageMaxPixels,
 		QuotaPerTenant: cfg.MaxUploadBytesPerTenant, PendingTTL: cfg.UploadTTL, SweepEvery: time.Minute,
-		TempDir: filepath.Join(cfg.DataDir, "tmp"), Decoders: runtime.GOMAXPROCS(0)}, log)
+		TempDir: filepath.Join(cfg.DataDir, "tmp"), Decoders: runtime.GOMAXPROCS(0), Metrics: metrics}, log)
 	if err != nil {
 		_ = bucket.Close()
 		_ = st.Close()
 		return nil, err
 	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "parley_blob_trash", Help: "Blobs of deleted files waiting to be deleted from the blob store.",
+	}, func() float64 {
+		n, _ := fileSvc.TrashBacklog(context.Background())
+		return float64(n)
+	}))
 	roomSvc := rooms.NewService(st, authSvc, hub, rooms.Caps{
 		RoomsPerTenant: cfg.MaxRoomsPerTenant, MembersPerRoom: cfg.MaxMembersPerRoom, RoomsPerUser: cfg.MaxRoomsPerUser,
 		ReplayDepth: cfg.ReplayDepth},
@@ -201,6 +219,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 		defer a.bg.Done()
 		fileSvc.Run(bgCtx)
 	}()
+	if shared != nil {
+		a.bg.Add(1)
+		go func() {
+			defer a.bg.Done()
+			shared.Run(bgCtx) // renews this node's leases; gives them back when it stops
+		}()
+	}
 	return a, nil
 }
 
@@ -223,10 +248,12 @@ func (a *App) Close() error {
 	a.Push.Close()
 	a.stop()
 	a.bg.Wait()
+	// The relay stops reading the log before the store closes (its streams
+	// have ended); the last commits still publish, and reach the hub.
+	a.Rooms.StopRelay()
 	// The index's last write marks it clean, so the next start skips the scan.
 	err := a.index.Close(context.Background())
 	err = errors.Join(err, a.Store.Close(), a.Files.Close())
-	a.Rooms.StopRelay() // after the store: its last commits still publish
 	if a.leave != nil {
 		a.leave()
 	}
@@ -247,6 +274,9 @@ type nodeMetrics struct {
 	transit   prometheus.Histogram
 	refused   *prometheus.CounterVec
 	accepted  prometheus.Counter
+	uploads   *prometheus.CounterVec
+	upBytes   prometheus.Counter
+	blobFails prometheus.Counter
 }
 
 func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
@@ -266,7 +296,13 @@ func newNodeMetrics(reg *prometheus.Registry) *nodeMetrics {
 		transit: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_bus_transit_seconds",
 			Help: "How long a log message took from its commit on one node to its arrival on this one.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
-	reg.MustRegister(m.delivered, m.dropped, m.refused, m.accepted, m.recovered, m.cut, m.behind, m.transit)
+	m.uploads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_uploads_total",
+		Help: "Files uploaded, by kind (image: re-encoded with a thumbnail; file: anything else)."}, []string{"kind"})
+	m.upBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_upload_bytes_total", Help: "Bytes of uploads stored, thumbnails included."})
+	m.blobFails = prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_blob_delete_failures_total",
+		Help: "Deletes the blob store refused (each is tried again later)."})
+	reg.MustRegister(m.delivered, m.dropped, m.refused, m.accepted, m.recovered, m.cut, m.behind, m.transit,
+		m.uploads, m.upBytes, m.blobFails)
 	return m
 }
 
@@ -279,6 +315,16 @@ func (m *nodeMetrics) Transit(d time.Duration) {
 	m.transit.Observe(d.Seconds())
 }
 func (m *nodeMetrics) Refused(rule string) { m.refused.WithLabelValues(rule).Inc() }
+func (m *nodeMetrics) BlobDeleteFailed()   { m.blobFails.Inc() }
+
+func (m *nodeMetrics) Uploaded(image bool, bytes int64) {
+	kind := "file"
+	if image {
+		kind = "image"
+	}
+	m.uploads.WithLabelValues(kind).Inc()
+	m.upBytes.Add(float64(bytes))
+}
 
 func (m *nodeMetrics) connState(_ net.Conn, state http.ConnState) {
 	if state == http.StateNew {

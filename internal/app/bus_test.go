@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,13 +44,13 @@ func buses(t *testing.T) map[string]func(t *testing.T) func(rooms.Bus) rooms.Bus
 }
 
 // lossyNode starts a node on the bus whose log deliveries drop loses.
-func lossyNode(t *testing.T, bus func(rooms.Bus) rooms.Bus, drop func([]*rooms.Event) bool) *testkit.Server {
+func lossyNode(t *testing.T, bus func(rooms.Bus) rooms.Bus, drop func([]*rooms.Event) bool, opts ...func(*config.Config)) *testkit.Server {
 	t.Helper()
 	wrap := app.WithBusWrapper(func(b rooms.Bus) rooms.Bus { return rooms.Lossy(bus(b), drop) })
-	return testkit.StartWith(t, []app.Option{wrap}, func(c *config.Config) {
+	return testkit.StartWith(t, []app.Option{wrap}, append([]func(*config.Config){func(c *config.Config) {
 		c.PostLimitUser = limit.Rate{}
 		c.MaxStreamsPerUser = 0
-	})
+	}}, opts...)...)
 }
 
 type busRoom struct {
@@ -68,8 +69,14 @@ type busMessage struct {
 // they come in seq order with ids rising, and nothing twice.
 func expectMessages(t *testing.T, st *testkit.Stream, n int) string {
 	t.Helper()
+	return expectSeqs(t, st, 1, n)
+}
+
+// expectSeqs is expectMessages for seq from to to.
+func expectSeqs(t *testing.T, st *testkit.Stream, from, to int) string {
+	t.Helper()
 	var lastID int64
-	for i := 1; i <= n; i++ {
+	for i := from; i <= to; i++ {
 		ev := st.NextNamed(t, "message.created", busWait)
 		var m busMessage
 		ev.Decode(t, &m)
@@ -153,6 +160,32 @@ func TestBusCarriesTyping(t *testing.T) {
 			ev := st.NextNamed(t, "typing", busWait)
 			if ev.ID != "" {
 				t.Fatalf("typing carries an id (%s): it must never be replayed", ev.ID)
+			}
+		})
+	}
+}
+
+// A commit larger than one bus message may be (NATS: 1 MB) still travels on
+// the bus, in several messages, instead of being left to the log reads.
+func TestBusCarriesLargeCommits(t *testing.T) {
+	for name, bus := range buses(t) {
+		t.Run(name, func(t *testing.T) {
+			// Only the bus may deliver: the log is never read, however slow it is.
+			s := lossyNode(t, bus(t), func([]*rooms.Event) bool { return false }, func(c *config.Config) {
+				c.BusGapWait, c.BusCatchUpInterval = time.Hour, time.Hour
+			})
+			alice := s.CreateTenant(t, "acme", "alice")
+			rm := createRoomOn(t, s, alice, "general")
+			st := s.Open(t, "/api/v1/events", alice.Token, "")
+			long := strings.Repeat("😀", 4000) // 16 KB a message, over 2 MB of frames in all
+			batch := make([]map[string]string, 100)
+			for i := range batch {
+				batch[i] = map[string]string{"body": long}
+			}
+			s.Must(t, http.StatusCreated, "POST", "/api/v1/rooms/"+rm+"/messages/batch", alice.Token, map[string]any{"messages": batch}, nil)
+			expectMessages(t, st, len(batch))
+			if got := s.Metric(t, "parley_bus_recovered_events_total"); got != 0 {
+				t.Fatalf("%v events were read from the log: the bus did not carry the commit", got)
 			}
 		})
 	}

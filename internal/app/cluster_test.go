@@ -9,13 +9,10 @@ package app_test
 // itself goes down.
 
 import (
-	"crypto/ecdh"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,7 +22,6 @@ import (
 	"parley/internal/app"
 	"parley/internal/limit"
 	"parley/internal/testkit"
-	"parley/internal/testkit/pgtest"
 	"parley/rooms"
 )
 
@@ -35,21 +31,13 @@ type testCluster struct {
 }
 
 // clusterConfig is what every node of one cluster shares: the database, the
-// bus and the secrets, which a node never generates for itself in a cluster.
+// bus and the secrets (a node never generates its own in a cluster), and
+// limits off for the load.
 func clusterConfig(t *testing.T) (*testkit.NATS, func(*config.Config)) {
 	t.Helper()
-	db := pgtest.Fresh(t)
-	n := testkit.StartNATS(t)
-	jwt := make([]byte, 32)
-	_, _ = rand.Read(jwt)
-	vapid, err := ecdh.P256().GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, shared := testkit.Cluster(t)
 	return n, func(c *config.Config) {
-		c.DatabaseURL, c.NATSURL = db, n.URL
-		c.JWTKey = hex.EncodeToString(jwt)
-		c.PushVAPIDPrivateKey = base64.RawURLEncoding.EncodeToString(vapid.Bytes())
+		shared(c)
 		c.PostLimitUser, c.PostLimitKey = limit.Rate{}, limit.Rate{}
 		c.MaxStreamsPerUser, c.MaxConnsPerIP = 0, 0
 		c.PresenceGrace = 0
@@ -89,6 +77,24 @@ func startWithRoom(t *testing.T, n int, wrap func(i int, b rooms.Bus) rooms.Bus,
 	return c, alice, room
 }
 
+// startWithPeople runs n nodes with a tenant of alice, bob and carol; alice
+// owns the room "general", bob is a member, and carol too if carolJoins.
+func startWithPeople(t *testing.T, n int, carolJoins bool) (c *testCluster, alice, bob, carol testkit.User, room string) {
+	t.Helper()
+	c = startCluster(t, n, nil, func(a *testkit.Server) {
+		alice, bob, carol = a.CreateTenant(t, "acme", "alice"), a.Signup(t, "acme", "bob"), a.Signup(t, "acme", "carol")
+		room = createRoomOn(t, a, alice, "general")
+		members := []testkit.User{bob}
+		if carolJoins {
+			members = append(members, carol)
+		}
+		for _, u := range members {
+			a.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+room+"/join", u.Token, nil, nil)
+		}
+	})
+	return c, alice, bob, carol, room
+}
+
 func createRoomOn(t *testing.T, s *testkit.Server, u testkit.User, name string) string {
 	t.Helper()
 	var rm busRoom
@@ -107,15 +113,7 @@ func postOn(t *testing.T, s *testkit.Server, u testkit.User, roomID, body, clien
 }
 
 func TestClusterPostReachesEveryNodeInCommitOrder(t *testing.T) {
-	var alice, bob, carol testkit.User
-	var room string
-	c := startCluster(t, 3, nil, func(a *testkit.Server) {
-		alice, bob, carol = a.CreateTenant(t, "acme", "alice"), a.Signup(t, "acme", "bob"), a.Signup(t, "acme", "carol")
-		room = createRoomOn(t, a, alice, "general")
-		for _, u := range []testkit.User{bob, carol} {
-			a.Must(t, http.StatusOK, "POST", "/api/v1/rooms/"+room+"/join", u.Token, nil, nil)
-		}
-	})
+	c, alice, bob, carol, room := startWithPeople(t, 3, true)
 	a, b, cc := c.nodes[0], c.nodes[1], c.nodes[2]
 	streams := []*testkit.Stream{
 		a.Open(t, "/api/v1/events", alice.Token, ""),
@@ -277,16 +275,112 @@ func TestClusterBusDownAndBackLosesNothing(t *testing.T) {
 	for i := 10; i < 20; i++ { // committed while the bus is down
 		postOn(t, a, alice, room, fmt.Sprint(i), "")
 	}
+	readyz(t, b, http.StatusServiceUnavailable, "node B says it is ready while the bus is down")
+	expectMessages(t, st, 20) // read from the log by B's periodic check
 	c.nats.Start(t)
 	for i := 20; i < 30; i++ {
 		postOn(t, a, alice, room, fmt.Sprint(i), "")
 	}
-	expectMessages(t, st, 30)
+	expectSeqs(t, st, 21, 30)
+	readyz(t, b, http.StatusOK, "node B is not ready again after the bus came back")
+}
+
+// readyz waits until the node's /readyz answers want.
+func readyz(t *testing.T, s *testkit.Server, want int, never string) {
+	t.Helper()
 	deadline := time.Now().Add(busWait)
-	for b.Do(t, "GET", "/readyz", "", nil).Status != http.StatusOK {
+	for s.Do(t, "GET", "/readyz", "", nil).Status != want {
 		if time.Now().After(deadline) {
-			t.Fatal("node B is not ready again after the bus came back")
+			t.Fatal(never)
 		}
 		time.Sleep(20 * time.Millisecond) // polling a condition, not a timed assertion
+	}
+}
+
+func TestClusterTypingAndPresenceReachMembersOnOtherNodesOnly(t *testing.T) {
+	c, alice, bob, carol, room := startWithPeople(t, 2, false)
+	a, b := c.nodes[0], c.nodes[1]
+	aliceStream := a.Open(t, "/api/v1/events", alice.Token, "")
+	carolStream := a.Open(t, "/api/v1/events", carol.Token, "") // not in the room
+
+	// Bob comes online on B: alice, on A, hears it.
+	bobStream := b.Open(t, "/api/v1/events", bob.Token, "")
+	var p struct {
+		UserID string `json:"user_id"`
+		Online bool   `json:"online"`
+	}
+	aliceStream.NextNamed(t, "presence", busWait).Decode(t, &p)
+	if p.UserID != bob.ID || !p.Online {
+		t.Fatalf("presence %+v, want bob online", p)
+	}
+	// Bob types on B: alice hears it on A; then a message, which carol must not see either.
+	b.Must(t, http.StatusNoContent, "POST", "/api/v1/rooms/"+room+"/typing", bob.Token, nil, nil)
+	if ev := aliceStream.NextNamed(t, "typing", busWait); ev.ID != "" {
+		t.Fatalf("typing carries an id (%s): it must never be replayed", ev.ID)
+	}
+	postOn(t, b, bob, room, "hi", "")
+	cursor := aliceStream.NextNamed(t, "message.created", busWait).ID
+	bobStream.Close()
+
+	// Carol, not a member, got none of it: her next event is her own, later.
+	carolRoom := createRoomOn(t, a, carol, "carols")
+	if ev := carolStream.Next(t, busWait); ev.Name != "member.joined" || !strings.Contains(ev.Data, carolRoom) {
+		t.Fatalf("carol's stream got %s %s before her own room", ev.Name, ev.Data)
+	}
+	// Resuming never replays the typing or presence events.
+	resumed := b.Open(t, "/api/v1/events", alice.Token, "0")
+	for {
+		ev := resumed.Next(t, busWait)
+		if ev.Name == "typing" || ev.Name == "presence" {
+			t.Fatalf("replayed an ephemeral %s", ev.Name)
+		}
+		if ev.ID == cursor {
+			break
+		}
+	}
+}
+
+// Every node loses a quarter of its log messages while posts come through
+// all of them into two rooms: each node's stream still gets every message
+// once, ids rising, each room's seq without a gap.
+func TestClusterLossyEverywhereUnderConcurrentPosts(t *testing.T) {
+	var n atomic.Int64
+	var alice testkit.User
+	var rooms2 [2]string
+	c := startCluster(t, 3, func(_ int, b rooms.Bus) rooms.Bus {
+		return rooms.Lossy(b, func([]*rooms.Event) bool { return n.Add(1)%4 == 0 })
+	}, func(a *testkit.Server) {
+		alice = a.CreateTenant(t, "acme", "alice")
+		rooms2 = [2]string{createRoomOn(t, a, alice, "one"), createRoomOn(t, a, alice, "two")}
+	})
+	var streams []*testkit.Stream
+	for _, s := range c.nodes {
+		streams = append(streams, s.Open(t, "/api/v1/events", alice.Token, ""))
+	}
+	const posts, posters = 150, 6
+	var wg sync.WaitGroup
+	for w := range posters {
+		wg.Go(func() {
+			for i := w; i < posts; i += posters {
+				if status, _ := postOn(t, c.nodes[i%3], alice, rooms2[i%2], fmt.Sprint(i), ""); status != http.StatusCreated {
+					t.Errorf("post %d: status %d", i, status)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, st := range streams {
+		seq := map[string]int64{}
+		var lastID int64
+		for range posts {
+			ev := st.NextNamed(t, "message.created", busWait)
+			var m busMessage
+			ev.Decode(t, &m)
+			id, _ := strconv.ParseInt(ev.ID, 10, 64)
+			if id <= lastID || m.Message.Seq != seq[m.RoomID]+1 {
+				t.Fatalf("node %d: event %d (room seq %d) after event %d (room seq %d)", i, id, m.Message.Seq, lastID, seq[m.RoomID])
+			}
+			lastID, seq[m.RoomID] = id, m.Message.Seq
+		}
 	}
 }

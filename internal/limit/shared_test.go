@@ -42,6 +42,18 @@ func openSQLite(t *testing.T) *store.Store {
 	return st
 }
 
+// openPostgres opens a fresh PostgreSQL database (skipping the test when
+// there is none, unless PARLEY_REQUIRE_POSTGRES=1).
+func openPostgres(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), pgtest.Fresh(t), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
 // sharedOn is a node's shared Store on st, running until the test ends.
 func sharedOn(t *testing.T, st *store.Store, now func() time.Time) *limit.Shared {
 	t.Helper()
@@ -173,18 +185,6 @@ func TestSharedForgetsIdleKeys(t *testing.T) {
 func eachDatabase(t *testing.T, test func(t *testing.T, st *store.Store)) {
 	t.Run("sqlite", func(t *testing.T) { test(t, openSQLite(t)) })
 	t.Run("postgres", func(t *testing.T) { test(t, openPostgres(t)) })
-}
-
-// openPostgres is a fresh PostgreSQL database (skipped when there is none,
-// unless PARLEY_REQUIRE_POSTGRES=1).
-func openPostgres(t *testing.T) *store.Store {
-	t.Helper()
-	st, err := store.Open(context.Background(), pgtest.Fresh(t), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	return st
 }
 
 // waitFor polls cond until it holds, failing the test after a while.

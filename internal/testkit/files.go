@@ -6,6 +6,8 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
+	"image/color/palette"
+	"image/gif"
 	"image/jpeg"
 	"image/png"
 	"mime/multipart"
@@ -137,4 +139,37 @@ func PNGHeader(w, h uint32) []byte {
 	out = append(out, ihdr...)
 	out = be.AppendUint32(out, crc32.ChecksumIEEE(ihdr))
 	return append(out, 0, 0, 0, 16, 'I', 'D', 'A', 'T', 0x78, 0x9c)
+}
+
+// GIFComment is in the comment block of AnimatedGIF.
+const GIFComment = "made at 48.8584 N, 2.2945 E"
+
+// AnimatedGIF is a w×h GIF of frames frames, looping, with a comment block
+// holding GIFComment after its header (as some editors write them).
+func AnimatedGIF(t testing.TB, w, h, frames int) []byte {
+	t.Helper()
+	anim := &gif.GIF{LoopCount: 0}
+	for i := range frames {
+		img := image.NewPaletted(image.Rect(0, 0, w, h), palette.Plan9)
+		for y := range h {
+			for x := range w {
+				img.SetColorIndex(x, y, uint8((x+y+i*40)%256))
+			}
+		}
+		anim.Image = append(anim.Image, img)
+		anim.Delay = append(anim.Delay, 10)
+	}
+	var buf bytes.Buffer
+	if err := gif.EncodeAll(&buf, anim); err != nil {
+		t.Fatal(err)
+	}
+	raw := buf.Bytes()
+	// Header (6), logical screen (7), global colour table (3 × 2^(n+1)).
+	at := 13
+	if raw[10]&0x80 != 0 {
+		at += 3 << ((raw[10] & 7) + 1)
+	}
+	comment := append([]byte{0x21, 0xFE, byte(len(GIFComment))}, GIFComment...)
+	comment = append(comment, 0)
+	return append(append(append([]byte{}, raw[:at]...), comment...), raw[at:]...)
 }

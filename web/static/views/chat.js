@@ -151,6 +151,23 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     updateSuggestions();
   });
   input.addEventListener('blur', () => setTimeout(hideSuggestions, 150));
+  // A picture pasted into the text field, or files dropped on the chat, are
+  // attached as if picked (while the composer is there to send them).
+  input.addEventListener('paste', (event) => {
+    const files = [...(event.clipboardData?.files || [])];
+    if (!files.length) return;
+    event.preventDefault();
+    addFiles(files);
+  });
+  el.addEventListener('dragover', (event) => {
+    if (footer.contains(composer) && event.dataTransfer?.types?.includes('Files')) event.preventDefault();
+  });
+  el.addEventListener('drop', (event) => {
+    const files = [...(event.dataTransfer?.files || [])];
+    if (!files.length || !footer.contains(composer)) return;
+    event.preventDefault();
+    addFiles(files);
+  });
   log.addEventListener('scroll', () => {
     if (nearBottom()) {
       jump.hidden = true;
@@ -795,6 +812,10 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
       const f = { key: uid(), file, status: 'uploading', progress: 0, el: null };
       picked.push(f);
       startUpload(f);
+      previewOf(file).then((url) => {
+        f.preview = url;
+        if (url && f.el?.isConnected) drawChip(f);
+      });
     }
     drawTray();
   }
@@ -819,6 +840,22 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
     });
     f.promise.catch(() => {}); // a failure shows on its chip; sending tries it again
     drawChip(f);
+  }
+
+  // previewOf draws a small picture of an image file for its chip (a data:
+  // URL, as the page's CSP allows for images), or gives null.
+  async function previewOf(file) {
+    if (!file.type?.startsWith('image/') || typeof createImageBitmap !== 'function') return null;
+    try {
+      // Only the height is given: the width keeps the picture's proportions.
+      const bitmap = await createImageBitmap(file, { resizeHeight: 80, resizeQuality: 'medium' });
+      const canvas = h('canvas', { width: String(bitmap.width), height: String(bitmap.height) });
+      canvas.getContext('2d').drawImage(bitmap, 0, 0);
+      bitmap.close();
+      return canvas.toDataURL('image/jpeg', 0.7);
+    } catch {
+      return null; // not an image the browser can read: the icon stands for it
+    }
   }
 
   // uploaded waits for a message's files, uploading again any that failed,
@@ -853,10 +890,11 @@ export function chatView({ id }, query, { navigate, setTitle, signal }) {
       state = h('span', { class: 'sr-only' }, t('files.ready'));
     }
     const chip = h('li', { class: `file-chip ${f.status}`, testid: 'file-chip', 'data-status': f.status, 'data-name': name },
-      icon(f.file.type?.startsWith('image/') ? 'camera' : 'file'),
+      f.preview ? h('img', { class: 'chip-preview', src: f.preview, alt: '', width: '40', height: '40' })
+        : icon(f.file.type?.startsWith('image/') ? 'camera' : 'file'),
       h('span', { class: 'file-text' }, h('span', { class: 'file-name' }, name), h('span', { class: 'file-size' }, formatSize(f.file.size))),
       state,
-      f.status === 'failed' && h('button', { type: 'button', class: 'link', testid: 'file-retry', onclick: () => startUpload(f) }, t('chat.retry')),
+      f.status === 'failed' && f.error?.retryable && h('button', { type: 'button', class: 'link', testid: 'file-retry', onclick: () => startUpload(f) }, t('chat.retry')),
       h('button', { type: 'button', class: 'chip-remove', testid: 'file-remove', 'aria-label': t('files.remove', { name }),
         onclick: () => removeFile(f) }, '×'));
     if (f.el?.isConnected) f.el.replaceWith(chip);
