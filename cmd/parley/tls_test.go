@@ -3,19 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
+	"parley/internal/testkit"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -23,53 +16,12 @@ import (
 	"time"
 )
 
-// writeCert writes a self-signed certificate for 127.0.0.1 and its key as
-// PEM files into dir, and returns a pool that trusts it.
-func writeCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "parley test"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(cert)
-	return certFile, keyFile, pool
-}
-
 // With tls_cert and tls_key set, `parley serve` speaks HTTPS and HTTP/2 on
 // its real listener: requests and a live event stream share one HTTP/2
 // connection, and shutting down ends the stream and returns cleanly.
 func TestServeWithTLSSpeaksHTTP2(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile, pool := writeCert(t, dir)
+	certFile, keyFile, pool := testkit.SelfSigned(t)
 	addr := freeAddr(t)
 	env := map[string]string{"PARLEY_TLS_CERT": certFile, "PARLEY_TLS_KEY": keyFile, "PARLEY_BCRYPT_COST": "4"}
 	ctx, stop := context.WithCancel(context.Background())

@@ -89,7 +89,7 @@ func launch(t testing.TB, s *Server, opts []func(*config.Config)) *Server {
 	s.Client = http.DefaultClient
 	if s.http2 {
 		var roots *x509.CertPool
-		s.Cfg.TLSCert, s.Cfg.TLSKey, roots = selfSigned(t)
+		s.Cfg.TLSCert, s.Cfg.TLSKey, roots = SelfSigned(t)
 		s.Client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}}
 	}
 	for _, o := range opts {
@@ -142,9 +142,9 @@ func (s *Server) accepted() int64 {
 	return int64(n)
 }
 
-// selfSigned writes a certificate for 127.0.0.1 and its key to PEM files, and
+// SelfSigned writes a certificate for 127.0.0.1 and its key to PEM files, and
 // returns them with a pool that trusts the certificate.
-func selfSigned(t testing.TB) (certFile, keyFile string, roots *x509.CertPool) {
+func SelfSigned(t testing.TB) (certFile, keyFile string, roots *x509.CertPool) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
