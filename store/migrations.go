@@ -248,6 +248,7 @@ CREATE TABLE cache_nodes (
 	id TEXT PRIMARY KEY,
 	expires_at DATETIME NOT NULL
 );
+CREATE INDEX events_invalidated ON events(created_at) WHERE type = 'cache.invalidated';
 `,
 }
 

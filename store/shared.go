@@ -43,6 +43,11 @@ const DefaultCacheLease = 1500 * time.Millisecond
 const (
 	nodeTTL    = 10 * time.Second // a member's row lives this long after its last renewal
 	renewEvery = time.Second
+	// Invalidation events older than this are deleted (every pruneEvery
+	// renewals): a relay that far behind has long stopped trusting its
+	// cache, and forgets everything before it trusts it again.
+	keepInvalidations = time.Hour
+	pruneEvery        = 600
 )
 
 // CacheSharing lets a PostgreSQL store's cache serve (ShareCache).
@@ -121,7 +126,7 @@ func (s *Store) runSharing(sh *sharing) {
 	defer close(sh.done)
 	tick := time.NewTicker(renewEvery)
 	defer tick.Stop()
-	for {
+	for i := 1; ; i++ {
 		select {
 		case <-sh.stop:
 			return
@@ -130,6 +135,14 @@ func (s *Store) runSharing(sh *sharing) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := s.renew(ctx, sh); err != nil {
 			s.log.Warn("cache: renew this node's membership", "err", err)
+		}
+		if i%pruneEvery == 0 {
+			err := s.Write(ctx, func(tx *Tx) error {
+				return tx.Exec(`DELETE FROM events WHERE type = ? AND created_at < ?`, EventInvalidated, Now().Add(-keepInvalidations)).Error
+			})
+			if err != nil {
+				s.log.Warn("cache: delete old invalidation events", "err", err)
+			}
 		}
 		cancel()
 	}
