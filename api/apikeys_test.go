@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -80,65 +79,6 @@ func akListKeys(t *testing.T, s *testkit.Server, admin testkit.User) []akKey {
 	var keys []akKey
 	s.Must(t, http.StatusOK, "GET", "/api/v1/apikeys", admin.Token, nil, &keys)
 	return keys
-}
-
-// akSnapshot is every row of every table (except bookkeeping: the
-// api_keys.last_used_at times, and the rate limits' counts kept in the
-// database when it is shared), one sorted string per row, so a comparison shows whether a
-// request changed, added or removed any data.
-func akSnapshot(t *testing.T, s *testkit.Server) map[string][]string {
-	t.Helper()
-	db := s.App.Store.Read(context.Background())
-	var tables []string
-	// Not the search index: it is derived from the messages, and on SQLite
-	// it takes in earlier posts a moment after they commit, whatever the
-	// request being checked does (FTS4's tables do not scan into a map anyway).
-	list := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'search_%' ORDER BY name`
-	if s.App.Store.Postgres() {
-		list = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
-			AND table_name NOT LIKE 'search_%' ORDER BY table_name`
-	}
-	if err := db.Raw(list).Scan(&tables).Error; err != nil {
-		t.Fatal(err)
-	}
-	snap := make(map[string][]string, len(tables))
-	for _, table := range tables {
-		if strings.HasPrefix(table, "limit_") {
-			continue
-		}
-		var rows []map[string]any
-		if err := db.Table(table).Find(&rows).Error; err != nil {
-			t.Fatalf("read %s: %v", table, err)
-		}
-		lines := make([]string, 0, len(rows))
-		for _, r := range rows {
-			if table == "api_keys" {
-				delete(r, "last_used_at")
-			}
-			cols := make([]string, 0, len(r))
-			for c, v := range r {
-				cols = append(cols, fmt.Sprintf("%s=%v", c, v))
-			}
-			sort.Strings(cols)
-			lines = append(lines, strings.Join(cols, " "))
-		}
-		sort.Strings(lines)
-		snap[table] = lines
-	}
-	return snap
-}
-
-// akSameData fails unless two snapshots hold the same rows.
-func akSameData(t *testing.T, before, after map[string][]string) {
-	t.Helper()
-	for table, rows := range after {
-		if !slices.Equal(before[table], rows) {
-			t.Errorf("table %s changed: %d rows before, %d after\nbefore: %q\nafter:  %q", table, len(before[table]), len(rows), before[table], rows)
-		}
-	}
-	if len(before) != len(after) {
-		t.Errorf("tables changed: %d before, %d after", len(before), len(after))
-	}
 }
 
 func akStoredKey(t *testing.T, s *testkit.Server, id string) store.APIKey {
@@ -312,7 +252,7 @@ func TestAPIKeyShownOnceHashedAndLastUsedFlushed(t *testing.T) {
 	if "pk_"+stored.Prefix != key.Prefix {
 		t.Fatalf("stored prefix %q, shown %q", stored.Prefix, key.Prefix)
 	}
-	for table, rows := range akSnapshot(t, s) {
+	for table, rows := range snapshot(t, s) {
 		for _, row := range rows {
 			if strings.Contains(row, akSecretPart(key)) {
 				t.Fatalf("table %s holds the key: %s", table, row)
@@ -390,9 +330,9 @@ func akRunRefused(t *testing.T, s *testkit.Server, cases []akCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := akSnapshot(t, s)
+			before := snapshot(t, s)
 			r := s.Do(t, tc.method, tc.path, tc.token, tc.body)
-			after := akSnapshot(t, s)
+			after := snapshot(t, s)
 			if r.Status != tc.status {
 				t.Fatalf("%s %s: status %d, want %d: %s", tc.method, tc.path, r.Status, tc.status, r.Body)
 			}
@@ -402,7 +342,7 @@ func akRunRefused(t *testing.T, s *testkit.Server, cases []akCase) {
 			if tc.status == http.StatusUnauthorized && r.Header.Get("WWW-Authenticate") == "" {
 				t.Errorf("401 without WWW-Authenticate")
 			}
-			akSameData(t, before, after)
+			sameData(t, before, after)
 		})
 	}
 }

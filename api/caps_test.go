@@ -14,7 +14,7 @@ import (
 const refusedMetric = "parley_limit_refused_total"
 
 // expectQuota checks a 403 quota_exceeded answer and that nothing changed.
-func expectQuota(t *testing.T, s *testkit.Server, before map[string][]map[string]any, r testkit.Response) {
+func expectQuota(t *testing.T, s *testkit.Server, before map[string][]string, r testkit.Response) {
 	t.Helper()
 	expect(t, r, http.StatusForbidden, "quota_exceeded")
 	assertUnchanged(t, s, before)

@@ -23,8 +23,9 @@ var policyText string
 // tables (users.role, room_members.role, api_keys.scopes) and is read with
 // each request (the tenant role or scopes by authentication, the room role by
 // the room's access check; through store.Cache, which writes invalidate in
-// commit order, or from the database when the cache is off), so no node ever
-// decides from a copy of the roles that another node's write left stale.
+// commit order on every node before they return, and which reads through
+// when it cannot prove itself current), so no node ever decides from a copy
+// of the roles that another node's write left stale.
 //
 // policy.csv is fixed, so casbin is asked once, at start, about every role and
 // every action it names, and its answers are kept in a table: evaluating

@@ -21,6 +21,7 @@ const (
 	subjectLog      = "parley.log"
 	subjectLive     = "parley.live"
 	subjectPresence = "parley.presence"
+	subjectApplied  = "parley.applied"
 )
 
 // pendingLimit is how many messages (and bytes) a subscription may hold
@@ -109,12 +110,25 @@ func (b *Bus) Start(r rooms.Receiver) error {
 		_ = logSub.Unsubscribe()
 		return err
 	}
-	for _, s := range []*nats.Subscription{logSub, liveSub} {
+	appliedSub, err := b.nc.Subscribe(subjectApplied, func(m *nats.Msg) {
+		var a applied
+		if err := json.Unmarshal(m.Data, &a); err != nil {
+			b.opts.Log.Warn("bus: unreadable acknowledgement", "err", err)
+			return
+		}
+		r.Applied(a.Node, a.Applied)
+	})
+	if err != nil {
+		_ = logSub.Unsubscribe()
+		_ = liveSub.Unsubscribe()
+		return err
+	}
+	for _, s := range []*nats.Subscription{logSub, liveSub, appliedSub} {
 		if err := s.SetPendingLimits(pendingMsgs, pendingBytes); err != nil {
 			return err
 		}
 	}
-	b.subs = append(b.subs, logSub, liveSub)
+	b.subs = append(b.subs, logSub, liveSub, appliedSub)
 	return b.nc.Flush()
 }
 
@@ -135,6 +149,25 @@ func (b *Bus) PublishLog(evs []*rooms.Event) {
 	}
 	if err != nil {
 		b.opts.Log.Warn("bus: publish log events", "err", err, "first_id", evs[0].ID)
+	}
+}
+
+// applied is a node's acknowledgement: it has applied the log up to Applied.
+type applied struct {
+	Node    string `json:"n"`
+	Applied int64  `json:"a"`
+}
+
+// PublishApplied tells the other nodes how far this one has applied the
+// log; lost if the bus is down (a write waiting for it then waits out the
+// cache's lease).
+func (b *Bus) PublishApplied(node string, upTo int64) {
+	data, err := json.Marshal(applied{Node: node, Applied: upTo})
+	if err == nil {
+		err = b.nc.Publish(subjectApplied, data)
+	}
+	if err != nil {
+		b.opts.Log.Debug("bus: publish acknowledgement", "err", err)
 	}
 }
 

@@ -17,6 +17,10 @@ type Bus interface {
 	// PublishLive sends an ephemeral event (typing, presence, read, an
 	// account change): never stored, never replayed, lost if the bus is down.
 	PublishLive(ev *Event)
+	// PublishApplied tells every node that node has applied the log up to
+	// applied (PostgreSQL: a write waits for this from every node whose
+	// cache may hold what it changed). Lost if the bus is down.
+	PublishApplied(node string, applied int64)
 	// Ready reports whether the bus carries events now.
 	Ready() error
 	// Close stops delivering and publishing.
@@ -27,6 +31,7 @@ type Bus interface {
 type Receiver interface {
 	Log(evs []*Event)
 	Live(ev *Event)
+	Applied(node string, applied int64)
 }
 
 // LocalBus is the bus of a single node: publishing is delivering, at once,
@@ -40,7 +45,9 @@ func (b *LocalBus) Start(r Receiver) error  { b.r = r; return nil }
 func (b *LocalBus) PublishLog(evs []*Event) { b.r.Log(evs) }
 func (b *LocalBus) PublishLive(ev *Event)   { b.r.Live(ev) }
 func (b *LocalBus) Ready() error            { return nil }
-func (b *LocalBus) Close() error            { return nil }
+
+func (b *LocalBus) PublishApplied(node string, applied int64) { b.r.Applied(node, applied) }
+func (b *LocalBus) Close() error                              { return nil }
 
 // Lossy wraps a bus so that the log deliveries to this node for which drop
 // returns true are lost, as a NATS message may be: the test hook for gap

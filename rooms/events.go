@@ -38,6 +38,10 @@ const (
 	// room and no target user, so no replay selects them).
 	EvSessionRevoked = "session.revoked" // the login's streams end
 	EvUserDisabled   = "user.disabled"   // the user's streams end
+
+	// The cache keys a commit changed (PostgreSQL): logged so that every
+	// node forgets them in commit order; never sent to a client.
+	EvInvalidated = store.EventInvalidated
 )
 
 // Event is one committed event, ready to send: its SSE frame is encoded once
@@ -52,9 +56,10 @@ type Event struct {
 	// RoomIDs sends an ephemeral event once to every stream following any of
 	// these rooms (presence: everyone who shares a room with the user).
 	RoomIDs    []string
-	SkipUserID string // not to this user's streams (typing: not back to the typist)
-	SessionID  string // session.revoked: the login whose streams end
-	UserID     string // user.disabled: the user whose streams end
+	SkipUserID string   // not to this user's streams (typing: not back to the typist)
+	SessionID  string   // session.revoked: the login whose streams end
+	UserID     string   // user.disabled: the user whose streams end
+	Keys       []string `json:",omitempty"` // cache.invalidated: the cache keys to forget
 	Frame      []byte
 }
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -68,12 +69,43 @@ type relay struct {
 	pending  []*Event // received ahead of a gap, in id order
 	gapSince time.Time
 	seen     int64 // the newest id committed at the last check
+	// The store's cache (PostgreSQL): the relay applies other nodes'
+	// invalidations, acknowledges them, and proves the cache current.
+	coh    coherence
+	ackDue bool  // an invalidation was applied and not yet acknowledged
+	proof  proof // the last newest-id read not yet reached
 
 	kick chan struct{}
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
 }
+
+// proof is a read of the newest committed id: once the relay has applied
+// the log up to newest, every commit before at is applied here.
+type proof struct {
+	at     time.Time
+	newest int64
+	set    bool
+}
+
+// coherence is what the relay does for the store's cache; noCoherence in
+// tests of the relay alone.
+type coherence interface {
+	Invalidate(keys []string)               // a commit changed these rows
+	Applied(applied int64)                  // every event up to applied is applied here: tell the other nodes
+	PeerApplied(node string, applied int64) // another node said so
+	Proven(at time.Time)                    // every commit before at is applied here
+	Lost()                                  // this node may have missed an invalidation
+}
+
+type noCoherence struct{}
+
+func (noCoherence) Invalidate([]string)       {}
+func (noCoherence) Applied(int64)             {}
+func (noCoherence) PeerApplied(string, int64) {}
+func (noCoherence) Proven(time.Time)          {}
+func (noCoherence) Lost()                     {}
 
 // eventLog is where the relay reads what the bus did not bring: the
 // database (Service), or a fake in tests.
@@ -95,18 +127,21 @@ func newRelay(hub *Hub, log eventLog, opts RelayOptions) *relay {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	return &relay{hub: hub, log: log, opts: opts, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	return &relay{hub: hub, log: log, opts: opts, coh: noCoherence{},
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // start begins at the newest committed event. The bus is already delivering:
 // what came before is held, and what this read covers is dropped.
 func (r *relay) start(ctx context.Context) error {
+	at := time.Now()
 	newest, err := r.log.newestEvent(ctx)
 	if err != nil {
 		return err
 	}
 	r.mu.Lock()
 	r.started, r.applied, r.seen = true, newest, newest
+	r.proof = proof{at: at, newest: newest, set: true}
 	r.settleLocked()
 	r.mu.Unlock()
 	go r.run()
@@ -134,10 +169,11 @@ func (r *relay) Log(evs []*Event) {
 		for ; i < len(evs) && evs[i].ID <= r.applied+1; i++ {
 			if evs[i].ID == r.applied+1 {
 				r.applied = evs[i].ID
-				r.hub.Publish(evs[i])
+				r.deliverLocked(evs[i])
 			}
 		}
 		if evs = evs[i:]; len(evs) == 0 {
+			r.appliedLocked()
 			return
 		}
 	}
@@ -150,6 +186,34 @@ func (r *relay) Log(evs []*Event) {
 // Live takes an ephemeral event from the bus.
 func (r *relay) Live(ev *Event) { r.hub.Publish(ev) }
 
+// Applied takes another node's acknowledgement from the bus.
+func (r *relay) Applied(node string, applied int64) { r.coh.PeerApplied(node, applied) }
+
+// deliverLocked applies the next event of the log: to the cache, or to the
+// hub's streams.
+func (r *relay) deliverLocked(ev *Event) {
+	if ev.Type == EvInvalidated {
+		r.coh.Invalidate(ev.Keys)
+		r.ackDue = true
+		return
+	}
+	r.hub.Publish(ev)
+}
+
+// appliedLocked runs once the relay has applied the log further: it
+// acknowledges the invalidations applied, and proves the cache current once
+// the last newest id read is reached.
+func (r *relay) appliedLocked() {
+	if r.ackDue {
+		r.ackDue = false
+		r.coh.Applied(r.applied)
+	}
+	if r.proof.set && r.applied >= r.proof.newest {
+		r.proof.set = false
+		r.coh.Proven(r.proof.at)
+	}
+}
+
 // settleLocked delivers what pending holds in order up to the first gap, and
 // wakes the recovery when a gap remains.
 func (r *relay) settleLocked() {
@@ -160,10 +224,11 @@ func (r *relay) settleLocked() {
 	for ; i < len(r.pending) && r.pending[i].ID <= r.applied+1; i++ {
 		if ev := r.pending[i]; ev.ID == r.applied+1 {
 			r.applied = ev.ID
-			r.hub.Publish(ev)
+			r.deliverLocked(ev)
 		}
 	}
 	r.pending = slices.Delete(r.pending, 0, i)
+	r.appliedLocked()
 	if len(r.pending) == 0 {
 		r.gapSince = time.Time{}
 		return
@@ -230,6 +295,7 @@ func (r *relay) fillGaps() {
 func (r *relay) catchUp() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	at := time.Now()
 	newest, err := r.log.newestEvent(ctx)
 	if err != nil {
 		r.opts.Log.Warn("relay: read the newest event", "err", err)
@@ -238,6 +304,8 @@ func (r *relay) catchUp() {
 	r.mu.Lock()
 	seen, from := r.seen, r.applied
 	r.seen = newest
+	r.proof = proof{at: at, newest: newest, set: true}
+	r.appliedLocked()
 	r.mu.Unlock()
 	r.opts.Metrics.Behind(max(newest-from, 0))
 	if seen > from {
@@ -263,7 +331,7 @@ func (r *relay) recover(from, to int64) bool {
 		for _, ev := range evs {
 			if ev.ID > r.applied {
 				r.applied = ev.ID
-				r.hub.Publish(ev)
+				r.deliverLocked(ev)
 				n++
 			}
 		}
@@ -281,6 +349,7 @@ func (r *relay) recover(from, to int64) bool {
 // cut ends every stream: this node cannot tell them what they missed.
 func (r *relay) cut(to int64, err error) {
 	r.mu.Lock()
+	r.coh.Lost() // the gap may hold invalidations
 	streams := r.hub.cutAll(EndLagging)
 	r.applied = max(r.applied, to)
 	r.settleLocked()
@@ -329,6 +398,12 @@ func (s *Service) loggedEvents(ctx context.Context, from, to int64, limit int) (
 			if json.Unmarshal([]byte(row.Payload), &p) == nil {
 				ev.SessionID, ev.UserID = p.SessionID, p.UserID
 			}
+		case EvInvalidated:
+			var p store.InvalidationPayload
+			if err := json.Unmarshal([]byte(row.Payload), &p); err != nil {
+				return nil, from, fmt.Errorf("read the cache keys of event %d: %w", row.ID, err)
+			}
+			ev.Keys, ev.Frame = p.Keys, nil
 		}
 		out = append(out, ev)
 	}

@@ -92,6 +92,7 @@ func NewService(st *store.Store, authSvc *auth.Service, hub *Hub, caps Caps, aud
 		o(s)
 	}
 	s.relay = newRelay(hub, s, s.relayOpts)
+	s.relay.coh = storeCoherence{st: st, bus: s.bus}
 	return s
 }
 
@@ -102,8 +103,32 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.bus.Start(s.relay); err != nil {
 		return fmt.Errorf("start the bus: %w", err)
 	}
+	// On PostgreSQL this node joins the nodes whose caches writes wait for
+	// before its relay's first read of the newest id, which proves the cache
+	// current.
+	err := s.st.ShareCache(ctx, store.CacheSharing{Ready: s.bus.Ready, Publish: func(id int64, keys []string) {
+		s.bus.PublishLog([]*Event{{ID: id, Type: EvInvalidated, Keys: keys}})
+	}})
+	if err != nil {
+		return err
+	}
 	return s.relay.start(ctx)
 }
+
+// storeCoherence keeps the store's cache coherent with the other nodes'
+// writes (PostgreSQL; store/shared.go).
+type storeCoherence struct {
+	st  *store.Store
+	bus Bus
+}
+
+func (c storeCoherence) Invalidate(keys []string) { c.st.Cache().Invalidate(keys...) }
+func (c storeCoherence) Applied(applied int64)    { c.bus.PublishApplied(c.st.Node(), applied) }
+func (c storeCoherence) PeerApplied(node string, applied int64) {
+	c.st.PeerApplied(node, applied)
+}
+func (c storeCoherence) Proven(at time.Time) { c.st.CacheProven(at) }
+func (c storeCoherence) Lost()               { c.st.Cache().Distrust() }
 
 // Option adds an optional part to the service.
 type Option func(*Service)

@@ -3,6 +3,8 @@ package store
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Cache keeps rows read outside the writer (sessions, users, keys, rooms,
@@ -16,15 +18,22 @@ import (
 // each shard counts its invalidations, a read notes the count before it goes
 // to the database, and its result is kept only if the count has not moved.
 //
-// With several nodes, a node must also forget rows that other nodes changed:
-// the bus calls Invalidate with the keys each commit named. Until it does, a
-// node that shares its database with others runs with a disabled cache
-// (NewCache(false)), which reads through every time.
+// With several nodes on PostgreSQL, a node must also forget rows that other
+// nodes changed, and it cannot know by itself that it has heard of every such
+// change: its cache is shared (newSharedCache) and serves only while it is
+// trusted, up to a time its relay proves (Trust; see Store.CacheProven and
+// docs/CLUSTER.md, "The cache on PostgreSQL"). Untrusted, it reads through.
 type Cache struct {
 	enabled  bool
-	perShard int // entries a shard holds before it starts over
+	shared   bool // serves only while trusted
+	perShard int  // entries a shard holds before it starts over
 	seed     maphash.Seed
 	shards   [cacheShards]cacheShard
+
+	base       time.Time     // trustUntil counts from here, on the monotonic clock
+	trustUntil atomic.Int64  // nanoseconds after base; 0: not trusted
+	trustMu    sync.Mutex    // orders Trust and Distrust
+	reads      atomic.Uint64 // loads from the database (misses and reads through)
 }
 
 const (
@@ -49,8 +58,59 @@ func NewCache(enabled bool) *Cache {
 	return c
 }
 
+// newSharedCache returns a cache for a database other nodes write too: it
+// serves nothing until Trust.
+func newSharedCache() *Cache {
+	c := NewCache(true)
+	c.shared, c.base = true, time.Now()
+	return c
+}
+
 // Enabled reports whether the cache keeps anything.
 func (c *Cache) Enabled() bool { return c.enabled }
+
+// Reads counts the rows read from the database through the cache: what it
+// could not serve.
+func (c *Cache) Reads() uint64 { return c.reads.Load() }
+
+// Trusted reports whether the cache serves what it keeps now.
+func (c *Cache) Trusted() bool {
+	return c.enabled && (!c.shared || int64(time.Since(c.base)) < c.trustUntil.Load())
+}
+
+// Trust lets a shared cache serve until the time given. If its trust had
+// lapsed meanwhile it may have missed invalidations: it forgets everything
+// first.
+func (c *Cache) Trust(until time.Time) {
+	c.trustMu.Lock()
+	defer c.trustMu.Unlock()
+	if !c.Trusted() {
+		c.flush()
+	}
+	if t := int64(until.Sub(c.base)); t > c.trustUntil.Load() {
+		c.trustUntil.Store(t)
+	}
+}
+
+// Distrust stops a shared cache serving, at once, and forgets everything it
+// holds (it may have missed an invalidation).
+func (c *Cache) Distrust() {
+	c.trustMu.Lock()
+	defer c.trustMu.Unlock()
+	c.trustUntil.Store(0)
+	c.flush()
+}
+
+// flush forgets every entry; reads in flight do not put theirs back.
+func (c *Cache) flush() {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		sh.gen++
+		clear(sh.entries)
+		sh.mu.Unlock()
+	}
+}
 
 func (c *Cache) shard(key string) *cacheShard {
 	return &c.shards[maphash.String(c.seed, key)%cacheShards]
@@ -73,7 +133,8 @@ func (c *Cache) Invalidate(keys ...string) {
 // reports with keep=false a value that must not be kept (a row that does not
 // exist, for example). Values are shared between callers: never modify one.
 func Cached[V any](c *Cache, key string, load func() (v V, keep bool, err error)) (V, error) {
-	if !c.enabled {
+	if !c.Trusted() {
+		c.reads.Add(1)
 		v, _, err := load()
 		return v, err
 	}
@@ -85,12 +146,15 @@ func Cached[V any](c *Cache, key string, load func() (v V, keep bool, err error)
 	if ok {
 		return hit.(V), nil
 	}
+	c.reads.Add(1)
 	v, keep, err := load()
 	if err != nil || !keep {
 		return v, err
 	}
 	sh.mu.Lock()
-	if sh.gen == gen {
+	// Trust may have lapsed during the read: then keep nothing (a flush when
+	// it comes back changes gen).
+	if sh.gen == gen && c.Trusted() {
 		if len(sh.entries) >= c.perShard {
 			clear(sh.entries)
 		}

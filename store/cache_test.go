@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 )
 
 // loader counts loads and returns the value it is set to.
@@ -100,6 +101,40 @@ func TestCache(t *testing.T) {
 			tc.run(t, NewCache(true), &loader{value: "v1", keep: true})
 		})
 	}
+	// A shared cache (PostgreSQL) serves only while trusted.
+	trusting := []struct {
+		name      string
+		trust     func(c *Cache) // after a first read of "k" as v1, with the database at v2 since
+		want      string         // what the next read returns
+		wantLoads int            // loads of both reads
+	}{
+		{"untrusted reads through", func(*Cache) {}, "v2", 2},
+		{"trusted serves", func(c *Cache) { c.Trust(time.Now().Add(time.Hour)) }, "v1", 1},
+		{"lapsed trust reads through", func(c *Cache) { c.trustUntil.Store(1) }, "v2", 2},
+		{"distrust forgets", func(c *Cache) {
+			c.Distrust()
+			c.Trust(time.Now().Add(time.Hour))
+		}, "v2", 2},
+		{"trust that lapsed forgets when it comes back", func(c *Cache) {
+			c.trustUntil.Store(1) // lapsed long ago
+			c.Trust(time.Now().Add(time.Hour))
+		}, "v2", 2},
+	}
+	for _, tc := range trusting {
+		t.Run(tc.name, func(t *testing.T) {
+			c, l := newSharedCache(), &loader{value: "v1", keep: true}
+			if tc.name != "untrusted reads through" {
+				c.Trust(time.Now().Add(time.Hour))
+			}
+			mustCached(t, c, "k", l, "v1")
+			l.set("v2")
+			tc.trust(c)
+			mustCached(t, c, "k", l, tc.want)
+			if l.loads != tc.wantLoads {
+				t.Errorf("%d loads, want %d", l.loads, tc.wantLoads)
+			}
+		})
+	}
 	t.Run("disabled reads through", func(t *testing.T) {
 		c, l := NewCache(false), &loader{value: "v1", keep: true}
 		mustCached(t, c, "k", l, "v1")
@@ -122,13 +157,19 @@ func mustCached(t *testing.T, c *Cache, key string, l *loader, want string) {
 // and not at all when the write rolls back.
 func TestTxInvalidate(t *testing.T) {
 	s, _ := openTemp(t)
-	if s.Postgres() {
-		if s.Cache().Enabled() {
-			t.Fatal("the cache is on on PostgreSQL, which other nodes change too")
-		}
-		t.Skip("no cache on PostgreSQL")
-	}
 	l := &loader{value: "v1", keep: true}
+	if s.Postgres() {
+		// Other nodes may change the database: the cache serves only once
+		// this node has joined them and its relay proved it current.
+		mustCached(t, s.Cache(), "k", l, "v1")
+		l.set("v1'")
+		mustCached(t, s.Cache(), "k", l, "v1'")
+		if err := s.ShareCache(context.Background(), CacheSharing{}); err != nil {
+			t.Fatal(err)
+		}
+		s.CacheProven(time.Now())
+		l.set("v1")
+	}
 	mustCached(t, s.Cache(), "k", l, "v1")
 	l.set("v2")
 	boom := errors.New("boom")

@@ -241,6 +241,15 @@ CREATE TABLE blob_trash (
 );
 CREATE INDEX blob_trash_due ON blob_trash(not_before);
 `,
+	// 9: the nodes whose caches a write on PostgreSQL waits for (shared.go).
+	// Unused on SQLite.
+	`
+CREATE TABLE cache_nodes (
+	id TEXT PRIMARY KEY,
+	expires_at DATETIME NOT NULL
+);
+CREATE INDEX events_invalidated ON events(created_at) WHERE type = 'cache.invalidated';
+`,
 }
 
 // migrate brings the schema up to date; it is safe to run on every start,

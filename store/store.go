@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/driver/postgres"
@@ -40,6 +41,12 @@ type Store struct {
 	log   *slog.Logger
 	cache *Cache
 	pg    bool // PostgreSQL, else SQLite
+	// On PostgreSQL (shared.go): this node among those sharing the
+	// database, its membership once it shares its cache, and how far the
+	// other members have applied the log.
+	node  string
+	share atomic.Pointer[sharing]
+	acks  acks
 }
 
 // Tx is a write in progress. AfterCommit hooks run, in commit order, once the
@@ -49,6 +56,7 @@ type Tx struct {
 	sqlTx *sql.Tx
 	store *Store
 	after []func()
+	keys  []string // invalidated
 }
 
 // AfterCommit schedules f to run after the write is durably committed.
@@ -57,8 +65,12 @@ func (t *Tx) AfterCommit(f func()) { t.after = append(t.after, f) }
 // Invalidate makes the cache forget the rows with these keys once this write
 // has committed, in commit order and before Write returns. Every write of a
 // row that is read through the cache must name its key here.
+// On PostgreSQL the keys are also logged for the other nodes, and the write
+// returns once every node that may serve them from its cache has forgotten
+// them (shared.go).
 func (t *Tx) Invalidate(keys ...string) {
 	cache := t.store.cache
+	t.keys = append(t.keys, keys...)
 	t.AfterCommit(func() { cache.Invalidate(keys...) })
 }
 
@@ -125,6 +137,7 @@ type job struct {
 	ctx   context.Context
 	fn    func(*Tx) error
 	after []func()
+	inv   *invalidation // the cache keys it logged (PostgreSQL)
 	err   error
 	done  chan struct{}
 }
@@ -232,10 +245,15 @@ func openPostgres(ctx context.Context, url string, log *slog.Logger) (*Store, er
 func newStore(write *gorm.DB, wdb *sql.DB, log *slog.Logger, pg bool) *Store {
 	// One node owns a SQLite file: every change passes its writer, so a cache
 	// invalidated by the writer is never stale. PostgreSQL may be shared by
-	// several nodes: no cache there.
-	return &Store{write: write, wsql: wdb, stmts: map[string]*sql.Stmt{}, pg: pg,
+	// several nodes: there the cache serves only while it is proven current
+	// (shared.go).
+	s := &Store{write: write, wsql: wdb, stmts: map[string]*sql.Stmt{}, pg: pg,
 		jobs: make(chan *job, maxBatch), quit: make(chan struct{}), done: make(chan struct{}), log: log,
-		cache: NewCache(!pg)}
+		cache: NewCache(true), acks: acks{applied: map[string]int64{}, changed: make(chan struct{})}}
+	if pg {
+		s.cache, s.node = newSharedCache(), newNodeID()
+	}
+	return s
 }
 
 // Postgres reports whether the store runs on PostgreSQL (else SQLite).
@@ -270,6 +288,9 @@ func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
 	}
 	select {
 	case <-j.done:
+		if j.err == nil && j.inv != nil {
+			s.awaitPeers(j.inv)
+		}
 		return j.err
 	case <-s.done:
 		// The writer has stopped; it finishes every job it took before that.
@@ -284,7 +305,10 @@ func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
 
 // Close finishes queued writes and closes the database.
 func (s *Store) Close() error {
-	s.once.Do(func() { close(s.quit) })
+	s.once.Do(func() {
+		s.stopSharing()
+		close(s.quit)
+	})
 	<-s.done
 	var errs []error
 	for _, st := range s.stmts {
@@ -377,7 +401,12 @@ func (s *Store) commit(batch []*job) {
 			j.err = fmt.Errorf("savepoint: %w", err)
 			continue
 		}
-		if err := runJob(j.fn, t); err != nil {
+		err := runJob(j.fn, t)
+		if err == nil && s.pg && len(t.keys) > 0 {
+			j.inv, err = s.logInvalidation(t)
+		}
+		if err != nil {
+			j.inv = nil
 			if _, rbErr := t.ExecPrepared("ROLLBACK TO SAVEPOINT " + sp); rbErr != nil {
 				err = errors.Join(err, rbErr)
 			}
@@ -408,6 +437,9 @@ func (s *Store) commit(batch []*job) {
 		if j.err == nil {
 			for _, f := range j.after {
 				f()
+			}
+			if j.inv != nil {
+				s.published(j.inv)
 			}
 		}
 	}

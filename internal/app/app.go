@@ -143,7 +143,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "parley_streams_open", Help: "Open event streams.",
-	}, func() float64 { return float64(hub.Subscribers()) }))
+	}, func() float64 { return float64(hub.Subscribers()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "parley_cache_reads_total", Help: "Rows (sessions, users, keys, rooms, memberships) read from the database because the cache could not serve them.",
+		}, func() float64 { return float64(st.Cache().Reads()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "parley_cache_trusted", Help: "1 while the cache serves (on PostgreSQL: proven current, see docs/CLUSTER.md), else 0.",
+		}, func() float64 {
+			if st.Cache().Trusted() {
+				return 1
+			}
+			return 0
+		}))
 
 	limits := limit.New(counts, limit.Rates{
 		LoginAccount: cfg.LoginLimitAccount, LoginIP: cfg.LoginLimitIP, SignupIP: cfg.SignupLimitIP, TenantIP: cfg.TenantLimitIP,

@@ -73,7 +73,7 @@ export async function notifyMessage(room, message, activeRoomId) {
     icon: '/icons/icon-192.png', badge: '/icons/icon-maskable-192.png', data: { room_id: room.id },
   };
   try {
-    const registration = await navigator.serviceWorker?.getRegistration();
+    const registration = await activeRegistration();
     if (registration) {
       await registration.showNotification(title, options);
       return;
@@ -81,12 +81,23 @@ export async function notifyMessage(room, message, activeRoomId) {
   } catch {
     // fall back to a page notification
   }
+  // Only where there is no service worker: phones' browsers refuse this one.
   const shown = new Notification(title, options);
   shown.onclick = () => {
     window.focus();
     location.hash = `#/rooms/${encodeURIComponent(room.id)}`;
     shown.close();
   };
+}
+
+// activeRegistration is the service worker once it is active (phones show
+// notifications only through it), waiting for it a few seconds if it is
+// still installing, as it may be just after the app first opened; null where
+// there is none.
+function activeRegistration() {
+  if (!navigator.serviceWorker) return Promise.resolve(null);
+  const gaveUp = new Promise((resolve) => { setTimeout(() => resolve(null), 5000); });
+  return Promise.race([navigator.serviceWorker.ready, gaveUp]);
 }
 
 // ---- Web Push ----
