@@ -287,7 +287,9 @@ func TestRelayCutsStreamsWhenAGapCannotBeRead(t *testing.T) {
 	}
 }
 
-func invalidation(id int64, keys ...string) *Event { return &Event{ID: id, Type: EvInvalidated, Keys: keys} }
+func invalidation(id int64, keys ...string) *Event {
+	return &Event{ID: id, Type: EvInvalidated, Keys: keys}
+}
 
 // Invalidations are log events like any other: applied to the cache in id
 // order (read from the log when the bus lost them), acknowledged, and never
