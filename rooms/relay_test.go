@@ -68,17 +68,71 @@ type relayFixture struct {
 	r   *relay
 	log *fakeLog
 	m   *relayCounts
+	coh *fakeCoherence
 	sub *Subscriber
 	h   *Hub
+}
+
+// fakeCoherence records what the relay does for the store's cache.
+type fakeCoherence struct {
+	mu          sync.Mutex
+	invalidated []string
+	applied     int64 // the last acknowledgement
+	proven      int
+	lost        int
+}
+
+func (c *fakeCoherence) Invalidate(keys []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.invalidated = append(c.invalidated, keys...)
+}
+
+func (c *fakeCoherence) Applied(applied int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.applied = applied
+}
+
+func (c *fakeCoherence) PeerApplied(string, int64) {}
+
+func (c *fakeCoherence) Proven(time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.proven++
+}
+
+func (c *fakeCoherence) Lost() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lost++
+}
+
+// waitFor polls the fake until ok holds.
+func (c *fakeCoherence) waitFor(t *testing.T, what string, ok func(c *fakeCoherence) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(hubWait); ; {
+		c.mu.Lock()
+		done := ok(c)
+		c.mu.Unlock()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(what)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not a timed assertion
+	}
 }
 
 func newRelayFixture(t *testing.T, opts RelayOptions, committed ...*Event) *relayFixture {
 	t.Helper()
 	h, _ := newTestHub(t, 64)
-	f := &relayFixture{log: &fakeLog{}, m: &relayCounts{}, h: h}
+	f := &relayFixture{log: &fakeLog{}, m: &relayCounts{}, coh: &fakeCoherence{}, h: h}
 	f.log.commit(committed...)
 	opts.Metrics = f.m
 	f.r = newRelay(h, f.log, opts)
+	f.r.coh = f.coh
 	f.sub = h.subscribe("u1", "", "")
 	h.attach(f.sub, "r1")
 	if err := f.r.start(context.Background()); err != nil {
@@ -231,4 +285,46 @@ func TestRelayCutsStreamsWhenAGapCannotBeRead(t *testing.T) {
 			t.Fatal("event 4 never came")
 		}
 	}
+}
+
+func invalidation(id int64, keys ...string) *Event {
+	return &Event{ID: id, Type: EvInvalidated, Keys: keys}
+}
+
+// Invalidations are log events like any other: applied to the cache in id
+// order (read from the log when the bus lost them), acknowledged, and never
+// sent to a stream.
+func TestRelayAppliesInvalidationsInOrder(t *testing.T) {
+	tests := []struct {
+		name    string
+		gapWait time.Duration
+		log     []*Event // committed
+		bus     []*Event // what the bus brings
+	}{
+		{"from the bus", never, nil, []*Event{msgEv(1, "r1"), invalidation(2, "user:u2"), msgEv(3, "r1")}},
+		{"lost on the bus", time.Millisecond, []*Event{msgEv(1, "r1"), invalidation(2, "user:u2"), msgEv(3, "r1")},
+			[]*Event{msgEv(1, "r1"), msgEv(3, "r1")}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newRelayFixture(t, RelayOptions{GapWait: tc.gapWait, CatchUpPeriod: never})
+			f.coh.waitFor(t, "starting did not prove the cache current", func(c *fakeCoherence) bool { return c.proven == 1 })
+			f.log.commit(tc.log...)
+			f.r.Log(tc.bus)
+			f.expect(t, 1, 3)
+			f.coh.waitFor(t, "the invalidation was not applied and acknowledged", func(c *fakeCoherence) bool {
+				return len(c.invalidated) == 1 && c.invalidated[0] == "user:u2" && c.applied >= 2
+			})
+		})
+	}
+}
+
+// A gap that cannot be read may hold invalidations: the cache forgets all.
+func TestRelayLosingAGapMakesTheCacheForget(t *testing.T) {
+	f := newRelayFixture(t, RelayOptions{GapWait: time.Millisecond, CatchUpPeriod: never})
+	f.log.mu.Lock()
+	f.log.fail = true
+	f.log.mu.Unlock()
+	f.r.Log(msgs(2)) // 1 lost, and the log cannot be read
+	f.coh.waitFor(t, "the cache was not told it may have missed an invalidation", func(c *fakeCoherence) bool { return c.lost == 1 })
 }

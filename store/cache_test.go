@@ -145,7 +145,7 @@ func TestCache(t *testing.T) {
 	})
 }
 
-func mustCached(t *testing.T, c *Cache, key string, l *loader, want string) {
+func mustCached(t testing.TB, c *Cache, key string, l *loader, want string) {
 	t.Helper()
 	got, err := Cached(c, key, l.load)
 	if err != nil || got != want {
@@ -192,4 +192,29 @@ func TestTxInvalidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCached(t, s.Cache(), "k", l, "v2")
+}
+
+// BenchmarkCachedHit is the hot path of every authenticated request: a hit,
+// on one node's cache and on a shared one (PostgreSQL), which also checks
+// that it is trusted.
+func BenchmarkCachedHit(b *testing.B) {
+	shared := newSharedCache()
+	shared.Trust(time.Now().Add(time.Hour))
+	for _, bc := range []struct {
+		name string
+		c    *Cache
+	}{{"one node", NewCache(true)}, {"shared", shared}} {
+		b.Run(bc.name, func(b *testing.B) {
+			l := &loader{value: "v1", keep: true}
+			mustCached(b, bc.c, "k", l, "v1")
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := Cached(bc.c, "k", l.load); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
 }
