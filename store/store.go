@@ -169,16 +169,14 @@ func openSQLite(ctx context.Context, path string, log *slog.Logger) (*Store, err
 	gcfg := &gorm.Config{SkipDefaultTransaction: true, Logger: logger.Discard, PrepareStmt: true}
 	// The writer does not use GORM's statement cache: inside a transaction it
 	// prepares every statement anew. Hot statements use ExecPrepared instead.
-	write, err := gorm.Open(sqlite.Open("file:"+path+params+"&_txlock=immediate"),
+	wdb := sql.OpenDB(writerConnector("file:" + path + params + "&_txlock=immediate"))
+	wdb.SetMaxOpenConns(1)
+	write, err := gorm.Open(sqlite.New(sqlite.Config{Conn: wdb}),
 		&gorm.Config{SkipDefaultTransaction: true, Logger: logger.Discard})
 	if err != nil {
+		_ = wdb.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	wdb, err := write.DB()
-	if err != nil {
-		return nil, err
-	}
-	wdb.SetMaxOpenConns(1)
 	s := newStore(write, wdb, log, false)
 	if err := s.migrate(ctx, wdb); err != nil {
 		_ = wdb.Close()

@@ -742,3 +742,30 @@ func TestInvitesMigrationKeepsOlderInvites(t *testing.T) {
 		}
 	}
 }
+
+// The SQLite writer's connection keeps every commit durable (WAL,
+// synchronous=FULL, foreign keys on) and its statement journals in memory.
+func TestWriterPragmas(t *testing.T) {
+	s, _ := openTemp(t)
+	if s.Postgres() {
+		t.Skip("SQLite's settings")
+	}
+	for _, tc := range []struct {
+		pragma, want string
+	}{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"}, // FULL
+		{"foreign_keys", "1"},
+		{"temp_store", "2"}, // MEMORY
+	} {
+		var got string
+		if err := s.Write(context.Background(), func(tx *Tx) error {
+			return tx.QueryRowPrepared("PRAGMA " + tc.pragma).Scan(&got)
+		}); err != nil {
+			t.Fatalf("read %s: %v", tc.pragma, err)
+		}
+		if got != tc.want {
+			t.Errorf("writer's %s = %s, want %s", tc.pragma, got, tc.want)
+		}
+	}
+}

@@ -23,7 +23,8 @@ func TestServeWithTLSSpeaksHTTP2(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile, pool := testkit.SelfSigned(t)
 	addr := freeAddr(t)
-	env := map[string]string{"PARLEY_TLS_CERT": certFile, "PARLEY_TLS_KEY": keyFile, "PARLEY_BCRYPT_COST": "4"}
+	env := map[string]string{"PARLEY_TLS_CERT": certFile, "PARLEY_TLS_KEY": keyFile, "PARLEY_BCRYPT_COST": "4",
+		"PARLEY_METRICS_LISTEN": "127.0.0.1:0"} // the default port may be taken by a server running beside the tests
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() {
@@ -155,7 +156,7 @@ func doJSON(t *testing.T, client *http.Client, method, url, token, body string, 
 func TestServeWithAMissingCertificateFails(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.pem")
-	env := map[string]string{"PARLEY_TLS_CERT": missing, "PARLEY_TLS_KEY": missing}
+	env := map[string]string{"PARLEY_TLS_CERT": missing, "PARLEY_TLS_KEY": missing, "PARLEY_METRICS_LISTEN": "127.0.0.1:0"}
 	err := run(context.Background(), []string{"serve", "-listen", "127.0.0.1:0", "-data-dir", dir, "-log-level", "error"},
 		func(k string) string { return env[k] }, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "missing.pem") {
