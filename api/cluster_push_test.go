@@ -10,7 +10,8 @@ import (
 )
 
 // In a cluster a new message is pushed once, by the node that committed it,
-// and only to members with no live stream on any node.
+// and only to members with no live stream on any node; a subscription made
+// on one node is pushed to by every other at once.
 func TestClusterPushesOncePerMessageToMembersOfflineEverywhere(t *testing.T) {
 	ps := startPushService(t)
 	_, shared := testkit.Cluster(t)
@@ -27,7 +28,6 @@ func TestClusterPushesOncePerMessageToMembersOfflineEverywhere(t *testing.T) {
 	room := createRoom(t, a, alice, "general", "private")
 	addMember(t, a, alice, room.ID, bob.ID, "member")
 	bobPhone := newDevice(t, ps, "bob-phone")
-	subscribe(t, a, bob.Token, bobPhone)
 	body := func(got receivedPush) string {
 		t.Helper()
 		var p pushPayload
@@ -40,6 +40,10 @@ func TestClusterPushesOncePerMessageToMembersOfflineEverywhere(t *testing.T) {
 	// Bob has the app open on node B: node A, where alice posts, knows.
 	stream := b.Open(t, "/api/v1/events", bob.Token, "")
 	waitFor(t, "node A hears that bob is online on B", func() bool { return a.App.Rooms.Presence().Online(bob.ID) })
+	// Node B learns that nobody in acme has a push subscription; then bob
+	// subscribes through node A, and B must know at once (below, "two").
+	post(t, b, alice, room.ID, "zero")
+	subscribe(t, a, bob.Token, bobPhone)
 	post(t, a, alice, room.ID, "one")
 
 	// Bob closes it: his phone gets the next ones, each once, whichever node commits them.

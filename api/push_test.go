@@ -237,14 +237,19 @@ func TestPushReachesOfflineMembersEncrypted(t *testing.T) {
 	}
 	s.Must(t, http.StatusOK, "GET", "/api/v1/push/key", bob.Token, nil, &key)
 
+	// Carol has the app open: no push for her.
+	carolStream := s.Open(t, "/api/v1/events", carol.Token, "")
+	waitFor(t, "carol is online", func() bool { return s.App.Rooms.Presence().Online(carol.ID) })
+	// A post before anyone subscribed (by bob, with carol online: nobody to
+	// push to, however late it is routed): the push service learns that acme
+	// has no subscriptions, and must not go on believing it once they subscribe.
+	post(t, s, bob, room.ID, "before any subscription")
 	bobPhone := newDevice(t, ps, "bob-phone")
 	carolPhone := newDevice(t, ps, "carol-phone")
 	subscribe(t, s, bob.Token, bobPhone)
 	subscribe(t, s, carol.Token, carolPhone)
 
-	// Carol has the app open: no push for her. Bob's phone gets it.
-	carolStream := s.Open(t, "/api/v1/events", carol.Token, "")
-	waitFor(t, "carol is online", func() bool { return s.App.Rooms.Presence().Online(carol.ID) })
+	// Bob's phone gets alice's message.
 	m := post(t, s, alice, room.ID, "Lunch at noon? "+strings.Repeat("really ", 40))
 	got := ps.next(t)
 	if got.path != "/push/bob-phone" {

@@ -10,6 +10,7 @@ package push
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -40,13 +41,22 @@ type Options struct {
 }
 
 // Service registers subscriptions and sends pushes.
+//
+// New messages wait in pending (at most Options.Queue) for one router
+// goroutine, which takes them all at once: a tenant without push
+// subscriptions costs it one lookup in memory per group, a room's messages
+// one query for the group. The pushes it finds go to the sending workers
+// through a bounded queue.
 type Service struct {
 	st       *store.Store
 	presence Presence
 	opts     Options
 	log      *slog.Logger
 	client   *client
-	jobs     chan job
+	mu       sync.Mutex
+	pending  []job // new messages not yet routed, at most opts.Queue
+	wake     chan struct{}
+	sends    chan delivery
 	stop     chan struct{}
 	workers  sync.WaitGroup
 	closer   sync.Once
@@ -58,32 +68,47 @@ type job struct {
 	message  rooms.MessageJSON
 }
 
+// delivery is one push to send: a device and its encrypted-to-be payload.
+type delivery struct {
+	sub  store.PushSubscription
+	body []byte
+}
+
 // New returns the push service; Start runs its workers.
 func New(st *store.Store, presence Presence, opts Options, log *slog.Logger) *Service {
 	return &Service{
 		st: st, presence: presence, opts: opts, log: log,
 		client: newClient(opts.AllowPrivate, opts.Timeout),
-		jobs:   make(chan job, opts.Queue),
+		wake:   make(chan struct{}, 1),
+		sends:  make(chan delivery, max(1, opts.Queue)),
 		stop:   make(chan struct{}),
 		now:    store.Now,
 	}
 }
 
-// Start runs the sending workers until Close.
+// Start runs the router and the sending workers until Close.
 func (s *Service) Start() {
+	s.workers.Go(func() {
+		for {
+			select {
+			case <-s.wake:
+				s.route(s.take())
+			case <-s.stop:
+				return
+			}
+		}
+	})
 	for range max(1, s.opts.Workers) {
-		s.workers.Add(1)
-		go func() {
-			defer s.workers.Done()
+		s.workers.Go(func() {
 			for {
 				select {
-				case j := <-s.jobs:
-					s.send(j)
+				case d := <-s.sends:
+					s.deliver(d.sub, d.body)
 				case <-s.stop:
 					return
 				}
 			}
-		}()
+		})
 	}
 }
 
@@ -101,58 +126,123 @@ func (s *Service) PublicKey() string { return s.opts.VAPID.Public }
 // runs on the writer's goroutine after commit, so it never waits: with the
 // queue full, the push is dropped.
 func (s *Service) MessageCreated(tenantID string, m rooms.MessageJSON) {
-	select {
-	case s.jobs <- job{tenantID: tenantID, message: m}:
-	default:
+	s.mu.Lock()
+	full := len(s.pending) >= max(1, s.opts.Queue)
+	if !full {
+		s.pending = append(s.pending, job{tenantID: tenantID, message: m})
+	}
+	s.mu.Unlock()
+	if full {
 		s.log.Warn("push queue full: a message is not pushed", "room", m.RoomID)
+		return
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 
-// send pushes one message to the devices of every member who should hear of it.
-func (s *Service) send(j job) {
+// take returns the messages waiting, in commit order.
+func (s *Service) take() []job {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	jobs := s.pending
+	s.pending = nil
+	return jobs
+}
+
+// route finds who should hear of each message and queues their pushes. The
+// messages of a tenant with no push subscription cost nothing more; those
+// of one room are matched against one read of its members' subscriptions.
+func (s *Service) route(jobs []job) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	targets, err := s.recipients(ctx, j.message)
-	if err != nil {
-		s.log.Error("push: find recipients", "room", j.message.RoomID, "err", err)
-		return
+	byRoom := map[string][]rooms.MessageJSON{}
+	var order []string
+	known := map[string]bool{}
+	for _, j := range jobs {
+		has, ok := known[j.tenantID]
+		if !ok {
+			var err error
+			if has, err = s.tenantSubscribed(ctx, j.tenantID); err != nil {
+				s.log.Error("push: find subscriptions", "tenant", j.tenantID, "err", err)
+				has = false
+			}
+			known[j.tenantID] = has
+		}
+		if !has {
+			continue
+		}
+		if _, ok := byRoom[j.message.RoomID]; !ok {
+			order = append(order, j.message.RoomID)
+		}
+		byRoom[j.message.RoomID] = append(byRoom[j.message.RoomID], j.message)
 	}
-	if len(targets) == 0 {
-		return
-	}
-	room, err := roomOf(ctx, s.st, j.message.RoomID)
-	if err != nil {
-		s.log.Error("push: read room", "room", j.message.RoomID, "err", err)
-		return
-	}
-	for _, sub := range targets {
-		s.deliver(ctx, sub, newPayload(room, j.message, sub.UserID))
+	for _, roomID := range order {
+		if err := s.routeRoom(ctx, roomID, byRoom[roomID]); err != nil {
+			s.log.Error("push: find recipients", "room", roomID, "err", err)
+		}
 	}
 }
 
-// recipients are the live subscriptions of members who should hear of m: not
-// its author, not disabled, with no live stream, and whose notification level
-// for the room lets it through (a mention of them always does).
-func (s *Service) recipients(ctx context.Context, m rooms.MessageJSON) ([]store.PushSubscription, error) {
-	found, err := candidates(ctx, s.st, m.RoomID, m.Author.ID, s.now())
+// tenantSubscribed says whether any device of the tenant may be pushed to,
+// from the cache: registering a subscription invalidates it (on every node).
+// A subscription removed since may leave it true, which costs a query, never a push.
+func (s *Service) tenantSubscribed(ctx context.Context, tenantID string) (bool, error) {
+	return store.Cached(s.st.Cache(), tenantKey(tenantID), func() (bool, bool, error) {
+		has, err := anySubscription(ctx, s.st, tenantID)
+		return has, err == nil, err
+	})
+}
+
+// routeRoom queues the pushes for a room's new messages.
+func (s *Service) routeRoom(ctx context.Context, roomID string, msgs []rooms.MessageJSON) error {
+	found, err := candidates(ctx, s.st, roomID, s.now())
 	if err != nil || len(found) == 0 {
-		return nil, err
+		return err
 	}
+	var room *roomInfo
+	for _, m := range msgs {
+		for _, sub := range s.recipients(found, m) {
+			if room == nil {
+				r, err := roomOf(ctx, s.st, roomID)
+				if err != nil {
+					return fmt.Errorf("read room: %w", err)
+				}
+				room = &r
+			}
+			select {
+			case s.sends <- delivery{sub: sub, body: newPayload(*room, m, sub.UserID)}:
+			default:
+				s.log.Warn("push queue full: a push is not sent", "room", roomID)
+			}
+		}
+	}
+	return nil
+}
+
+// recipients are the subscriptions among the room's candidates of members
+// who should hear of m: not its author, with no live stream, and whose
+// notification level for the room lets it through (a mention of them
+// always does).
+func (s *Service) recipients(found []candidate, m rooms.MessageJSON) []store.PushSubscription {
 	var out []store.PushSubscription
 	for _, c := range found {
-		if s.presence.Online(c.UserID) {
+		if c.UserID == m.Author.ID || s.presence.Online(c.UserID) {
 			continue
 		}
 		if c.Notifications == rooms.NotifyAll || slices.Contains(m.Mentions, c.UserID) {
 			out = append(out, c.PushSubscription)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // deliver sends one encrypted push. A subscription the push service no
 // longer knows (404, 410) is removed.
-func (s *Service) deliver(ctx context.Context, sub store.PushSubscription, body []byte) {
+func (s *Service) deliver(sub store.PushSubscription, body []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	res, err := webpush.SendNotificationWithContext(ctx, body, &webpush.Subscription{
 		Endpoint: sub.Endpoint, Keys: webpush.Keys{P256dh: sub.P256dh, Auth: sub.Auth},
 	}, &webpush.Options{

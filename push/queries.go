@@ -16,17 +16,44 @@ type candidate struct {
 	Notifications string
 }
 
+// tenantKey is the cache key of whether a tenant has push subscriptions.
+func tenantKey(tenantID string) string { return "push:" + tenantID }
+
+// anySubscription says whether the tenant has a push subscription at all.
+func anySubscription(ctx context.Context, st *store.Store, tenantID string) (bool, error) {
+	rows, err := st.Read(ctx).Raw(`SELECT 1 FROM push_subscriptions WHERE tenant_id = ? LIMIT 1`, tenantID).Rows()
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	found := rows.Next()
+	return found, rows.Err()
+}
+
 // candidates are the live subscriptions (their login not revoked or expired)
-// of the room's enabled members other than the author. One query, driven by
-// the subscriptions, which are few: it runs for every message posted.
-func candidates(ctx context.Context, st *store.Store, roomID, authorID string, now time.Time) ([]candidate, error) {
-	var out []candidate
-	err := st.Read(ctx).Raw(`SELECT ps.*, rm.notifications FROM push_subscriptions ps
+// of the room's enabled members. One query, driven by the subscriptions,
+// which are few: it runs for each group of messages posted to the room
+// (read through rows: gorm's Scan would trace and explain every call).
+func candidates(ctx context.Context, st *store.Store, roomID string, now time.Time) ([]candidate, error) {
+	rows, err := st.Read(ctx).Raw(`SELECT ps.id, ps.tenant_id, ps.user_id, ps.session_id, ps.endpoint, ps.p256dh, ps.auth,
+		ps.created_at, rm.notifications FROM push_subscriptions ps
 		JOIN room_members rm ON rm.user_id = ps.user_id AND rm.room_id = ?
 		JOIN sessions s ON s.id = ps.session_id AND s.revoked_at IS NULL AND s.expires_at > ?
-		JOIN users u ON u.id = ps.user_id AND u.disabled = ?
-		WHERE ps.user_id <> ?`, roomID, now, false, authorID).Scan(&out).Error
-	return out, err
+		JOIN users u ON u.id = ps.user_id AND u.disabled = ?`, roomID, now, false).Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []candidate
+	for rows.Next() {
+		var c candidate
+		if err := rows.Scan(&c.ID, &c.TenantID, &c.UserID, &c.SessionID, &c.Endpoint, &c.P256dh, &c.Auth,
+			&c.CreatedAt, &c.Notifications); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
 
 type roomInfo struct {
@@ -57,6 +84,7 @@ func insertSubscription(tx *store.Tx, sub store.PushSubscription, max int) error
 			}
 		}
 	}
+	tx.Invalidate(tenantKey(sub.TenantID))
 	return tx.Create(&sub).Error
 }
 
