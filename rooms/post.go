@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"parley/auth"
@@ -348,21 +349,46 @@ func indexed(i int, err error) error {
 
 // postGroups gathers concurrent posts to one room into one write: the first
 // post queues the write, and every post to the room that arrives before the
-// writer takes it up joins it, so n posts cost one set of statements. A
-// group holds at most as many posts as a batch, which bounds the size (and
-// the number of shapes) of its statements.
+// writer takes it up joins it, so n posts cost one set of statements and one
+// commit. A group holds at most as many posts as a batch, which bounds the
+// size (and the number of shapes) of its statements.
+//
+// Posters that post again as soon as they are answered (a busy room) come
+// back a moment after their group commits, just after the writer has taken
+// up the group of whoever came in between: left alone, groups alternate
+// between one post and all the others, and the lone post pays a commit of
+// its own. So a new group in a room whose last group held at least
+// minGather posts waits, at most gatherWait, until as many posts have
+// joined as that group held (its posters are on their way back) before it
+// queues its write. With 16 posters that post again at once, groups of 1
+// and 15 became groups of 16: one commit per round instead of two
+// (docs/PERFORMANCE.md, "Evening: the writer").
 type postGroups struct {
 	mu      sync.Mutex
 	waiting map[string]*postGroup // room id -> group whose write has not started
+	last    map[string]int        // room id -> size of its last group, when that was large
 }
 
 type postGroup struct {
 	drafts []*draft
 	done   chan struct{}
 	err    error
+	want   int           // enough posts to stop gathering (0: none wanted)
+	enough chan struct{} // closed when want posts have joined
+	taken  bool          // the write has taken the group: no one joins any more
 }
 
-func newPostGroups() *postGroups { return &postGroups{waiting: map[string]*postGroup{}} }
+// gatherWait bounds how long a new group waits for more posts (see
+// postGroups), and minGather is the size of a last group that makes the
+// next one wait for as many.
+const (
+	gatherWait = time.Millisecond
+	minGather  = 4
+)
+
+func newPostGroups() *postGroups {
+	return &postGroups{waiting: map[string]*postGroup{}, last: map[string]int{}}
+}
 
 // write stores d with whatever else is posted to its room meanwhile, and
 // returns once that write has committed or failed.
@@ -371,9 +397,15 @@ func (q *postGroups) write(ctx context.Context, s *Service, d *draft) error {
 	g, joined := q.waiting[d.roomID]
 	if !joined {
 		g = &postGroup{done: make(chan struct{})}
+		if want := q.last[d.roomID]; want >= minGather {
+			g.want, g.enough = want, make(chan struct{})
+		}
 		q.waiting[d.roomID] = g
 	}
 	g.drafts = append(g.drafts, d)
+	if len(g.drafts) == g.want {
+		close(g.enough)
+	}
 	if len(g.drafts) == maxBatchMessages { // full: the next post starts a group of its own
 		delete(q.waiting, d.roomID)
 	}
@@ -382,11 +414,28 @@ func (q *postGroups) write(ctx context.Context, s *Service, d *draft) error {
 		<-g.done
 		return g.err
 	}
+	if g.enough != nil {
+		wait := time.NewTimer(gatherWait)
+		select {
+		case <-g.enough:
+		case <-wait.C:
+		}
+		wait.Stop()
+	}
 	take := func() []*draft {
 		q.mu.Lock()
 		defer q.mu.Unlock()
+		if g.taken {
+			return g.drafts
+		}
+		g.taken = true
 		if q.waiting[d.roomID] == g {
 			delete(q.waiting, d.roomID)
+		}
+		if len(g.drafts) >= minGather {
+			q.last[d.roomID] = len(g.drafts)
+		} else {
+			delete(q.last, d.roomID)
 		}
 		return g.drafts
 	}

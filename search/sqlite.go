@@ -246,25 +246,43 @@ func (idx *SQLite) IndexNew(tx *store.Tx, msgs []store.Message) error {
 
 // indexIDs indexes those of these messages that are live and not indexed yet
 // (an edit may have indexed one already; a deletion may have come first):
-// two statements for all of them, where Index costs three for each.
+// three statements for all of them, where Index costs three for each, run
+// on database/sql directly: with hundreds of values, GORM's statement
+// building cost as much as SQLite's work.
 func (idx *SQLite) indexIDs(tx *store.Tx, ids []string) error {
-	var msgs []store.Message
-	err := tx.Raw(`SELECT m.id, m.body FROM messages m LEFT JOIN search_docs d ON d.message_id = m.id
-		WHERE m.id IN ? AND m.deleted = ? AND d.docid IS NULL ORDER BY m.id`, ids, false).Scan(&msgs).Error
-	if err != nil || len(msgs) == 0 {
-		return err
+	args := make([]any, 0, 2*len(ids))
+	for _, id := range ids {
+		args = append(args, id)
 	}
-	docArgs := make([]any, len(msgs))
-	for i, m := range msgs {
-		docArgs[i] = m.ID
-	}
-	// Not prepared: the statements' shapes vary with the count, and one write
-	// now carries many messages.
-	rows, err := tx.Raw(`INSERT INTO search_docs(message_id) VALUES `+values(len(msgs), "(?)")+` RETURNING docid`, docArgs...).Rows()
+	rows, err := tx.QueryRaw(`SELECT m.id, m.body FROM messages m LEFT JOIN search_docs d ON d.message_id = m.id
+		WHERE m.id IN (`+values(len(ids), "?")+`) AND m.deleted = FALSE AND d.docid IS NULL ORDER BY m.id`, args...)
 	if err != nil {
 		return err
 	}
-	docids := make([]int64, 0, len(msgs))
+	var msgIDs, bodies []string
+	for rows.Next() {
+		var id, body string
+		if err := rows.Scan(&id, &body); err != nil {
+			rows.Close()
+			return err
+		}
+		msgIDs, bodies = append(msgIDs, id), append(bodies, body)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(msgIDs) == 0 {
+		return err
+	}
+	args = args[:0]
+	for _, id := range msgIDs {
+		args = append(args, id)
+	}
+	// Not prepared: the statements' shapes vary with the count, and one write
+	// now carries many messages.
+	rows, err = tx.QueryRaw(`INSERT INTO search_docs(message_id) VALUES `+values(len(msgIDs), "(?)")+` RETURNING docid`, args...)
+	if err != nil {
+		return err
+	}
+	docids := make([]int64, 0, len(msgIDs))
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
@@ -277,15 +295,16 @@ func (idx *SQLite) indexIDs(tx *store.Tx, ids []string) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if len(docids) != len(msgs) {
-		return fmt.Errorf("indexed %d messages, got %d docids", len(msgs), len(docids))
+	if len(docids) != len(msgIDs) {
+		return fmt.Errorf("indexed %d messages, got %d docids", len(msgIDs), len(docids))
 	}
 	slices.Sort(docids) // one statement numbers its rows in order
-	args := make([]any, 0, 2*len(msgs))
-	for i, m := range msgs {
-		args = append(args, docids[i], Terms(m.Body))
+	args = args[:0]
+	for i, body := range bodies {
+		args = append(args, docids[i], Terms(body))
 	}
-	return tx.Exec(`INSERT INTO search_fts(docid, terms) VALUES `+values(len(msgs), "(?, ?)"), args...).Error
+	_, err = tx.ExecRaw(`INSERT INTO search_fts(docid, terms) VALUES `+values(len(msgIDs), "(?, ?)"), args...)
+	return err
 }
 
 // values is n copies of row, separated by commas.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,6 +102,18 @@ func (t *Tx) QueryPrepared(query string, args ...any) (*sql.Rows, error) {
 		return t.sqlTx.StmtContext(ctx, st).QueryContext(ctx, args...)
 	}
 	return t.sqlTx.QueryContext(ctx, t.store.Rebind(query), args...)
+}
+
+// ExecRaw runs a statement without preparing it for later, and without
+// GORM: for statements whose shape varies too much to keep prepared (a
+// VALUES list of any length).
+func (t *Tx) ExecRaw(query string, args ...any) (sql.Result, error) {
+	return t.sqlTx.ExecContext(t.Statement.Context, t.store.Rebind(query), args...)
+}
+
+// QueryRaw is ExecRaw for a statement that returns rows.
+func (t *Tx) QueryRaw(query string, args ...any) (*sql.Rows, error) {
+	return t.sqlTx.QueryContext(t.Statement.Context, t.store.Rebind(query), args...)
 }
 
 // prepared returns the statement for query if it is ready; a new query is
@@ -390,16 +403,21 @@ func (s *Store) commit(batch []*job) {
 			return
 		}
 	}
+	// A job alone in its batch needs no savepoint: if it fails, the whole
+	// transaction rolls back, and nothing else was in it.
+	alone := len(batch) == 1
 	for i, j := range batch {
 		if err := j.ctx.Err(); err != nil {
 			j.err = err
 			continue
 		}
 		t := &Tx{DB: tx.WithContext(context.WithoutCancel(j.ctx)), sqlTx: sqlTx, store: s}
-		sp := fmt.Sprintf("w%d", i)
-		if _, err := t.ExecPrepared("SAVEPOINT " + sp); err != nil {
-			j.err = fmt.Errorf("savepoint: %w", err)
-			continue
+		sp := "w" + strconv.Itoa(i)
+		if !alone {
+			if _, err := t.ExecPrepared("SAVEPOINT " + sp); err != nil {
+				j.err = fmt.Errorf("savepoint: %w", err)
+				continue
+			}
 		}
 		err := runJob(j.fn, t)
 		if err == nil && s.pg && len(t.keys) > 0 {
@@ -407,16 +425,22 @@ func (s *Store) commit(batch []*job) {
 		}
 		if err != nil {
 			j.inv = nil
-			if _, rbErr := t.ExecPrepared("ROLLBACK TO SAVEPOINT " + sp); rbErr != nil {
-				err = errors.Join(err, rbErr)
-			}
 			j.err = err
+			if alone {
+				if rbErr := tx.Rollback().Error; rbErr != nil {
+					j.err = errors.Join(err, rbErr)
+				}
+				return
+			}
+			if _, rbErr := t.ExecPrepared("ROLLBACK TO SAVEPOINT " + sp); rbErr != nil {
+				j.err = errors.Join(err, rbErr)
+			}
 			continue
 		}
 		// On PostgreSQL each statement is a round trip: the savepoint is left
 		// open (the next one nests in it, the commit ends them all), which
 		// changes nothing for a later job's rollback to its own savepoint.
-		if !s.pg {
+		if !s.pg && !alone {
 			if _, err := t.ExecPrepared("RELEASE SAVEPOINT " + sp); err != nil {
 				j.err = err
 				continue

@@ -247,6 +247,52 @@ func TestBatchRollsBackOnlyTheFailingJob(t *testing.T) {
 	}
 }
 
+// A job alone in its batch runs without a savepoint: when it fails, the
+// whole transaction rolls back, its hooks never run, and the writer goes on.
+func TestLoneFailingJobLeavesNothing(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	if err := s.Write(ctx, func(tx *Tx) error { return insertKV(tx, 1, "original") }); err != nil {
+		t.Fatal(err)
+	}
+	for i, tc := range []struct {
+		name string
+		fail func(tx *Tx) error
+		is   func(error) bool
+	}{
+		{"error", func(*Tx) error { return errJob }, func(err error) bool { return errors.Is(err, errJob) }},
+		{"sql-error", func(tx *Tx) error { return insertKV(tx, 1, "duplicate") }, IsUniqueViolation},
+		{"panic", func(*Tx) error { panic("job panics") }, func(err error) bool { return err != nil && strings.Contains(err.Error(), "panic") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := 10 + i
+			hooked := false
+			err := s.Write(ctx, func(tx *Tx) error {
+				tx.AfterCommit(func() { hooked = true })
+				if err := insertKV(tx, k, "lost"); err != nil {
+					return err
+				}
+				return tc.fail(tx)
+			})
+			if !tc.is(err) {
+				t.Fatalf("error %v, want %s", err, tc.name)
+			}
+			if hooked {
+				t.Error("the failed job's after-commit hook ran")
+			}
+			if v, ok := readKV(t, s)[k]; ok {
+				t.Errorf("row %d = %q was committed by a failed job", k, v)
+			}
+			if err := s.Write(ctx, func(tx *Tx) error { return insertKV(tx, 100+k, "next") }); err != nil {
+				t.Fatalf("the next write: %v", err)
+			}
+			if v := readKV(t, s)[100+k]; v != "next" {
+				t.Errorf("the next write's row is %q", v)
+			}
+		})
+	}
+}
+
 // After-commit hooks run in commit order, only for jobs that committed, after
 // the data is visible to readers and before Write returns.
 func TestAfterCommitHooks(t *testing.T) {

@@ -18,10 +18,12 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"parley/auth"
 	"parley/config"
 	"parley/internal/app"
+	"parley/internal/logbuf"
 )
 
 func main() {
@@ -51,7 +53,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return err
 		}
-		return app.Serve(ctx, cfg, newLogger(cfg.LogLevel, stderr))
+		return serve(ctx, cfg, stderr)
 	case "tenant", "apikey":
 		if len(args) == 0 || args[0] != "create" {
 			return fmt.Errorf("unknown command %q\n%s", strings.Join(append([]string{cmd}, args...), " "), usage)
@@ -109,6 +111,22 @@ func generatePassword() string {
 	b := make([]byte, 15)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// logFlushInterval is how long a served log line may wait in the buffer.
+const logFlushInterval = 100 * time.Millisecond
+
+// serve runs the server with its log batched: one write per line (an access
+// line per request) costs more than the line. Warnings and errors go out at
+// once; the rest within logFlushInterval, and all of it before serve returns.
+func serve(ctx context.Context, cfg config.Config, stderr io.Writer) error {
+	buf := logbuf.New(stderr)
+	flushCtx, stopFlush := context.WithCancel(context.WithoutCancel(ctx))
+	flushed := make(chan struct{})
+	go func() { defer close(flushed); buf.Run(flushCtx, logFlushInterval) }()
+	defer func() { stopFlush(); <-flushed }()
+	log := newLogger(cfg.LogLevel, buf)
+	return app.Serve(ctx, cfg, slog.New(logbuf.Handler(log.Handler(), buf, slog.LevelWarn)))
 }
 
 func newLogger(level string, w io.Writer) *slog.Logger {
