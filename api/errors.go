@@ -45,7 +45,7 @@ var statusOf = map[fault.Kind]struct {
 func fail(c *gin.Context, log *slog.Logger, err error) {
 	fe, ok := fault.As(err)
 	if !ok {
-		log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "request_id", c.GetString(requestIDKey), "err", err)
+		log.ErrorContext(c.Request.Context(), "request failed", "route", c.FullPath(), "request_id", requestIDOf(c), "err", err)
 		c.AbortWithStatusJSON(http.StatusInternalServerError, errorBody{errorDetail{"internal", "something went wrong on our side", ""}})
 		return
 	}

@@ -78,7 +78,7 @@ func (h *handlers) events(c *gin.Context) {
 		return
 	}
 	out := &connSink{conn: conn, pool: &h.frames, timeout: h.StreamWriteTimeout}
-	if rw.Reader.Buffered() > 0 || out.send([]byte(streamHeader(c.GetString(requestIDKey))+retryLine)) != nil {
+	if rw.Reader.Buffered() > 0 || out.send([]byte(streamHeader(requestIDOf(c))+retryLine)) != nil {
 		conn.Close()
 		st.Close()
 		return

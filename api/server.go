@@ -64,6 +64,11 @@ type handlers struct {
 	Deps
 	requests *prometheus.HistogramVec
 	frames   sync.Pool // write buffers lent to streams while they write
+	// secure are the security headers of every answer, by canonical name:
+	// set straight into the header map, without a key to canonicalize or a
+	// value slice to allocate per request (net/http copies them when it
+	// writes the header; nobody appends to them).
+	secure map[string][]string
 }
 
 // contentSecurityPolicy allows only this origin's own scripts, styles and
@@ -73,7 +78,12 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 
 // New returns the HTTP handler for the whole server.
 func New(d Deps) http.Handler {
-	h := &handlers{Deps: d}
+	h := &handlers{Deps: d, secure: map[string][]string{
+		"X-Content-Type-Options":  {"nosniff"},
+		"Referrer-Policy":         {"no-referrer"},
+		"X-Frame-Options":         {"DENY"},
+		"Content-Security-Policy": {contentSecurityPolicy},
+	}}
 	h.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "parley_http_request_duration_seconds", Help: "HTTP requests by route and status.",
 		Buckets: prometheus.DefBuckets,
@@ -88,7 +98,7 @@ func New(d Deps) http.Handler {
 		d.Log.Error("ignoring trusted_proxies", "err", err)
 		_ = r.SetTrustedProxies(nil)
 	}
-	r.Use(h.recover, h.observe, h.deadlines, securityHeaders, h.refuseNUL)
+	r.Use(h.recover, h.observe, h.deadlines, h.securityHeaders, h.refuseNUL)
 	r.NoRoute(h.noRoute)
 	r.NoMethod(methodNotAllowed)
 
@@ -161,7 +171,7 @@ func New(d Deps) http.Handler {
 
 // principal is the caller, set by authenticate.
 func principal(c *gin.Context) auth.Principal {
-	return c.MustGet("principal").(auth.Principal)
+	return c.MustGet(principalKey).(auth.Principal)
 }
 
 // authenticate requires a bearer credential; streams and files also take
@@ -185,7 +195,7 @@ func (h *handlers) authenticate(allowQuery bool) gin.HandlerFunc {
 			return
 		}
 		p.ClientIP = c.ClientIP()
-		c.Set("principal", p)
+		c.Set(principalKey, p)
 		c.Next()
 	}
 }
@@ -290,9 +300,12 @@ func (h *handlers) recover(c *gin.Context) {
 // the request id that the answer carries too.
 func (h *handlers) observe(c *gin.Context) {
 	start := time.Now()
-	id := requestID(c.GetHeader(requestIDHeader))
-	c.Set(requestIDKey, id)
-	c.Header(requestIDHeader, id)
+	var sent string
+	if v := c.Request.Header[requestIDKey]; len(v) > 0 {
+		sent = v[0]
+	}
+	id := requestID(sent)
+	c.Writer.Header()[requestIDKey] = []string{id}
 	c.Next()
 	route := c.FullPath()
 	if route == "" {
@@ -310,13 +323,27 @@ func (h *handlers) observe(c *gin.Context) {
 	if ctx := c.Request.Context(); h.Log.Enabled(ctx, level) {
 		h.Log.LogAttrs(ctx, level, "request", slog.String("method", c.Request.Method), slog.String("route", route),
 			slog.Int("status", status), slog.Int("bytes", max(0, c.Writer.Size())), slog.Duration("duration", elapsed),
-			slog.String("ip", c.ClientIP()), slog.String("request_id", id))
+			slog.String("ip", clientIP(c)), slog.String("request_id", id))
 	}
+}
+
+// clientIP is the caller's IP as authenticate found it, else found now.
+func clientIP(c *gin.Context) string {
+	if p, ok := c.Get(principalKey); ok {
+		return p.(auth.Principal).ClientIP
+	}
+	return c.ClientIP()
+}
+
+// requestIDOf is the id of the request, as observe set it on the answer.
+func requestIDOf(c *gin.Context) string {
+	return c.Writer.Header().Get(requestIDKey)
 }
 
 const (
 	requestIDHeader = "X-Request-ID"
-	requestIDKey    = "request_id"
+	requestIDKey    = "X-Request-Id" // requestIDHeader canonical, as a header map's key
+	principalKey    = "principal"
 	maxRequestID    = 64
 )
 
@@ -360,12 +387,11 @@ func (h *handlers) metricsToken(c *gin.Context) {
 	c.Next()
 }
 
-func securityHeaders(c *gin.Context) {
+func (h *handlers) securityHeaders(c *gin.Context) {
 	hd := c.Writer.Header()
-	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Referrer-Policy", "no-referrer")
-	hd.Set("X-Frame-Options", "DENY")
-	hd.Set("Content-Security-Policy", contentSecurityPolicy)
+	for k, v := range h.secure {
+		hd[k] = v
+	}
 	c.Next()
 }
 

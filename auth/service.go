@@ -112,6 +112,9 @@ type TokenPair struct {
 	ExpiresIn    int
 }
 
+// errTokenInvalid refuses an access token (made once: every request checks one).
+var errTokenInvalid = fault.New(fault.Unauthenticated, "the access token is invalid or expired")
+
 var errBadCredentials = fault.New(fault.Unauthenticated, "invalid tenant, username or password")
 
 // NewAdmin describes the first user of a new tenant.
@@ -354,10 +357,9 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Principal, e
 	if strings.HasPrefix(bearer, KeyPrefix) {
 		return s.authenticateKey(ctx, bearer)
 	}
-	unauth := fault.New(fault.Unauthenticated, "the access token is invalid or expired")
 	claims, err := s.signer.Parse(bearer)
 	if err != nil {
-		return Principal{}, unauth
+		return Principal{}, errTokenInvalid
 	}
 	// The login must be live and the user enabled, as the cache (never stale)
 	// or the database says.
@@ -366,11 +368,11 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Principal, e
 		return Principal{}, err
 	}
 	if !live || sess.UserID != claims.Subject || sess.TenantID != claims.TenantID {
-		return Principal{}, unauth
+		return Principal{}, errTokenInvalid
 	}
 	user, err := s.UserByID(ctx, claims.Subject)
-	if fault.Is(err, fault.NotFound) || (err == nil && (user.Disabled || user.TenantID != claims.TenantID)) {
-		return Principal{}, unauth
+	if err == nil && (user.Disabled || user.TenantID != claims.TenantID) || err != nil && fault.Is(err, fault.NotFound) {
+		return Principal{}, errTokenInvalid
 	}
 	if err != nil {
 		return Principal{}, err
