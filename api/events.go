@@ -171,12 +171,22 @@ func (h *handlers) stream(st *rooms.Stream, p auth.Principal, out sink) {
 		}
 	}
 	var wrote time.Time // the last write of live events
+	// busy: events keep coming sooner than burstGap. The stream then sleeps
+	// out the gap after each write and takes what came meanwhile, instead of
+	// waking for the next event and then sleeping: one wakeup per write, not
+	// two, and the hub's sends find no reader to wake.
+	busy := false
 	for {
+		if busy {
+			time.Sleep(burstGap - time.Since(wrote))
+			busy = len(st.Events()) > 0
+		}
 		select {
 		case ev := <-st.Events():
 			take(ev)
 			if wait := burstGap - time.Since(wrote); wait > 0 {
 				time.Sleep(wait)
+				busy = true
 			}
 			drain()
 			if out.send(nil) != nil {

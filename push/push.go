@@ -89,10 +89,14 @@ func New(st *store.Store, presence Presence, opts Options, log *slog.Logger) *Se
 // Start runs the router and the sending workers until Close.
 func (s *Service) Start() {
 	s.workers.Go(func() {
+		var spare []job
 		for {
 			select {
 			case <-s.wake:
-				s.route(s.take())
+				jobs := s.take(spare)
+				s.route(jobs)
+				clear(jobs)
+				spare = jobs
 			case <-s.stop:
 				return
 			}
@@ -142,12 +146,14 @@ func (s *Service) MessageCreated(tenantID string, m rooms.MessageJSON) {
 	}
 }
 
-// take returns the messages waiting, in commit order.
-func (s *Service) take() []job {
+// take returns the messages waiting, in commit order, and collects the next
+// ones in spare (emptied), so that the two lists are reused rather than grown
+// anew for every group.
+func (s *Service) take(spare []job) []job {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	jobs := s.pending
-	s.pending = nil
+	s.pending = spare[:0]
 	return jobs
 }
 
