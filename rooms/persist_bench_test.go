@@ -123,35 +123,61 @@ func TestManyConcurrentPostsShareWrites(t *testing.T) {
 // rooms.Service.Post on a real node (SQLite file, synchronous=FULL): each Post
 // returns only once its message is durable, so concurrent posters share
 // commits. Every poster writes to the same room, the worst case for the
-// room's sequence counter.
+// room's sequence counter; with authors, each poster is a member of its own
+// (as in the load tool), so a commit holds many authors' client_ids.
 func BenchmarkPostMessage(b *testing.B) {
 	for _, bc := range []struct {
-		posters   int
-		clientIDs bool
+		posters, authors int
+		clientIDs        bool
 	}{
 		{posters: 1, clientIDs: true},
 		{posters: 16, clientIDs: true},
+		{posters: 16, authors: 16, clientIDs: true},
 		{posters: 64, clientIDs: true},
 		{posters: 64, clientIDs: false},
 	} {
 		name := fmt.Sprintf("posters=%d", bc.posters)
+		if bc.authors > 0 {
+			name += fmt.Sprintf("/authors=%d", bc.authors)
+		}
 		if !bc.clientIDs {
 			name += "/no_client_id"
 		}
-		b.Run(name, func(b *testing.B) { benchmarkPost(b, bc.posters, bc.clientIDs) })
+		b.Run(name, func(b *testing.B) { benchmarkPost(b, bc.posters, bc.authors, bc.clientIDs) })
 	}
 }
 
-func benchmarkPost(b *testing.B, posters int, clientIDs bool) {
+// postingAuthors signs up n members of the bench room and returns them as
+// principals; none gives the room's owner alone.
+func postingAuthors(b *testing.B, r benchRoom, n int) []auth.Principal {
+	if n == 0 {
+		return []auth.Principal{r.p}
+	}
+	ps := make([]auth.Principal, n)
+	for i := range ps {
+		u := r.srv.Signup(b, "bench", fmt.Sprintf("author%d", i))
+		r.srv.Must(b, http.StatusOK, "POST", "/api/v1/rooms/"+r.roomID+"/join", u.Token, nil, nil)
+		p, err := r.srv.App.Auth.Authenticate(context.Background(), u.Token)
+		if err != nil {
+			b.Fatalf("authenticate: %v", err)
+		}
+		ps[i] = p
+	}
+	return ps
+}
+
+func benchmarkPost(b *testing.B, posters, authors int, clientIDs bool) {
 	r := newPostingRoom(b)
-	srv, svc, p, ctx := r.srv, r.svc, r.p, context.Background()
+	srv, svc, ctx := r.srv, r.svc, context.Background()
+	ps := postingAuthors(b, r, authors)
 
 	var next, failed atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	cpu0 := testkit.CPUTime(b)
 	b.ResetTimer()
-	for range posters {
+	for k := range posters {
+		p := ps[k%len(ps)]
 		wg.Go(func() {
 			for {
 				i := next.Add(1)

@@ -27,7 +27,8 @@ import (
 // memory; search_state remembers whether the index was closed cleanly, and an
 // unclean start indexes every message the index lacks.
 type SQLite struct {
-	st *store.Store
+	st    *store.Store
+	stems stemCache
 
 	mu      sync.Mutex
 	pending []string   // ids of committed messages not indexed yet
@@ -209,7 +210,7 @@ func (idx *SQLite) Index(tx *store.Tx, m store.Message) error {
 		if docid, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		_, err = tx.ExecPrepared(`INSERT INTO search_fts(docid, terms) VALUES (?, ?)`, docid, Terms(m.Body))
+		_, err = tx.ExecPrepared(`INSERT INTO search_fts(docid, terms) VALUES (?, ?)`, docid, idx.stems.Terms(m.Body))
 		return err
 	case err != nil:
 		return err
@@ -220,7 +221,7 @@ func (idx *SQLite) Index(tx *store.Tx, m store.Message) error {
 		_, err = tx.ExecPrepared(`DELETE FROM search_docs WHERE docid = ?`, docid)
 		return err
 	default:
-		_, err = tx.ExecPrepared(`UPDATE search_fts SET terms = ? WHERE docid = ?`, Terms(m.Body), docid)
+		_, err = tx.ExecPrepared(`UPDATE search_fts SET terms = ? WHERE docid = ?`, idx.stems.Terms(m.Body), docid)
 		return err
 	}
 }
@@ -301,7 +302,7 @@ func (idx *SQLite) indexIDs(tx *store.Tx, ids []string) error {
 	slices.Sort(docids) // one statement numbers its rows in order
 	args = args[:0]
 	for i, body := range bodies {
-		args = append(args, docids[i], Terms(body))
+		args = append(args, docids[i], idx.stems.Terms(body))
 	}
 	_, err = tx.ExecRaw(`INSERT INTO search_fts(docid, terms) VALUES `+values(len(msgIDs), "(?, ?)"), args...)
 	return err

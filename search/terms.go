@@ -7,6 +7,7 @@ package search
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/kljensen/snowball/english"
@@ -25,8 +26,15 @@ type span struct {
 	wide       bool // Chinese, Japanese or Korean: indexed as overlapping pairs
 }
 
+// firstWide is below every code point of the scripts isWide names (Hangul
+// Jamo start at U+1100, the others above).
+const firstWide = 0x1100
+
 // isWide reports whether r is written without spaces between words.
 func isWide(r rune) bool {
+	if r < firstWide { // most text: no table lookups
+		return false
+	}
 	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
 }
 
@@ -57,8 +65,10 @@ func spans(text string) []span {
 
 // stem is a word's index form: lower case, English endings taken off
 // ("Parties" and "party" are one term).
-func stem(word []rune) string {
-	w := strings.ToLower(string(word))
+func stem(word []rune) string { return stemLower(strings.ToLower(string(word))) }
+
+// stemLower is the stem of a lower-case word.
+func stemLower(w string) string {
 	for _, r := range w {
 		if r > unicode.MaxASCII || !unicode.IsLetter(r) {
 			return w // not an English word: as it is
@@ -70,7 +80,9 @@ func stem(word []rune) string {
 // Terms is the text the index stores for a body: words as stems, and each
 // run of CJK characters as its overlapping pairs followed by its last
 // character (大家你好 → 大家 家你 你好 好), so that every character starts a term.
-func Terms(body string) string {
+func Terms(body string) string { return terms(body, stem) }
+
+func terms(body string, stem func([]rune) string) string {
 	var b strings.Builder
 	add := func(term string) {
 		if b.Len() > 0 {
@@ -89,6 +101,45 @@ func Terms(body string) string {
 		add(string(s.text[len(s.text)-1]))
 	}
 	return b.String()
+}
+
+// stemCache remembers the stems of the words it has seen: English stemming
+// was most of Terms' CPU, and a chat's words repeat (docs/PERFORMANCE.md,
+// "Night: the writer's pages"). It is safe for concurrent use.
+type stemCache struct {
+	mu sync.Mutex
+	m  map[string]string // lower-case word -> stem
+}
+
+// Bounds of a stemCache: the words it keeps (then it starts afresh), and the
+// longest word it keeps, in bytes.
+const (
+	maxStems    = 8192
+	maxStemWord = 32
+)
+
+// Terms is Terms(body), with the stems remembered.
+func (c *stemCache) Terms(body string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return terms(body, c.stem)
+}
+
+// stem is stem(word), remembered; the caller holds c.mu.
+func (c *stemCache) stem(word []rune) string {
+	w := strings.ToLower(string(word))
+	if len(w) > maxStemWord {
+		return stemLower(w)
+	}
+	if st, ok := c.m[w]; ok {
+		return st
+	}
+	if c.m == nil || len(c.m) >= maxStems {
+		c.m = make(map[string]string, 256)
+	}
+	st := stemLower(w)
+	c.m[w] = st
+	return st
 }
 
 // Query is a parsed search: what the index must match, and what to highlight.

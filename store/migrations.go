@@ -250,6 +250,15 @@ CREATE TABLE cache_nodes (
 );
 CREATE INDEX events_invalidated ON events(created_at) WHERE type = 'cache.invalidated';
 `,
+	// 10: the client_id index keyed (room, client_id, author): a commit's
+	// posts by many authors with time-ordered or counter client_ids then
+	// share one or two leaf pages instead of one page per author
+	// (docs/PERFORMANCE.md, "Night: the writer's pages"). The idempotency
+	// lookup is an equality on all three columns either way.
+	`
+DROP INDEX messages_client_id;
+CREATE UNIQUE INDEX messages_client_id ON messages(room_id, client_id, author_id) WHERE client_id <> '';
+`,
 }
 
 // migrate brings the schema up to date; it is safe to run on every start,
