@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"parley/internal/testkit/pgtest"
 	"parley/store"
@@ -175,5 +176,94 @@ func TestIndexTakesAnyText(t *testing.T) {
 		if !slices.ContainsFunc(found, func(f store.Message) bool { return f.ID == m.ID }) {
 			t.Errorf("%q is not found by its own text", m.Body)
 		}
+	}
+}
+
+// New messages reach SQLite's index a moment after their commit, with the
+// bodies they were posted with. An edit or a deletion in that moment changes
+// the index itself, and the later flush leaves the message as that left it:
+// the edited body found, not the first; the deleted message, and those of a
+// deleted room, not found at all.
+func TestSQLiteFlushHonoursWhatCameBefore(t *testing.T) {
+	st := openStore(t)
+	if st.Postgres() {
+		t.Skip("SQLite's index only: PostgreSQL indexes each message inside the write that posts it")
+	}
+	ctx := context.Background()
+	idx, err := openSQLite(ctx, st, time.Hour) // no flush by time: only Find's, after the changes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idx.Close(ctx) })
+	now := store.Now()
+	msg := func(id, room string, seq int64, body string) store.Message {
+		return store.Message{ID: id, TenantID: "t1", RoomID: room, Seq: seq, AuthorID: "u1", Body: body, CreatedAt: now}
+	}
+	kept, edited, deleted, gone := msg("m1", "r1", 1, "kept apple"), msg("m2", "r1", 2, "first apple"),
+		msg("m3", "r1", 3, "deleted apple"), msg("m4", "r2", 1, "gone apple")
+	err = st.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.Create(&store.Tenant{ID: "t1", Slug: "t1", Name: "t1", SignupPolicy: "open", CreatedAt: now}).Error; err != nil {
+			return err
+		}
+		for _, r := range []string{"r1", "r2"} {
+			if err := tx.Create(&store.Room{ID: r, TenantID: "t1", Name: r, Visibility: "public", CreatedBy: "u1",
+				CreatedAt: now, LastActivityAt: now, Kind: "room"}).Error; err != nil {
+				return err
+			}
+		}
+		all := []store.Message{kept, edited, deleted, gone}
+		if err := tx.Create(&all).Error; err != nil {
+			return err
+		}
+		return idx.IndexNew(tx, all)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited.Body, deleted.Deleted = "second pear", true
+	err = st.Write(ctx, func(tx *store.Tx) error {
+		for _, m := range []store.Message{edited, deleted} {
+			if err := tx.Model(&store.Message{}).Where("id = ?", m.ID).
+				Updates(map[string]any{"body": m.Body, "deleted": m.Deleted}).Error; err != nil {
+				return err
+			}
+			if err := idx.Index(tx, m); err != nil {
+				return err
+			}
+		}
+		if err := idx.DropRoom(tx, "r2"); err != nil {
+			return err
+		}
+		return tx.Exec(`DELETE FROM rooms WHERE id = 'r2'`).Error
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		query string
+		want  []string
+	}{{"apple", []string{"m1"}}, {"pear", []string{"m2"}}, {"first", nil}, {"deleted", nil}, {"gone", nil}} {
+		q, err := ParseQuery(c.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found, _, err := idx.Find(ctx, q, Scope{TenantID: "t1", UserID: "u1", Limit: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range found {
+			ids = append(ids, m.ID)
+		}
+		if !slices.Equal(ids, c.want) {
+			t.Errorf("%q found %v, want %v", c.query, ids, c.want)
+		}
+	}
+	var docs, fts int64
+	if err := st.Read(ctx).Raw(`SELECT (SELECT COUNT(*) FROM search_docs), (SELECT COUNT(*) FROM search_fts)`).Row().Scan(&docs, &fts); err != nil {
+		t.Fatal(err)
+	}
+	if docs != 2 || fts != 2 {
+		t.Errorf("the index holds %d docids and %d documents, want 2 of each (kept and edited)", docs, fts)
 	}
 }

@@ -1,8 +1,11 @@
 package search
 
 import (
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
+	"unicode"
 )
 
 func TestTerms(t *testing.T) {
@@ -13,6 +16,7 @@ func TestTerms(t *testing.T) {
 		{"日", "日"},
 		{"", ""},
 		{"snake_case v2.0", "snake case v2 0"},
+		{"\u212Aelvins run", "kelvin run"}, // the Kelvin sign lowers to ASCII: an English word
 	} {
 		if got := Terms(c.body); got != c.want {
 			t.Errorf("Terms(%q) = %q, want %q", c.body, got, c.want)
@@ -48,5 +52,33 @@ func TestParseQueryAndHighlights(t *testing.T) {
 		if _, err := ParseQuery(empty); err != ErrEmpty {
 			t.Errorf("ParseQuery(%q): %v, want ErrEmpty", empty, err)
 		}
+	}
+}
+
+// isWide skips the tables below firstWide: nothing of theirs lies there.
+func TestFirstWide(t *testing.T) {
+	for _, table := range []*unicode.RangeTable{unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul} {
+		if len(table.R16) > 0 && rune(table.R16[0].Lo) < firstWide {
+			t.Errorf("a table of isWide starts at %U, below firstWide %U", table.R16[0].Lo, firstWide)
+		}
+	}
+}
+
+// A stemmer that remembers stems gives the terms Terms gives, also once its
+// memory is full and starts again.
+func TestStemmerRemembersTheSameStems(t *testing.T) {
+	s := newStemmer()
+	bodies := []string{"Parties and CATS!", "parties cats running", "\u212Aelvins", "Ünïcode wörds", "x2 2x",
+		strings.Repeat("internationalizations", 3), "大家你好啊 running", "ǅemal İstanbul"}
+	for i := range maxStems + 10 {
+		bodies = append(bodies, fmt.Sprintf("word%c%c running", 'a'+i%26, 'a'+i/26%26), fmt.Sprint("parties ", i))
+	}
+	for _, body := range bodies {
+		if got, want := s.terms(body), Terms(body); got != want {
+			t.Fatalf("remembering stems, %q became %q, want %q", body, got, want)
+		}
+	}
+	if len(s.stems) > maxStems {
+		t.Errorf("the stemmer remembers %d words, more than %d", len(s.stems), maxStems)
 	}
 }
