@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -25,6 +26,41 @@ func openStore(t *testing.T) *store.Store {
 	return st
 }
 
+// createRooms adds a tenant and its public rooms, for messages to go in.
+func createRooms(tb testing.TB, st *store.Store, tenantID string, roomIDs ...string) {
+	tb.Helper()
+	now := store.Now()
+	err := st.Write(context.Background(), func(tx *store.Tx) error {
+		if err := tx.Create(&store.Tenant{ID: tenantID, Slug: tenantID, Name: tenantID, SignupPolicy: "open", CreatedAt: now}).Error; err != nil {
+			return err
+		}
+		for _, r := range roomIDs {
+			if err := tx.Create(&store.Room{ID: r, TenantID: tenantID, Name: r, Visibility: "public", CreatedBy: "u1",
+				CreatedAt: now, LastActivityAt: now, Kind: "room"}).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// post stores messages and hands them to the index as new.
+func post(tb testing.TB, st *store.Store, idx Index, msgs ...store.Message) {
+	tb.Helper()
+	err := st.Write(context.Background(), func(tx *store.Tx) error {
+		if err := tx.CreateInBatches(&msgs, 100).Error; err != nil {
+			return err
+		}
+		return idx.IndexNew(tx, msgs)
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // The index of either database finds the same messages: Chinese by any part
 // of a word, English regardless of case and plurals, edits and deletions at
 // once, and never another tenant's.
@@ -44,26 +80,9 @@ func TestIndexFinds(t *testing.T) {
 			AuthorID: "u1", Body: b, CreatedAt: now})
 	}
 	other := store.Message{ID: "m99", TenantID: "t2", RoomID: "r2", Seq: 1, AuthorID: "u2", Body: "大家你好啊 party", CreatedAt: now}
-	err = st.Write(ctx, func(tx *store.Tx) error {
-		for _, tn := range []string{"t1", "t2"} {
-			if err := tx.Create(&store.Tenant{ID: tn, Slug: tn, Name: tn, SignupPolicy: "open", CreatedAt: now}).Error; err != nil {
-				return err
-			}
-			room := store.Room{ID: "r" + tn[1:], TenantID: tn, Name: "general", Visibility: "public", CreatedBy: "u1",
-				CreatedAt: now, LastActivityAt: now, Kind: "room"}
-			if err := tx.Create(&room).Error; err != nil {
-				return err
-			}
-		}
-		all := append(slices.Clone(msgs), other)
-		if err := tx.Create(&all).Error; err != nil {
-			return err
-		}
-		return idx.IndexNew(tx, all)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	createRooms(t, st, "t1", "r1")
+	createRooms(t, st, "t2", "r2")
+	post(t, st, idx, append(slices.Clone(msgs), other)...)
 	find := func(text string) []string {
 		t.Helper()
 		q, err := ParseQuery(text)
@@ -144,23 +163,8 @@ func TestIndexTakesAnyText(t *testing.T) {
 		msgs = append(msgs, store.Message{ID: fmt.Sprintf("m%02d", i), TenantID: "t1", RoomID: "r1", Seq: int64(i + 1),
 			AuthorID: "u1", Body: b, CreatedAt: now})
 	}
-	err = st.Write(ctx, func(tx *store.Tx) error {
-		if err := tx.Create(&store.Tenant{ID: "t1", Slug: "t1", Name: "t1", SignupPolicy: "open", CreatedAt: now}).Error; err != nil {
-			return err
-		}
-		room := store.Room{ID: "r1", TenantID: "t1", Name: "general", Visibility: "public", CreatedBy: "u1",
-			CreatedAt: now, LastActivityAt: now, Kind: "room"}
-		if err := tx.Create(&room).Error; err != nil {
-			return err
-		}
-		if err := tx.Create(&msgs).Error; err != nil {
-			return err
-		}
-		return idx.IndexNew(tx, msgs)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	createRooms(t, st, "t1", "r1")
+	post(t, st, idx, msgs...)
 	for _, m := range msgs {
 		if len([]rune(m.Body)) > MaxQuery {
 			continue // indexed, but longer than any query (rooms.Search refuses those)
@@ -190,36 +194,18 @@ func TestSQLiteFlushHonoursWhatCameBefore(t *testing.T) {
 		t.Skip("SQLite's index only: PostgreSQL indexes each message inside the write that posts it")
 	}
 	ctx := context.Background()
-	idx, err := openSQLite(ctx, st, time.Hour) // no flush by time: only Find's, after the changes
+	idx, err := openSQLite(ctx, st, gathering{delay: time.Hour, most: math.MaxInt}) // no flush by time: only Find's, after the changes
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = idx.Close(ctx) })
-	now := store.Now()
+	createRooms(t, st, "t1", "r1", "r2")
 	msg := func(id, room string, seq int64, body string) store.Message {
-		return store.Message{ID: id, TenantID: "t1", RoomID: room, Seq: seq, AuthorID: "u1", Body: body, CreatedAt: now}
+		return store.Message{ID: id, TenantID: "t1", RoomID: room, Seq: seq, AuthorID: "u1", Body: body, CreatedAt: store.Now()}
 	}
 	kept, edited, deleted, gone := msg("m1", "r1", 1, "kept apple"), msg("m2", "r1", 2, "first apple"),
 		msg("m3", "r1", 3, "deleted apple"), msg("m4", "r2", 1, "gone apple")
-	err = st.Write(ctx, func(tx *store.Tx) error {
-		if err := tx.Create(&store.Tenant{ID: "t1", Slug: "t1", Name: "t1", SignupPolicy: "open", CreatedAt: now}).Error; err != nil {
-			return err
-		}
-		for _, r := range []string{"r1", "r2"} {
-			if err := tx.Create(&store.Room{ID: r, TenantID: "t1", Name: r, Visibility: "public", CreatedBy: "u1",
-				CreatedAt: now, LastActivityAt: now, Kind: "room"}).Error; err != nil {
-				return err
-			}
-		}
-		all := []store.Message{kept, edited, deleted, gone}
-		if err := tx.Create(&all).Error; err != nil {
-			return err
-		}
-		return idx.IndexNew(tx, all)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	post(t, st, idx, kept, edited, deleted, gone)
 	edited.Body, deleted.Deleted = "second pear", true
 	err = st.Write(ctx, func(tx *store.Tx) error {
 		for _, m := range []store.Message{edited, deleted} {
@@ -265,5 +251,38 @@ func TestSQLiteFlushHonoursWhatCameBefore(t *testing.T) {
 	}
 	if docs != 2 || fts != 2 {
 		t.Errorf("the index holds %d docids and %d documents, want 2 of each (kept and edited)", docs, fts)
+	}
+}
+
+// New messages are indexed as soon as enough of them wait, without waiting
+// for the delay or a search.
+func TestSQLiteIndexesWhenManyWait(t *testing.T) {
+	st := openStore(t)
+	if st.Postgres() {
+		t.Skip("SQLite's index only")
+	}
+	ctx := context.Background()
+	idx, err := openSQLite(ctx, st, gathering{delay: time.Hour, most: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idx.Close(ctx) })
+	createRooms(t, st, "t1", "r1")
+	msg := func(seq int64) store.Message {
+		return store.Message{ID: fmt.Sprint("m", seq), TenantID: "t1", RoomID: "r1", Seq: seq, AuthorID: "u1", Body: "many", CreatedAt: store.Now()}
+	}
+	indexed := func() (n int64) {
+		t.Helper()
+		if err := st.Read(ctx).Raw(`SELECT COUNT(*) FROM search_docs`).Scan(&n).Error; err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	post(t, st, idx, msg(1), msg(2))
+	post(t, st, idx, msg(3))
+	for deadline := time.Now().Add(10 * time.Second); indexed() < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 3 waiting messages indexed after 10 s", indexed())
+		}
 	}
 }

@@ -30,12 +30,13 @@ type SQLite struct {
 	st *store.Store
 
 	mu      sync.Mutex
-	pending []newDoc      // committed messages not indexed yet
-	flushMu sync.Mutex    // one flush at a time; Find waits for a running one
-	stems   *stemmer      // the flush's, under flushMu
-	delay   time.Duration // from the first new message to its flush
+	pending []newDoc   // committed messages not indexed yet
+	flushMu sync.Mutex // one flush at a time; Find waits for a running one
+	stems   *stemmer   // the flush's, under flushMu
+	gather  gathering
 
 	wake      chan struct{}
+	full      chan struct{} // gather.most are pending
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -53,21 +54,35 @@ CREATE VIRTUAL TABLE search_fts USING fts4(terms, tokenize=simple);
 // and are checked as after a crash once.)
 const stateSchema = `CREATE TABLE IF NOT EXISTS search_state (id INTEGER PRIMARY KEY CHECK (id = 1), clean INTEGER NOT NULL)`
 
+const backfillPage = 500
+
+// gathering is when new messages are indexed: delay after the first is
+// pending, or as soon as most are.
+type gathering struct {
+	delay time.Duration
+	most  int
+}
+
+// New messages gather into one indexing write for gatherDelay, or until
+// gatherMost wait. Per message, a write of 100 costs half as much again as
+// one of 500, and larger ones no less (BenchmarkFlush), but they hold the
+// writer longer. A search indexes what is pending first, so the delay never
+// hides a message from it.
 const (
-	backfillPage = 500
-	// lazyDelay lets a burst of posts gather into one indexing write.
-	lazyDelay = 100 * time.Millisecond
+	gatherDelay = time.Second
+	gatherMost  = 500
 )
 
 // OpenSQLite makes sure the index exists and holds every message: a new index
 // is filled with the messages already stored, and one that was not closed
 // cleanly gets the messages it missed.
 func OpenSQLite(ctx context.Context, st *store.Store) (*SQLite, error) {
-	return openSQLite(ctx, st, lazyDelay)
+	return openSQLite(ctx, st, gathering{delay: gatherDelay, most: gatherMost})
 }
 
-func openSQLite(ctx context.Context, st *store.Store, delay time.Duration) (*SQLite, error) {
-	idx := &SQLite{st: st, stems: newStemmer(), delay: delay, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+func openSQLite(ctx context.Context, st *store.Store, g gathering) (*SQLite, error) {
+	idx := &SQLite{st: st, stems: newStemmer(), gather: g, wake: make(chan struct{}, 1), full: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{})}
 	var n int64
 	if err := st.Read(ctx).Raw(`SELECT COUNT(*) FROM sqlite_master WHERE name = 'search_fts'`).Scan(&n).Error; err != nil {
 		return nil, fmt.Errorf("look for the search index: %w", err)
@@ -135,12 +150,14 @@ func (idx *SQLite) run() {
 			return
 		case <-idx.wake:
 		}
-		gather := time.NewTimer(idx.delay)
+		delay := time.NewTimer(idx.gather.delay)
 		select {
 		case <-idx.stop:
-			gather.Stop()
+			delay.Stop()
 			return
-		case <-gather.C:
+		case <-delay.C:
+		case <-idx.full:
+			delay.Stop()
 		}
 		if err := idx.flush(context.Background()); err != nil {
 			idx.signal() // kept pending: try again after the next delay
@@ -239,8 +256,15 @@ func (idx *SQLite) IndexNew(tx *store.Tx, msgs []store.Message) error {
 	tx.AfterCommit(func() {
 		idx.mu.Lock()
 		idx.pending = append(idx.pending, docs...)
+		full := len(idx.pending) >= idx.gather.most
 		idx.mu.Unlock()
 		idx.signal()
+		if full {
+			select {
+			case idx.full <- struct{}{}:
+			default:
+			}
+		}
 	})
 	return nil
 }
