@@ -87,8 +87,8 @@ type stemmer struct {
 	stems map[string]string // lower case English word → its stem
 }
 
-// maxStems bounds a stemmer's memory: it remembers at most this many words,
-// then starts again.
+// maxStems bounds a stemmer's memory: it remembers at most this many words
+// (of at most 32 letters), then starts again.
 const maxStems = 4096
 
 func newStemmer() *stemmer { return &stemmer{stems: make(map[string]string)} }
@@ -108,8 +108,8 @@ func (s *stemmer) stem(word string) string {
 		}
 		lower = append(lower, c)
 	}
-	if s == nil {
-		return english.Stem(string(lower), true)
+	if s == nil || len(lower) > len(buf) {
+		return english.Stem(string(lower), true) // a long word is rare, and not kept
 	}
 	if st, ok := s.stems[string(lower)]; ok {
 		return st

@@ -81,4 +81,9 @@ func TestStemmerRemembersTheSameStems(t *testing.T) {
 	if len(s.stems) > maxStems {
 		t.Errorf("the stemmer remembers %d words, more than %d", len(s.stems), maxStems)
 	}
+	for w := range s.stems {
+		if len(w) > 32 {
+			t.Errorf("the stemmer remembers a word of %d letters", len(w))
+		}
+	}
 }
