@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"parley/internal/testkit/pgtest"
 	"parley/store"
@@ -22,6 +24,41 @@ func openStore(t *testing.T) *store.Store {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	return st
+}
+
+// createRooms adds a tenant and its public rooms, for messages to go in.
+func createRooms(tb testing.TB, st *store.Store, tenantID string, roomIDs ...string) {
+	tb.Helper()
+	now := store.Now()
+	err := st.Write(context.Background(), func(tx *store.Tx) error {
+		if err := tx.Create(&store.Tenant{ID: tenantID, Slug: tenantID, Name: tenantID, SignupPolicy: "open", CreatedAt: now}).Error; err != nil {
+			return err
+		}
+		for _, r := range roomIDs {
+			if err := tx.Create(&store.Room{ID: r, TenantID: tenantID, Name: r, Visibility: "public", CreatedBy: "u1",
+				CreatedAt: now, LastActivityAt: now, Kind: "room"}).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// post stores messages and hands them to the index as new.
+func post(tb testing.TB, st *store.Store, idx Index, msgs ...store.Message) {
+	tb.Helper()
+	err := st.Write(context.Background(), func(tx *store.Tx) error {
+		if err := tx.CreateInBatches(&msgs, 100).Error; err != nil {
+			return err
+		}
+		return idx.IndexNew(tx, msgs)
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // The index of either database finds the same messages: Chinese by any part
@@ -43,26 +80,9 @@ func TestIndexFinds(t *testing.T) {
 			AuthorID: "u1", Body: b, CreatedAt: now})
 	}
 	other := store.Message{ID: "m99", TenantID: "t2", RoomID: "r2", Seq: 1, AuthorID: "u2", Body: "大家你好啊 party", CreatedAt: now}
-	err = st.Write(ctx, func(tx *store.Tx) error {
-		for _, tn := range []string{"t1", "t2"} {
-			if err := tx.Create(&store.Tenant{ID: tn, Slug: tn, Name: tn, SignupPolicy: "open", CreatedAt: now}).Error; err != nil {
-				return err
-			}
-			room := store.Room{ID: "r" + tn[1:], TenantID: tn, Name: "general", Visibility: "public", CreatedBy: "u1",
-				CreatedAt: now, LastActivityAt: now, Kind: "room"}
-			if err := tx.Create(&room).Error; err != nil {
-				return err
-			}
-		}
-		all := append(slices.Clone(msgs), other)
-		if err := tx.Create(&all).Error; err != nil {
-			return err
-		}
-		return idx.IndexNew(tx, all)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	createRooms(t, st, "t1", "r1")
+	createRooms(t, st, "t2", "r2")
+	post(t, st, idx, append(slices.Clone(msgs), other)...)
 	find := func(text string) []string {
 		t.Helper()
 		q, err := ParseQuery(text)
@@ -143,23 +163,8 @@ func TestIndexTakesAnyText(t *testing.T) {
 		msgs = append(msgs, store.Message{ID: fmt.Sprintf("m%02d", i), TenantID: "t1", RoomID: "r1", Seq: int64(i + 1),
 			AuthorID: "u1", Body: b, CreatedAt: now})
 	}
-	err = st.Write(ctx, func(tx *store.Tx) error {
-		if err := tx.Create(&store.Tenant{ID: "t1", Slug: "t1", Name: "t1", SignupPolicy: "open", CreatedAt: now}).Error; err != nil {
-			return err
-		}
-		room := store.Room{ID: "r1", TenantID: "t1", Name: "general", Visibility: "public", CreatedBy: "u1",
-			CreatedAt: now, LastActivityAt: now, Kind: "room"}
-		if err := tx.Create(&room).Error; err != nil {
-			return err
-		}
-		if err := tx.Create(&msgs).Error; err != nil {
-			return err
-		}
-		return idx.IndexNew(tx, msgs)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	createRooms(t, st, "t1", "r1")
+	post(t, st, idx, msgs...)
 	for _, m := range msgs {
 		if len([]rune(m.Body)) > MaxQuery {
 			continue // indexed, but longer than any query (rooms.Search refuses those)
@@ -174,6 +179,110 @@ func TestIndexTakesAnyText(t *testing.T) {
 		}
 		if !slices.ContainsFunc(found, func(f store.Message) bool { return f.ID == m.ID }) {
 			t.Errorf("%q is not found by its own text", m.Body)
+		}
+	}
+}
+
+// New messages reach SQLite's index a moment after their commit, with the
+// bodies they were posted with. An edit or a deletion in that moment changes
+// the index itself, and the later flush leaves the message as that left it:
+// the edited body found, not the first; the deleted message, and those of a
+// deleted room, not found at all.
+func TestSQLiteFlushHonoursWhatCameBefore(t *testing.T) {
+	st := openStore(t)
+	if st.Postgres() {
+		t.Skip("SQLite's index only: PostgreSQL indexes each message inside the write that posts it")
+	}
+	ctx := context.Background()
+	idx, err := openSQLite(ctx, st, gathering{delay: time.Hour, most: math.MaxInt}) // no flush by time: only Find's, after the changes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idx.Close(ctx) })
+	createRooms(t, st, "t1", "r1", "r2")
+	msg := func(id, room string, seq int64, body string) store.Message {
+		return store.Message{ID: id, TenantID: "t1", RoomID: room, Seq: seq, AuthorID: "u1", Body: body, CreatedAt: store.Now()}
+	}
+	kept, edited, deleted, gone := msg("m1", "r1", 1, "kept apple"), msg("m2", "r1", 2, "first apple"),
+		msg("m3", "r1", 3, "deleted apple"), msg("m4", "r2", 1, "gone apple")
+	post(t, st, idx, kept, edited, deleted, gone)
+	edited.Body, deleted.Deleted = "second pear", true
+	err = st.Write(ctx, func(tx *store.Tx) error {
+		for _, m := range []store.Message{edited, deleted} {
+			if err := tx.Model(&store.Message{}).Where("id = ?", m.ID).
+				Updates(map[string]any{"body": m.Body, "deleted": m.Deleted}).Error; err != nil {
+				return err
+			}
+			if err := idx.Index(tx, m); err != nil {
+				return err
+			}
+		}
+		if err := idx.DropRoom(tx, "r2"); err != nil {
+			return err
+		}
+		return tx.Exec(`DELETE FROM rooms WHERE id = 'r2'`).Error
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		query string
+		want  []string
+	}{{"apple", []string{"m1"}}, {"pear", []string{"m2"}}, {"first", nil}, {"deleted", nil}, {"gone", nil}} {
+		q, err := ParseQuery(c.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found, _, err := idx.Find(ctx, q, Scope{TenantID: "t1", UserID: "u1", Limit: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range found {
+			ids = append(ids, m.ID)
+		}
+		if !slices.Equal(ids, c.want) {
+			t.Errorf("%q found %v, want %v", c.query, ids, c.want)
+		}
+	}
+	var docs, fts int64
+	if err := st.Read(ctx).Raw(`SELECT (SELECT COUNT(*) FROM search_docs), (SELECT COUNT(*) FROM search_fts)`).Row().Scan(&docs, &fts); err != nil {
+		t.Fatal(err)
+	}
+	if docs != 2 || fts != 2 {
+		t.Errorf("the index holds %d docids and %d documents, want 2 of each (kept and edited)", docs, fts)
+	}
+}
+
+// New messages are indexed as soon as enough of them wait, without waiting
+// for the delay or a search.
+func TestSQLiteIndexesWhenManyWait(t *testing.T) {
+	st := openStore(t)
+	if st.Postgres() {
+		t.Skip("SQLite's index only")
+	}
+	ctx := context.Background()
+	idx, err := openSQLite(ctx, st, gathering{delay: time.Hour, most: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idx.Close(ctx) })
+	createRooms(t, st, "t1", "r1")
+	msg := func(seq int64) store.Message {
+		return store.Message{ID: fmt.Sprint("m", seq), TenantID: "t1", RoomID: "r1", Seq: seq, AuthorID: "u1", Body: "many", CreatedAt: store.Now()}
+	}
+	indexed := func() (n int64) {
+		t.Helper()
+		if err := st.Read(ctx).Raw(`SELECT COUNT(*) FROM search_docs`).Scan(&n).Error; err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	post(t, st, idx, msg(1), msg(2))
+	post(t, st, idx, msg(3))
+	for deadline := time.Now().Add(10 * time.Second); indexed() < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 3 waiting messages indexed after 10 s", indexed())
 		}
 	}
 }

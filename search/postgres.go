@@ -3,6 +3,7 @@ package search
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"parley/store"
 )
@@ -81,4 +82,9 @@ func (idx *Postgres) Find(ctx context.Context, q Query, s Scope) ([]store.Messag
 	return readable(idx.st.Read(ctx).Table("search_terms").
 		Joins("JOIN messages ON messages.id = search_terms.message_id").
 		Where("search_terms.terms @@ CAST(? AS TSQUERY)", q.TSQuery), s)
+}
+
+// values is n copies of row, separated by commas.
+func values(n int, row string) string {
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
 }

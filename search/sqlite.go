@@ -3,10 +3,9 @@ package search
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,21 +19,24 @@ import (
 //
 // Edits and deletions change the index inside the write that changes the
 // message. New messages are indexed a moment after their commit, many in one
-// write: FTS4 writes a segment per transaction, which cost a single post a
-// sixth of its CPU when every post wrote its own. Find first indexes
-// everything committed before it started, so a search never misses a message
-// it could see. A crash can only lose the pending list, which lives in
-// memory; search_state remembers whether the index was closed cleanly, and an
-// unclean start indexes every message the index lacks.
+// write, from the bodies they were posted with (kept pending in memory, their
+// terms made off the writer): FTS4 writes a segment per transaction, which
+// cost a single post a sixth of its CPU when every post wrote its own. Find
+// first indexes everything committed before it started, so a search never
+// misses a message it could see. A crash can only lose the pending list,
+// which lives in memory; search_state remembers whether the index was closed
+// cleanly, and an unclean start indexes every message the index lacks.
 type SQLite struct {
-	st    *store.Store
-	stems stemCache
+	st *store.Store
 
 	mu      sync.Mutex
-	pending []string   // ids of committed messages not indexed yet
+	pending []newDoc   // committed messages not indexed yet
 	flushMu sync.Mutex // one flush at a time; Find waits for a running one
+	stems   *stemmer   // the flush's, under flushMu
+	gather  gathering
 
 	wake      chan struct{}
+	full      chan struct{} // gather.most are pending
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -52,17 +54,35 @@ CREATE VIRTUAL TABLE search_fts USING fts4(terms, tokenize=simple);
 // and are checked as after a crash once.)
 const stateSchema = `CREATE TABLE IF NOT EXISTS search_state (id INTEGER PRIMARY KEY CHECK (id = 1), clean INTEGER NOT NULL)`
 
+const backfillPage = 500
+
+// gathering is when new messages are indexed: delay after the first is
+// pending, or as soon as most are.
+type gathering struct {
+	delay time.Duration
+	most  int
+}
+
+// New messages gather into one indexing write for gatherDelay, or until
+// gatherMost wait. Per message, a write of 100 costs half as much again as
+// one of 500, and larger ones no less (BenchmarkFlush), but they hold the
+// writer longer. A search indexes what is pending first, so the delay never
+// hides a message from it.
 const (
-	backfillPage = 500
-	// lazyDelay lets a burst of posts gather into one indexing write.
-	lazyDelay = 100 * time.Millisecond
+	gatherDelay = time.Second
+	gatherMost  = 500
 )
 
 // OpenSQLite makes sure the index exists and holds every message: a new index
 // is filled with the messages already stored, and one that was not closed
 // cleanly gets the messages it missed.
 func OpenSQLite(ctx context.Context, st *store.Store) (*SQLite, error) {
-	idx := &SQLite{st: st, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	return openSQLite(ctx, st, gathering{delay: gatherDelay, most: gatherMost})
+}
+
+func openSQLite(ctx context.Context, st *store.Store, g gathering) (*SQLite, error) {
+	idx := &SQLite{st: st, stems: newStemmer(), gather: g, wake: make(chan struct{}, 1), full: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{})}
 	var n int64
 	if err := st.Read(ctx).Raw(`SELECT COUNT(*) FROM sqlite_master WHERE name = 'search_fts'`).Scan(&n).Error; err != nil {
 		return nil, fmt.Errorf("look for the search index: %w", err)
@@ -86,7 +106,8 @@ func OpenSQLite(ctx context.Context, st *store.Store) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open the search index: %w", err)
 	}
-	if clean == 0 {
+	// A new index is empty, whatever search_state says of one dropped before.
+	if clean == 0 || n == 0 {
 		if err := idx.indexMissing(ctx); err != nil {
 			return nil, err
 		}
@@ -97,6 +118,8 @@ func OpenSQLite(ctx context.Context, st *store.Store) (*SQLite, error) {
 
 // indexMissing indexes every live message the index lacks, a page per write.
 func (idx *SQLite) indexMissing(ctx context.Context) error {
+	idx.flushMu.Lock()
+	defer idx.flushMu.Unlock()
 	for after := ""; ; {
 		var page []store.Message
 		err := idx.st.Read(ctx).Raw(`SELECT m.id, m.body FROM messages m LEFT JOIN search_docs d ON d.message_id = m.id
@@ -107,11 +130,11 @@ func (idx *SQLite) indexMissing(ctx context.Context) error {
 		if len(page) == 0 {
 			return nil
 		}
-		ids := make([]string, len(page))
+		docs := make([]newDoc, len(page))
 		for i, m := range page {
-			ids[i] = m.ID
+			docs[i] = newDoc{id: m.ID, body: m.Body}
 		}
-		if err := idx.st.Write(ctx, func(tx *store.Tx) error { return idx.indexIDs(tx, ids) }); err != nil {
+		if err := idx.write(ctx, docs); err != nil {
 			return fmt.Errorf("index messages: %w", err)
 		}
 		after = page[len(page)-1].ID
@@ -127,12 +150,14 @@ func (idx *SQLite) run() {
 			return
 		case <-idx.wake:
 		}
-		gather := time.NewTimer(lazyDelay)
+		delay := time.NewTimer(idx.gather.delay)
 		select {
 		case <-idx.stop:
-			gather.Stop()
+			delay.Stop()
 			return
-		case <-gather.C:
+		case <-delay.C:
+		case <-idx.full:
+			delay.Stop()
 		}
 		if err := idx.flush(context.Background()); err != nil {
 			idx.signal() // kept pending: try again after the next delay
@@ -147,29 +172,21 @@ func (idx *SQLite) signal() {
 	}
 }
 
-// flush indexes every message pending when it starts. On failure the ids stay
+// flush indexes every message pending when it starts. On failure they stay
 // pending.
 func (idx *SQLite) flush(ctx context.Context) error {
 	idx.flushMu.Lock()
 	defer idx.flushMu.Unlock()
 	idx.mu.Lock()
-	ids := idx.pending
+	docs := idx.pending
 	idx.pending = nil
 	idx.mu.Unlock()
-	if len(ids) == 0 {
+	if len(docs) == 0 {
 		return nil
 	}
-	err := idx.st.Write(ctx, func(tx *store.Tx) error {
-		for chunk := range slices.Chunk(ids, backfillPage) {
-			if err := idx.indexIDs(tx, chunk); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := idx.write(ctx, docs); err != nil {
 		idx.mu.Lock()
-		idx.pending = append(ids, idx.pending...)
+		idx.pending = append(docs, idx.pending...)
 		idx.mu.Unlock()
 		return fmt.Errorf("index new messages: %w", err)
 	}
@@ -210,7 +227,7 @@ func (idx *SQLite) Index(tx *store.Tx, m store.Message) error {
 		if docid, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		_, err = tx.ExecPrepared(`INSERT INTO search_fts(docid, terms) VALUES (?, ?)`, docid, idx.stems.Terms(m.Body))
+		_, err = tx.ExecPrepared(`INSERT INTO search_fts(docid, terms) VALUES (?, ?)`, docid, Terms(m.Body))
 		return err
 	case err != nil:
 		return err
@@ -221,7 +238,7 @@ func (idx *SQLite) Index(tx *store.Tx, m store.Message) error {
 		_, err = tx.ExecPrepared(`DELETE FROM search_docs WHERE docid = ?`, docid)
 		return err
 	default:
-		_, err = tx.ExecPrepared(`UPDATE search_fts SET terms = ? WHERE docid = ?`, idx.stems.Terms(m.Body), docid)
+		_, err = tx.ExecPrepared(`UPDATE search_fts SET terms = ? WHERE docid = ?`, Terms(m.Body), docid)
 		return err
 	}
 }
@@ -232,85 +249,59 @@ func (idx *SQLite) IndexNew(tx *store.Tx, msgs []store.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	ids := make([]string, len(msgs))
+	docs := make([]newDoc, len(msgs))
 	for i, m := range msgs {
-		ids[i] = m.ID
+		docs[i] = newDoc{id: m.ID, body: m.Body}
 	}
 	tx.AfterCommit(func() {
 		idx.mu.Lock()
-		idx.pending = append(idx.pending, ids...)
+		idx.pending = append(idx.pending, docs...)
+		full := len(idx.pending) >= idx.gather.most
 		idx.mu.Unlock()
 		idx.signal()
+		if full {
+			select {
+			case idx.full <- struct{}{}:
+			default:
+			}
+		}
 	})
 	return nil
 }
 
-// indexIDs indexes those of these messages that are live and not indexed yet
-// (an edit may have indexed one already; a deletion may have come first):
-// three statements for all of them, where Index costs three for each, run
-// on database/sql directly: with hundreds of values, GORM's statement
-// building cost as much as SQLite's work.
-func (idx *SQLite) indexIDs(tx *store.Tx, ids []string) error {
-	args := make([]any, 0, 2*len(ids))
-	for _, id := range ids {
-		args = append(args, id)
-	}
-	rows, err := tx.QueryRaw(`SELECT m.id, m.body FROM messages m LEFT JOIN search_docs d ON d.message_id = m.id
-		WHERE m.id IN (`+values(len(ids), "?")+`) AND m.deleted = FALSE AND d.docid IS NULL ORDER BY m.id`, args...)
-	if err != nil {
-		return err
-	}
-	var msgIDs, bodies []string
-	for rows.Next() {
-		var id, body string
-		if err := rows.Scan(&id, &body); err != nil {
-			rows.Close()
-			return err
-		}
-		msgIDs, bodies = append(msgIDs, id), append(bodies, body)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(msgIDs) == 0 {
-		return err
-	}
-	args = args[:0]
-	for _, id := range msgIDs {
-		args = append(args, id)
-	}
-	// Not prepared: the statements' shapes vary with the count, and one write
-	// now carries many messages.
-	rows, err = tx.QueryRaw(`INSERT INTO search_docs(message_id) VALUES `+values(len(msgIDs), "(?)")+` RETURNING docid`, args...)
-	if err != nil {
-		return err
-	}
-	docids := make([]int64, 0, len(msgIDs))
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		docids = append(docids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if len(docids) != len(msgIDs) {
-		return fmt.Errorf("indexed %d messages, got %d docids", len(msgIDs), len(docids))
-	}
-	slices.Sort(docids) // one statement numbers its rows in order
-	args = args[:0]
-	for i, body := range bodies {
-		args = append(args, docids[i], idx.stems.Terms(body))
-	}
-	_, err = tx.ExecRaw(`INSERT INTO search_fts(docid, terms) VALUES `+values(len(msgIDs), "(?, ?)"), args...)
-	return err
-}
+// newDoc is a message to index, with the body it was written with: an edit
+// indexes the message itself (Index), so the flush never needs a newer one.
+type newDoc struct{ id, body string }
 
-// values is n copies of row, separated by commas.
-func values(n int, row string) string {
-	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+// write indexes those of docs that are live and not indexed yet (an edit may
+// have indexed one already, a deletion or the room's may have come first),
+// in one write; the caller holds flushMu. Their terms are made before it, off
+// the writer; inside it, three statements prepared once serve any number of
+// messages, which come as one JSON array of [id, terms].
+func (idx *SQLite) write(ctx context.Context, docs []newDoc) error {
+	rows := make([][2]string, len(docs))
+	for i, d := range docs {
+		rows[i] = [2]string{d.id, idx.stems.terms(d.body)}
+	}
+	js, err := json.Marshal(rows)
+	if err != nil {
+		return err
+	}
+	batch := string(js) // text: SQLite takes a blob for its binary JSON
+	return idx.st.Write(ctx, func(tx *store.Tx) error {
+		// The docids given now are all above the highest one before.
+		var before int64
+		if err := tx.QueryRowPrepared(`SELECT COALESCE(MAX(docid), 0) FROM search_docs`).Scan(&before); err != nil {
+			return err
+		}
+		if _, err := tx.ExecPrepared(`INSERT OR IGNORE INTO search_docs(message_id)
+			SELECT m.id FROM messages m WHERE m.id IN (SELECT value->>0 FROM json_each(?)) AND m.deleted = FALSE`, batch); err != nil {
+			return err
+		}
+		_, err := tx.ExecPrepared(`INSERT INTO search_fts(docid, terms)
+			SELECT d.docid, j.value->>1 FROM json_each(?) j JOIN search_docs d ON d.message_id = j.value->>0 WHERE d.docid > ?`, batch, before)
+		return err
+	})
 }
 
 // DropRoom takes a room's messages out of the index (before the room goes).

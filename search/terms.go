@@ -6,9 +6,10 @@ package search
 
 import (
 	"fmt"
+	"iter"
 	"strings"
-	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/kljensen/snowball/english"
 )
@@ -19,59 +20,116 @@ const MaxQuery = 200
 // maxQueryTerms bounds how many terms one query may AND together.
 const maxQueryTerms = 16
 
-// span is a piece of text, in code points [start, end).
+// span is a word or a run of CJK characters of a text: its bytes, and where
+// it is in code points [start, end).
 type span struct {
-	text       []rune
+	text       string
 	start, end int
 	wide       bool // Chinese, Japanese or Korean: indexed as overlapping pairs
 }
 
-// firstWide is below every code point of the scripts isWide names (Hangul
-// Jamo start at U+1100, the others above).
-const firstWide = 0x1100
-
 // isWide reports whether r is written without spaces between words.
 func isWide(r rune) bool {
-	if r < firstWide { // most text: no table lookups
-		return false
-	}
-	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
+	// Below the first of these scripts (Hangul Jamo), the tables need not be
+	// searched: most text is Latin (TestFirstWide).
+	return r >= firstWide && unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
 }
 
-// spans cuts text into words (letters and digits) and runs of CJK characters.
-func spans(text string) []span {
-	var out []span
-	runes := []rune(text)
-	for i := 0; i < len(runes); {
-		r := runes[i]
-		wide := isWide(r)
-		if !wide && !unicode.IsLetter(r) && !unicode.IsDigit(r) {
-			i++
-			continue
-		}
-		j := i + 1
-		for j < len(runes) {
-			next := runes[j]
-			if isWide(next) != wide || (!wide && !unicode.IsLetter(next) && !unicode.IsDigit(next) && !unicode.IsMark(next)) {
-				break
+// firstWide is the lowest code point of the scripts isWide looks for.
+const firstWide = 0x1100
+
+// spans cuts text into words (letters and digits) and runs of CJK
+// characters. Bytes that are not UTF-8 count as a code point each, as in
+// []rune(text), and belong to no span.
+func spans(text string) iter.Seq[span] {
+	return func(yield func(span) bool) {
+		n := 0 // code points before i
+		for i := 0; i < len(text); {
+			r, size := utf8.DecodeRuneInString(text[i:])
+			wide := isWide(r)
+			if !wide && !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+				i, n = i+size, n+1
+				continue
 			}
-			j++
+			start, startN := i, n
+			for i, n = i+size, n+1; i < len(text); i, n = i+size, n+1 {
+				var next rune
+				next, size = utf8.DecodeRuneInString(text[i:])
+				if isWide(next) != wide || (!wide && !unicode.IsLetter(next) && !unicode.IsDigit(next) && !unicode.IsMark(next)) {
+					break
+				}
+			}
+			if !yield(span{text: text[start:i], start: startN, end: n, wide: wide}) {
+				return
+			}
 		}
-		out = append(out, span{text: runes[i:j], start: i, end: j, wide: wide})
-		i = j
 	}
-	return out
+}
+
+// pairs calls add with each two neighbouring characters of a CJK run, in order.
+func pairs(run string, add func(string)) {
+	_, first := utf8.DecodeRuneInString(run)
+	for i := 0; i+first < len(run); {
+		_, second := utf8.DecodeRuneInString(run[i+first:])
+		add(run[i : i+first+second])
+		i, first = i+first, second
+	}
 }
 
 // stem is a word's index form: lower case, English endings taken off
 // ("Parties" and "party" are one term).
-func stem(word []rune) string { return stemLower(strings.ToLower(string(word))) }
+func stem(word string) string { return (*stemmer)(nil).stem(word) }
 
-// stemLower is the stem of a lower-case word.
-func stemLower(w string) string {
+// stemmer is stem remembering the stems of the words it met last: snowball
+// takes microseconds a word, and chat repeats its words. A nil stemmer
+// remembers nothing. Not safe for concurrent use.
+type stemmer struct {
+	stems map[string]string // lower case English word → its stem
+}
+
+// maxStems bounds a stemmer's memory: it remembers at most this many words
+// (of at most 32 letters), then starts again.
+const maxStems = 4096
+
+func newStemmer() *stemmer { return &stemmer{stems: make(map[string]string)} }
+
+func (s *stemmer) stem(word string) string {
+	var buf [32]byte
+	lower := buf[:0]
+	for i := 0; i < len(word); i++ {
+		c := word[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			return stemWide(word)
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c < 'a' || c > 'z':
+			return strings.ToLower(word) // not an English word: as it is
+		}
+		lower = append(lower, c)
+	}
+	if s == nil || len(lower) > len(buf) {
+		return english.Stem(string(lower), true) // a long word is rare, and not kept
+	}
+	if st, ok := s.stems[string(lower)]; ok {
+		return st
+	}
+	w := string(lower)
+	st := english.Stem(w, true)
+	if len(s.stems) == maxStems {
+		clear(s.stems)
+	}
+	s.stems[w] = st
+	return st
+}
+
+// stemWide is stem for a word that is not all ASCII: most are kept as they
+// are, but a few letters lower to ASCII (the Kelvin sign K to k).
+func stemWide(word string) string {
+	w := strings.ToLower(word)
 	for _, r := range w {
 		if r > unicode.MaxASCII || !unicode.IsLetter(r) {
-			return w // not an English word: as it is
+			return w
 		}
 	}
 	return english.Stem(w, true)
@@ -80,9 +138,10 @@ func stemLower(w string) string {
 // Terms is the text the index stores for a body: words as stems, and each
 // run of CJK characters as its overlapping pairs followed by its last
 // character (大家你好 → 大家 家你 你好 好), so that every character starts a term.
-func Terms(body string) string { return terms(body, stem) }
+func Terms(body string) string { return (*stemmer)(nil).terms(body) }
 
-func terms(body string, stem func([]rune) string) string {
+// terms is Terms with s's memory of stems.
+func (s *stemmer) terms(body string) string {
 	var b strings.Builder
 	add := func(term string) {
 		if b.Len() > 0 {
@@ -90,56 +149,16 @@ func terms(body string, stem func([]rune) string) string {
 		}
 		b.WriteString(term)
 	}
-	for _, s := range spans(body) {
-		if !s.wide {
-			add(stem(s.text))
+	for sp := range spans(body) {
+		if !sp.wide {
+			add(s.stem(sp.text))
 			continue
 		}
-		for i := 0; i+1 < len(s.text); i++ {
-			add(string(s.text[i : i+2]))
-		}
-		add(string(s.text[len(s.text)-1]))
+		pairs(sp.text, add)
+		_, last := utf8.DecodeLastRuneInString(sp.text)
+		add(sp.text[len(sp.text)-last:])
 	}
 	return b.String()
-}
-
-// stemCache remembers the stems of the words it has seen: English stemming
-// was most of Terms' CPU, and a chat's words repeat (docs/PERFORMANCE.md,
-// "Night: the writer's pages"). It is safe for concurrent use.
-type stemCache struct {
-	mu sync.Mutex
-	m  map[string]string // lower-case word -> stem
-}
-
-// Bounds of a stemCache: the words it keeps (then it starts afresh), and the
-// longest word it keeps, in bytes.
-const (
-	maxStems    = 8192
-	maxStemWord = 32
-)
-
-// Terms is Terms(body), with the stems remembered.
-func (c *stemCache) Terms(body string) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return terms(body, c.stem)
-}
-
-// stem is stem(word), remembered; the caller holds c.mu.
-func (c *stemCache) stem(word []rune) string {
-	w := strings.ToLower(string(word))
-	if len(w) > maxStemWord {
-		return stemLower(w)
-	}
-	if st, ok := c.m[w]; ok {
-		return st
-	}
-	if c.m == nil || len(c.m) >= maxStems {
-		c.m = make(map[string]string, 256)
-	}
-	st := stemLower(w)
-	c.m[w] = st
-	return st
 }
 
 // Query is a parsed search: what the index must match, and what to highlight.
@@ -159,7 +178,7 @@ var ErrEmpty = fmt.Errorf("the query has no letters or digits to search for")
 func ParseQuery(text string) (Query, error) {
 	q := Query{words: map[string]bool{}}
 	var parts, tsParts []string
-	for _, s := range spans(text) {
+	for s := range spans(text) {
 		switch {
 		case !s.wide:
 			w := stem(s.text)
@@ -168,19 +187,18 @@ func ParseQuery(text string) (Query, error) {
 				parts = append(parts, w)
 				tsParts = append(tsParts, lexeme(w))
 			}
-		case len(s.text) == 1:
-			q.runs = append(q.runs, s.text)
-			parts = append(parts, string(s.text)+"*")
-			tsParts = append(tsParts, lexeme(string(s.text))+":*")
+		case s.end-s.start == 1:
+			q.runs = append(q.runs, []rune(s.text))
+			parts = append(parts, s.text+"*")
+			tsParts = append(tsParts, lexeme(s.text)+":*")
 		default:
-			q.runs = append(q.runs, s.text)
-			pairs := make([]string, 0, len(s.text)-1)
-			lexemes := make([]string, 0, len(s.text)-1)
-			for i := 0; i+1 < len(s.text); i++ {
-				pairs = append(pairs, string(s.text[i:i+2]))
-				lexemes = append(lexemes, lexeme(string(s.text[i:i+2])))
-			}
-			parts = append(parts, `"`+strings.Join(pairs, " ")+`"`)
+			q.runs = append(q.runs, []rune(s.text))
+			var terms, lexemes []string
+			pairs(s.text, func(pair string) {
+				terms = append(terms, pair)
+				lexemes = append(lexemes, lexeme(pair))
+			})
+			parts = append(parts, `"`+strings.Join(terms, " ")+`"`)
 			tsParts = append(tsParts, "("+strings.Join(lexemes, " <-> ")+")")
 		}
 	}
@@ -237,7 +255,7 @@ const maxPosition = 16383
 func (q Query) Highlights(body string) [][2]int {
 	var found [][2]int
 	runes := []rune(body)
-	for _, s := range spans(body) {
+	for s := range spans(body) {
 		if !s.wide && q.words[stem(s.text)] {
 			found = append(found, [2]int{s.start, s.end})
 		}

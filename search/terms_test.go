@@ -3,64 +3,25 @@ package search
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"unicode"
 )
 
-var termsCases = []struct{ body, want string }{
-	{"大家你好啊", "大家 家你 你好 好啊 啊"},
-	{"Parties and CATS!", "parti and cat"},
-	{"hello世界 ok", "hello 世界 界 ok"},
-	{"日", "日"},
-	{"", ""},
-	{"snake_case v2.0", "snake case v2 0"},
-	{"Internationalizations internationalizations", "internation internation"},
-	{"Pneumonoultramicroscopicsilicovolcanoconioses PARTIES", "pneumonoultramicroscopicsilicovolcanoconios parti"},
-}
-
 func TestTerms(t *testing.T) {
-	for _, c := range termsCases {
+	for _, c := range []struct{ body, want string }{
+		{"大家你好啊", "大家 家你 你好 好啊 啊"},
+		{"Parties and CATS!", "parti and cat"},
+		{"hello世界 ok", "hello 世界 界 ok"},
+		{"日", "日"},
+		{"", ""},
+		{"snake_case v2.0", "snake case v2 0"},
+		{"\u212Aelvins run", "kelvin run"}, // the Kelvin sign lowers to ASCII: an English word
+	} {
 		if got := Terms(c.body); got != c.want {
 			t.Errorf("Terms(%q) = %q, want %q", c.body, got, c.want)
 		}
 	}
-}
-
-// The cache answers as Terms does: on a word's first sight, when it has it,
-// for words too long to keep, and after it started afresh when full.
-func TestStemCacheTerms(t *testing.T) {
-	var c stemCache
-	for round := range 3 {
-		if round == 2 {
-			for i := range maxStems {
-				c.Terms(fmt.Sprint("filler", i))
-			}
-		}
-		for _, tc := range termsCases {
-			if got := c.Terms(tc.body); got != tc.want {
-				t.Errorf("round %d: Terms(%q) = %q, want %q", round, tc.body, got, tc.want)
-			}
-		}
-	}
-	if len(c.m) > maxStems {
-		t.Errorf("the cache holds %d words, want at most %d", len(c.m), maxStems)
-	}
-}
-
-// BenchmarkTerms is the index's work per message body outside SQLite.
-func BenchmarkTerms(b *testing.B) {
-	const body = "Shipping the orders tomorrow morning, thanks for waiting! bench k=12345"
-	b.Run("uncached", func(b *testing.B) {
-		for b.Loop() {
-			Terms(body)
-		}
-	})
-	b.Run("cached", func(b *testing.B) {
-		var c stemCache
-		for b.Loop() {
-			c.Terms(body)
-		}
-	})
 }
 
 func TestParseQueryAndHighlights(t *testing.T) {
@@ -94,11 +55,35 @@ func TestParseQueryAndHighlights(t *testing.T) {
 	}
 }
 
-// No code point below firstWide belongs to a script isWide names.
+// isWide skips the tables below firstWide: nothing of theirs lies there.
 func TestFirstWide(t *testing.T) {
-	for r := rune(0); r < firstWide; r++ {
-		if unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul) {
-			t.Fatalf("%U is wide, below firstWide %U", r, firstWide)
+	for _, table := range []*unicode.RangeTable{unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul} {
+		if len(table.R16) > 0 && rune(table.R16[0].Lo) < firstWide {
+			t.Errorf("a table of isWide starts at %U, below firstWide %U", table.R16[0].Lo, firstWide)
+		}
+	}
+}
+
+// A stemmer that remembers stems gives the terms Terms gives, also once its
+// memory is full and starts again.
+func TestStemmerRemembersTheSameStems(t *testing.T) {
+	s := newStemmer()
+	bodies := []string{"Parties and CATS!", "parties cats running", "\u212Aelvins", "Ünïcode wörds", "x2 2x",
+		strings.Repeat("internationalizations", 3), "大家你好啊 running", "ǅemal İstanbul"}
+	for i := range maxStems + 10 {
+		bodies = append(bodies, fmt.Sprintf("word%c%c running", 'a'+i%26, 'a'+i/26%26), fmt.Sprint("parties ", i))
+	}
+	for _, body := range bodies {
+		if got, want := s.terms(body), Terms(body); got != want {
+			t.Fatalf("remembering stems, %q became %q, want %q", body, got, want)
+		}
+	}
+	if len(s.stems) > maxStems {
+		t.Errorf("the stemmer remembers %d words, more than %d", len(s.stems), maxStems)
+	}
+	for w := range s.stems {
+		if len(w) > 32 {
+			t.Errorf("the stemmer remembers a word of %d letters", len(w))
 		}
 	}
 }
