@@ -327,7 +327,8 @@ func (h *handlers) observe(c *gin.Context) {
 		route = "unmatched"
 	}
 	status := c.Writer.Status()
-	elapsed := time.Since(start)
+	end := time.Now()
+	elapsed := end.Sub(start)
 	h.requests.WithLabelValues(c.Request.Method, route, http.StatusText(status)).Observe(elapsed.Seconds())
 	level := slog.LevelInfo
 	if status >= 500 {
@@ -336,9 +337,14 @@ func (h *handlers) observe(c *gin.Context) {
 	// Checked first: building the line (the client IP above all) costs more
 	// than the rest of this function, and a server may log only warnings.
 	if ctx := c.Request.Context(); h.Log.Enabled(ctx, level) {
-		h.Log.LogAttrs(ctx, level, "request", slog.String("method", c.Request.Method), slog.String("route", route),
+		// The record goes to the handler directly: Logger.LogAttrs would
+		// read the clock again and walk the stack for a source line that
+		// the log does not show.
+		r := slog.NewRecord(end, level, "request", 0)
+		r.AddAttrs(slog.String("method", c.Request.Method), slog.String("route", route),
 			slog.Int("status", status), slog.Int("bytes", max(0, c.Writer.Size())), slog.Duration("duration", elapsed),
 			slog.String("ip", clientIP(c)), slog.String("request_id", id))
+		_ = h.Log.Handler().Handle(ctx, r)
 	}
 }
 
