@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"parley/internal/testkit"
 )
 
@@ -82,6 +84,9 @@ func TestAccessLog(t *testing.T) {
 			id := r.Header.Get("X-Request-ID")
 			if tc.keep && id != tc.sent || !tc.keep && (id == tc.sent || len(id) < 16 || len(id) > 64) {
 				t.Fatalf("sent X-Request-ID %q, answer carries %q", tc.sent, id)
+			}
+			if u, err := uuid.Parse(id); !tc.keep && (err != nil || u.Version() != 4 || u.Variant() != uuid.RFC4122) {
+				t.Fatalf("a made-up request id %q is not a random UUID: %v", id, err)
 			}
 			l := loggedRequest(t, logs, id)
 			if l.Time.Before(before) || l.Time.After(time.Now()) {
