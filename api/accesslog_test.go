@@ -12,20 +12,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"parley/internal/testkit"
 )
 
 // accessLine is one access log line as the JSON handler writes it.
 type accessLine struct {
-	Level     string  `json:"level"`
-	Msg       string  `json:"msg"`
-	Method    string  `json:"method"`
-	Route     string  `json:"route"`
-	Status    int     `json:"status"`
-	Bytes     int     `json:"bytes"`
-	Duration  float64 `json:"duration"`
-	IP        string  `json:"ip"`
-	RequestID string  `json:"request_id"`
+	Time      time.Time `json:"time"`
+	Level     string    `json:"level"`
+	Msg       string    `json:"msg"`
+	Method    string    `json:"method"`
+	Route     string    `json:"route"`
+	Status    int       `json:"status"`
+	Bytes     int       `json:"bytes"`
+	Duration  float64   `json:"duration"`
+	IP        string    `json:"ip"`
+	RequestID string    `json:"request_id"`
 }
 
 // loggedRequest waits for the access log line of request id: it is written
@@ -76,13 +79,20 @@ func TestAccessLog(t *testing.T) {
 			if tc.sent != "" {
 				header["X-Request-ID"] = tc.sent
 			}
+			before := time.Now()
 			r := s.DoWith(t, "GET", "/api/v1/rooms/"+rm.ID+"/messages?limit=5&token=secret-in-query", alice.Token, nil, header)
 			id := r.Header.Get("X-Request-ID")
 			if tc.keep && id != tc.sent || !tc.keep && (id == tc.sent || len(id) < 16 || len(id) > 64) {
 				t.Fatalf("sent X-Request-ID %q, answer carries %q", tc.sent, id)
 			}
+			if u, err := uuid.Parse(id); !tc.keep && (err != nil || u.Version() != 4 || u.Variant() != uuid.RFC4122) {
+				t.Fatalf("a made-up request id %q is not a random UUID: %v", id, err)
+			}
 			l := loggedRequest(t, logs, id)
-			want := accessLine{Level: "INFO", Msg: "request", Method: "GET", Route: "/api/v1/rooms/:room/messages", Status: 200,
+			if l.Time.Before(before) || l.Time.After(time.Now()) {
+				t.Fatalf("access log line at %v, for a request made at %v", l.Time, before)
+			}
+			want := accessLine{Time: l.Time, Level: "INFO", Msg: "request", Method: "GET", Route: "/api/v1/rooms/:room/messages", Status: 200,
 				Bytes: len(r.Body), Duration: l.Duration, IP: "127.0.0.1", RequestID: id}
 			if l != want || l.Duration <= 0 {
 				t.Fatalf("access log line %+v, want %+v", l, want)

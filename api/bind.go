@@ -37,7 +37,7 @@ func bindJSONUpTo(c *gin.Context, dst any, limit int64) error {
 			return fault.New(fault.Unsupported, "send the body as Content-Type: application/json")
 		}
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	raw, err := readBody(http.MaxBytesReader(c.Writer, c.Request.Body, limit), c.Request.ContentLength, limit)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -64,6 +64,18 @@ func bindJSONUpTo(c *gin.Context, dst any, limit int64) error {
 		}
 	}
 	return nil
+}
+
+// readBody reads a body into a buffer of its declared length, when it
+// declares one within limit (io.ReadAll would start at 512 bytes and grow):
+// net/http ends the body at that length.
+func readBody(r io.Reader, length, limit int64) ([]byte, error) {
+	if length <= 0 || length > limit {
+		return io.ReadAll(r)
+	}
+	raw := make([]byte, length)
+	_, err := io.ReadFull(r, raw)
+	return raw, err
 }
 
 // NUL characters are refused in any text: no field needs one, and

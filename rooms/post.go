@@ -191,13 +191,9 @@ func (s *Service) writeFresh(tx *store.Tx, fresh []*draft) error {
 			payload: messagePayload(roomID, encodeMessage(&d.msg))}
 	}
 	if s.notifier != nil {
-		posted := make([]MessageJSON, len(fresh))
-		for i, d := range fresh {
-			posted[i] = d.msg
-		}
-		tx.AfterCommit(func() {
-			for _, m := range posted {
-				s.notifier.MessageCreated(tenantID, m)
+		tx.AfterCommit(func() { // the drafts are not changed after their write
+			for _, d := range fresh {
+				s.notifier.MessageCreated(tenantID, d.msg)
 			}
 		})
 	}
