@@ -134,7 +134,7 @@ func (h *handlers) typing(c *gin.Context) {
 func (h *handlers) postMessage(c *gin.Context) {
 	withBody(h, c, func(in newMessage) {
 		msg, created, err := h.Rooms.Post(c.Request.Context(), principal(c), c.Param("room"), in.domain())
-		h.render(c, createdStatus(created), msg, err)
+		h.renderEncoded(c, createdStatus(created), msg, msg.Encoded(), err)
 	})
 }
 

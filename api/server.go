@@ -69,6 +69,8 @@ type handlers struct {
 	// value slice to allocate per request (net/http copies them when it
 	// writes the header; nobody appends to them).
 	secure map[string][]string
+	// jsonType is the Content-Type of a JSON answer, as gin's c.JSON sends it.
+	jsonType []string
 }
 
 // contentSecurityPolicy allows only this origin's own scripts, styles and
@@ -83,7 +85,7 @@ func New(d Deps) http.Handler {
 		"Referrer-Policy":         {"no-referrer"},
 		"X-Frame-Options":         {"DENY"},
 		"Content-Security-Policy": {contentSecurityPolicy},
-	}}
+	}, jsonType: []string{"application/json; charset=utf-8"}}
 	h.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "parley_http_request_duration_seconds", Help: "HTTP requests by route and status.",
 		Buckets: prometheus.DefBuckets,
@@ -257,6 +259,19 @@ func (h *handlers) render(c *gin.Context, status int, v any, err error) {
 		return
 	}
 	c.JSON(status, v)
+}
+
+// renderEncoded is render for a value whose JSON encoding may exist already
+// (a new message, encoded once for its event): it sends those bytes as they
+// are, else encodes v.
+func (h *handlers) renderEncoded(c *gin.Context, status int, v any, encoded []byte, err error) {
+	if err != nil || encoded == nil {
+		h.render(c, status, v, err)
+		return
+	}
+	c.Writer.Header()["Content-Type"] = h.jsonType
+	c.Status(status)
+	_, _ = c.Writer.Write(encoded)
 }
 
 // renderList sends items as a JSON array, each rendered by view, or the error.

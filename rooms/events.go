@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"parley/auth"
 	"parley/files"
@@ -79,6 +80,21 @@ type MessageJSON struct {
 	Reactions []ReactionJSON `json:"reactions"`
 	// Attachments are the message's files (none once it is deleted).
 	Attachments []files.AttachmentJSON `json:"attachments"`
+
+	// encoded is this message's JSON when it was just encoded for its event
+	// (a new post), so that the answer sends the same bytes; nil otherwise.
+	encoded []byte
+}
+
+// Encoded returns the message's JSON as its event carries it, if it was
+// encoded for one just now (a new post), else nil: the answer to a post
+// sends these bytes rather than encoding the message a second time.
+func (m MessageJSON) Encoded() []byte { return m.encoded }
+
+// encodeMessage encodes m and keeps the bytes with it (Encoded).
+func encodeMessage(m *MessageJSON) []byte {
+	m.encoded = mustJSON(m)
+	return m.encoded
 }
 
 // ViewMessage renders a message with its author.
@@ -120,9 +136,29 @@ type PeerJSON struct {
 	Online bool `json:"online"`
 }
 
-type messagePayload struct {
-	RoomID  string      `json:"room_id"`
-	Message MessageJSON `json:"message"`
+// messagePayload is the data of a message event, {"room_id":…,"message":…},
+// put together around the message's own JSON (msg), which a post's answer
+// then reuses: a new message is encoded once.
+func messagePayload(roomID string, msg []byte) []byte {
+	b := make([]byte, 0, len(`{"room_id":"","message":}`)+len(roomID)+len(msg))
+	b = append(b, `{"room_id":`...)
+	b = appendJSONString(b, roomID)
+	b = append(b, `,"message":`...)
+	b = append(b, msg...)
+	return append(b, '}')
+}
+
+// appendJSONString appends s as encoding/json writes it: a plain id as it
+// is, in quotes; anything to escape through encoding/json itself.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return append(b, mustJSON(s)...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 type reactionPayload struct {

@@ -75,7 +75,7 @@ func (s *Service) author(ctx context.Context, p auth.Principal, roomID, userID s
 }
 
 func (s *Service) emitMessage(tx *store.Tx, name, tenantID string, m MessageJSON) error {
-	payload := mustJSON(messagePayload{RoomID: m.RoomID, Message: m})
+	payload := messagePayload(m.RoomID, mustJSON(m))
 	_, err := s.emit(tx, &store.Event{TenantID: tenantID, RoomID: m.RoomID, Type: name, MessageID: m.ID}, payload, "")
 	return err
 }

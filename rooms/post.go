@@ -185,6 +185,11 @@ func (s *Service) writeFresh(tx *store.Tx, fresh []*draft) error {
 			return err
 		}
 	}
+	events := make([]loggedEvent, len(fresh))
+	for i, d := range fresh {
+		events[i] = loggedEvent{Event: store.Event{TenantID: tenantID, RoomID: roomID, Type: EvMessageCreated, MessageID: d.msg.ID},
+			payload: messagePayload(roomID, encodeMessage(&d.msg))}
+	}
 	if s.notifier != nil {
 		posted := make([]MessageJSON, len(fresh))
 		for i, d := range fresh {
@@ -195,11 +200,6 @@ func (s *Service) writeFresh(tx *store.Tx, fresh []*draft) error {
 				s.notifier.MessageCreated(tenantID, m)
 			}
 		})
-	}
-	events := make([]loggedEvent, len(fresh))
-	for i, d := range fresh {
-		events[i] = loggedEvent{Event: store.Event{TenantID: tenantID, RoomID: roomID, Type: EvMessageCreated, MessageID: d.msg.ID},
-			payload: mustJSON(messagePayload{RoomID: roomID, Message: d.msg})}
 	}
 	_, err = s.emitAll(tx, events)
 	return err

@@ -234,7 +234,7 @@ func (s *Service) frames(ctx context.Context, evs []store.Event) ([][]byte, erro
 			if !ok {
 				continue
 			}
-			payload = mustJSON(messagePayload{RoomID: ev.RoomID, Message: m})
+			payload = messagePayload(ev.RoomID, mustJSON(m))
 		}
 		out[i] = encodeFrame(ev.ID, ev.Type, payload)
 	}
