@@ -234,16 +234,36 @@ func (b *browser) allowNotifications(origin string) {
 	}
 }
 
-// notificationsShown waits for the system notifications the page's service
-// worker shows, and returns them as "title | body | tag".
+// spyOnNotifications records, as "title | body | tag", each system
+// notification the page shows through its service worker, once the browser
+// has accepted it (showNotification resolved). Reading them back with
+// getNotifications is not dependable: on a loaded machine headless Chromium
+// sometimes lists none right after accepting one.
+func (b *browser) spyOnNotifications() {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, waitTimeout)
+	defer cancel()
+	_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+		window.notificationsShown = [];
+		const show = ServiceWorkerRegistration.prototype.showNotification;
+		Object.defineProperty(ServiceWorkerRegistration.prototype, 'showNotification', { configurable: true,
+			async value(title, options) {
+				await show.call(this, title, options);
+				window.notificationsShown.push(title + ' | ' + options.body + ' | ' + options.tag);
+			} });`})
+	if err != nil {
+		b.failed("spy on notifications", err)
+	}
+}
+
+// notificationsShown waits for the system notifications the page has shown
+// through its service worker (see spyOnNotifications).
 func (b *browser) notificationsShown() []string {
 	b.t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for {
 		ctx, cancel := context.WithTimeout(b.ctx, waitTimeout)
-		shown, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`navigator.serviceWorker.getRegistration()
-			.then((r) => r ? r.getNotifications() : [])
-			.then((all) => all.map((n) => n.title + ' | ' + n.body + ' | ' + n.tag))`, chromedp.EvalAwaitPromise))
+		shown, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.notificationsShown`))
 		cancel()
 		if err != nil {
 			b.failed("read the notifications", err)
@@ -262,6 +282,7 @@ func (b *browser) notificationsShown() []string {
 func TestBrowserUnreadCountAndNotifications(t *testing.T) {
 	srv, alice, bob := twoPhones(t, nil)
 	alice.spyOnBadge()
+	alice.spyOnNotifications()
 	alice.allowNotifications(srv.URL)
 	alice.createWorkspace(srv.URL, "acme", "Acme Inc", "alice", "Alice")
 	alice.newRoom("general")
