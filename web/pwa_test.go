@@ -208,16 +208,23 @@ func TestBrowserInstallableAndOffline(t *testing.T) {
 // every count set, 0 for a cleared badge.
 func (b *browser) spyOnBadge() {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, waitTimeout)
-	defer cancel()
-	_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+	b.onEveryPage("spy on the badge", `
 		window.badges = [];
 		Object.defineProperty(Navigator.prototype, 'setAppBadge', { configurable: true,
 			value(n) { window.badges.push(n); return Promise.resolve(); } });
 		Object.defineProperty(Navigator.prototype, 'clearAppBadge', { configurable: true,
-			value() { window.badges.push(0); return Promise.resolve(); } });`})
+			value() { window.badges.push(0); return Promise.resolve(); } });`)
+}
+
+// onEveryPage runs script in every page the browser loads from now on,
+// before the page's own scripts.
+func (b *browser) onEveryPage(what, script string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, waitTimeout)
+	defer cancel()
+	_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: script})
 	if err != nil {
-		b.failed("spy on the badge", err)
+		b.failed(what, err)
 	}
 }
 
@@ -241,19 +248,14 @@ func (b *browser) allowNotifications(origin string) {
 // sometimes lists none right after accepting one.
 func (b *browser) spyOnNotifications() {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, waitTimeout)
-	defer cancel()
-	_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+	b.onEveryPage("spy on notifications", `
 		window.notificationsShown = [];
 		const show = ServiceWorkerRegistration.prototype.showNotification;
 		Object.defineProperty(ServiceWorkerRegistration.prototype, 'showNotification', { configurable: true,
 			async value(title, options) {
 				await show.call(this, title, options);
 				window.notificationsShown.push(title + ' | ' + options.body + ' | ' + options.tag);
-			} });`})
-	if err != nil {
-		b.failed("spy on notifications", err)
-	}
+			} });`)
 }
 
 // notificationsShown waits for the system notifications the page has shown
