@@ -371,7 +371,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string) (Principal, e
 		return Principal{}, errTokenInvalid
 	}
 	user, err := s.UserByID(ctx, claims.Subject)
-	if err == nil && (user.Disabled || user.TenantID != claims.TenantID) || err != nil && fault.Is(err, fault.NotFound) {
+	if fault.Is(err, fault.NotFound) || (err == nil && (user.Disabled || user.TenantID != claims.TenantID)) {
 		return Principal{}, errTokenInvalid
 	}
 	if err != nil {

@@ -57,6 +57,9 @@ func OverLimit(kind Kind, limit, message string) *Error {
 
 // As finds the *Error in err's chain.
 func As(err error) (*Error, bool) {
+	if err == nil { // no fault, and no allocation for errors.As's target
+		return nil, false
+	}
 	var fe *Error
 	ok := errors.As(err, &fe)
 	return fe, ok
